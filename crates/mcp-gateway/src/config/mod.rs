@@ -1,0 +1,5 @@
+//! Configuration: raw JSON -> `${VAR|default}` substitution -> validated [`Config`].
+
+mod types;
+
+pub use types::*;

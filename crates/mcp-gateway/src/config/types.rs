@@ -1,0 +1,191 @@
+//! The validated configuration: real types, defaults applied, nothing left to parse.
+//!
+//! Produced only by [`super::load`]; every other module reads these types and never sees JSON.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole gateway configuration, as validated from one file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this configuration was read from (for messages).
+    pub source: PathBuf,
+    pub server: ServerConfig,
+    /// Enabled services only, by name. Disabled services are dropped at load, as upstream does.
+    pub services: BTreeMap<String, ServiceConfig>,
+    /// Names of services present in the file but disabled (`enabled: false`).
+    pub disabled_services: Vec<String>,
+    pub session: SessionConfig,
+    pub rate_limiting: RateLimitConfig,
+    pub logging: LoggingConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `server.host`, default `"0.0.0.0"`; `""` means all interfaces (as upstream).
+    pub host: IpAddr,
+    /// `server.port`, default 8080.
+    pub port: u16,
+    /// `server.auth_user` / `server.auth_password`: Basic auth, enabled only when both are non-empty.
+    pub basic: Option<BasicCredentials>,
+    /// `server.auth_token`: Bearer auth, enabled only when non-empty.
+    pub bearer_token: Option<String>,
+    /// `server.allow_unauthenticated` (default false): allow serving with no credentials on a
+    /// non-loopback address.
+    pub allow_unauthenticated: bool,
+    /// `server.tls_cert` + `server.tls_key`, or else `certs/server.pem` (cert and key in one
+    /// file, relative to the working directory) when that file exists, as upstream.
+    pub tls: Option<TlsConfig>,
+    /// `server.expose_commands` (default false): include each service's argv in `GET /services`.
+    pub expose_commands: bool,
+    /// `server.max_body_bytes` (default 10 MiB, as upstream's `MAX_CONTENT_LENGTH`).
+    pub max_body_bytes: usize,
+    /// `server.shutdown_grace` seconds (default 10): how long in-flight requests may run after
+    /// SIGTERM/SIGINT before children are stopped.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct BasicCredentials {
+    pub user: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsConfig {
+    /// `tls_cert` and `tls_key` given explicitly.
+    Files { cert: PathBuf, key: PathBuf },
+    /// The upstream convention: one PEM holding the certificate chain and the private key.
+    CombinedPem(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub name: String,
+    /// argv, no shell. Never empty.
+    pub command: Vec<String>,
+    pub description: String,
+    /// `env`: extra variables given to the child (on top of whatever the sandbox passes).
+    pub env: BTreeMap<String, String>,
+    /// `cwd`: working directory of the child. `sandbox.working_dir` is the upstream spelling and
+    /// is used when `cwd` is absent. `None` = the gateway's working directory.
+    pub cwd: Option<PathBuf>,
+    /// `call_timeout` seconds (default 30): a `tools/call` past this fails with a timeout.
+    pub call_timeout: Duration,
+    /// `startup_timeout` seconds (default 30): spawn + initialize + first tools/list.
+    pub startup_timeout: Duration,
+    /// `max_line_bytes` (default 16 MiB): the longest stdout line accepted from the child.
+    pub max_line_bytes: usize,
+    /// `stop_grace` seconds (default 2): wait after closing stdin, and again after SIGTERM.
+    pub stop_grace: Duration,
+    pub sandbox: SandboxConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxConfig {
+    /// `sandbox.enabled` (default true). False = level "None": full env, no limits.
+    pub enabled: bool,
+    /// `sandbox.resource_limits` (default true).
+    pub resource_limits: bool,
+    /// `sandbox.restricted_env` (default true).
+    pub restricted_env: bool,
+    /// `sandbox.drop_privileges` (default false).
+    pub drop_privileges: bool,
+    /// `sandbox.allowed_paths` (default empty).
+    pub allowed_paths: Vec<AllowedPath>,
+    pub limits: ResourceLimits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedPath {
+    pub path: PathBuf,
+    pub writable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// `sandbox.cpu_seconds` (default 300).
+    pub cpu_seconds: u64,
+    /// `sandbox.memory_mb` (default 512).
+    pub memory_mb: u64,
+    /// `sandbox.max_processes` (default 10).
+    pub max_processes: u64,
+    /// `sandbox.max_file_size_mb` (default 10).
+    pub max_file_size_mb: u64,
+}
+
+impl Default for ResourceLimits {
+    fn default() -> Self {
+        Self { cpu_seconds: 300, memory_mb: 512, max_processes: 10, max_file_size_mb: 10 }
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            resource_limits: true,
+            restricted_env: true,
+            drop_privileges: false,
+            allowed_paths: Vec::new(),
+            limits: ResourceLimits::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// `session.default_timeout` seconds (default 300): idle timeout of a session.
+    pub default_timeout: Duration,
+    /// `session.max_sessions_per_service` (default 100): live children per service.
+    pub max_sessions_per_service: usize,
+    /// `session.max_total_sessions` (default 500): live children in all.
+    pub max_total_sessions: usize,
+    /// `session.cleanup_interval` seconds (default 60): how often idle sessions are reaped.
+    /// Fractions allowed.
+    pub cleanup_interval: Duration,
+    /// `session.sandbox_dir` (default `./sandbox`): parent of the per-session private dirs.
+    pub sandbox_dir: PathBuf,
+    /// `session.stderr_buffer_bytes` (default 64 KiB): the per-child stderr ring buffer.
+    pub stderr_buffer_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    /// `rate_limiting.enabled` (default true).
+    pub enabled: bool,
+    pub default_limits: Vec<RateLimit>,
+    pub tools_limit: RateLimit,
+    pub call_limit: RateLimit,
+    pub session_delete_limit: RateLimit,
+    /// `rate_limiting.storage_uri` (default `memory://`).
+    pub storage_uri: String,
+}
+
+/// One `limits`-syntax rate: "10 per minute", "200 per day", "5/second", "100 per 2 hours".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u64,
+    pub period: Duration,
+    /// The text as written, for messages and headers.
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoggingConfig {
+    /// A tracing filter directive derived from `logging.level` (DEBUG, INFO, WARNING, ERROR,
+    /// CRITICAL, any case) or given as a full `tracing` filter string.
+    pub filter: String,
+    /// `logging.file`: also write the log to this file.
+    pub file: Option<PathBuf>,
+    /// `logging.format`: `"text"` (default) or `"json"`.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,4 @@
+//! mcp-gateway: run stdio MCP servers as sandboxed per-session children behind a REST API.
+
+pub mod config;
+pub mod sandbox;
