@@ -1,4 +1,13 @@
 //! mcp-gateway: run stdio MCP servers as sandboxed per-session children behind a REST API.
+//!
+//! Layers, each knowing only the one below: [`config`] (validated configuration) ->
+//! [`sandbox`] (the only place a process is built) -> [`mcp`] (the JSON-RPC client actor per
+//! child) -> [`session`] (who owns which child) -> [`http`] (the REST API) -> [`cli`].
 
+pub mod cli;
 pub mod config;
+pub mod http;
+pub mod logging;
+pub mod mcp;
 pub mod sandbox;
+pub mod session;

@@ -118,7 +118,12 @@ pub struct ResourceLimits {
 
 impl Default for ResourceLimits {
     fn default() -> Self {
-        Self { cpu_seconds: 300, memory_mb: 512, max_processes: 10, max_file_size_mb: 10 }
+        Self {
+            cpu_seconds: 300,
+            memory_mb: 512,
+            max_processes: 10,
+            max_file_size_mb: 10,
+        }
     }
 }
 
@@ -165,6 +170,7 @@ pub struct RateLimitConfig {
 }
 
 /// One `limits`-syntax rate: "10 per minute", "200 per day", "5/second", "100 per 2 hours".
+/// Parsed by [`super::parse_rate`]; a month is 30 days and a year 360, as in `limits`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimit {
     pub count: u64,
@@ -175,8 +181,9 @@ pub struct RateLimit {
 
 #[derive(Debug, Clone)]
 pub struct LoggingConfig {
-    /// A tracing filter directive derived from `logging.level` (DEBUG, INFO, WARNING, ERROR,
-    /// CRITICAL, any case) or given as a full `tracing` filter string.
+    /// A tracing filter directive derived from `logging.level` (default INFO): DEBUG -> "debug",
+    /// INFO -> "info", WARNING/WARN -> "warn", ERROR/CRITICAL/FATAL -> "error", any case.
+    /// Any other level is a configuration error.
     pub filter: String,
     /// `logging.file`: also write the log to this file.
     pub file: Option<PathBuf>,

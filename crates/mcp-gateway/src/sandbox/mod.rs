@@ -54,12 +54,11 @@ impl SandboxGuard {
 
     /// Remove the private directory. Call after the child has been reaped.
     pub fn cleanup(&mut self) {
-        if let Some(dir) = self.private_dir.take() {
-            if let Err(err) = std::fs::remove_dir_all(&dir) {
-                if err.kind() != io::ErrorKind::NotFound {
-                    tracing::warn!(dir = %dir.display(), error = %err, "cannot remove sandbox dir");
-                }
-            }
+        if let Some(dir) = self.private_dir.take()
+            && let Err(err) = std::fs::remove_dir_all(&dir)
+            && err.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %dir.display(), error = %err, "cannot remove sandbox dir");
         }
     }
 }
@@ -88,8 +87,10 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     let mut guard = SandboxGuard::default();
     if sandbox.enabled {
         let dir = private_dir_path(req.sandbox_root, &service.name, req.session_id);
-        std::fs::create_dir_all(&dir)
-            .map_err(|source| SandboxError::PrivateDir { path: dir.clone(), source })?;
+        std::fs::create_dir_all(&dir).map_err(|source| SandboxError::PrivateDir {
+            path: dir.clone(),
+            source,
+        })?;
         guard.private_dir = Some(absolute(&dir));
     }
 
@@ -97,7 +98,9 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(&service.command[1..])
         .env_clear()
-        .envs(child_env(service, guard.private_dir(), &|k| std::env::var(k).ok()))
+        .envs(child_env(service, guard.private_dir(), &|k| {
+            std::env::var(k).ok()
+        }))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -114,11 +117,17 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     };
     preexec::install(&mut cmd, limits);
 
-    let child = cmd
-        .spawn()
-        .map_err(|source| SandboxError::Spawn { program: program.clone(), source })?;
+    let child = cmd.spawn().map_err(|source| SandboxError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
     let pid = child.id().unwrap_or(0);
-    Ok(Spawned { child, pid, pgid: pid as i32, guard })
+    Ok(Spawned {
+        child,
+        pid,
+        pgid: pid as i32,
+        guard,
+    })
 }
 
 /// Send `sig` to the whole process group `pgid`. Errors (group already gone) are ignored.

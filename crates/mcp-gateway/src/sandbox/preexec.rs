@@ -37,7 +37,14 @@ pub fn install(cmd: &mut tokio::process::Command, limits: Option<Limits>) {
     unsafe {
         cmd.pre_exec(move || {
             // Die with the gateway, even if it is SIGKILLed.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             // The gateway may have died between fork and prctl: then nobody would kill us.
@@ -60,7 +67,10 @@ pub fn install(cmd: &mut tokio::process::Command, limits: Option<Limits>) {
 }
 
 fn set(resource: libc::__rlimit_resource_t, value: libc::rlim_t) -> std::io::Result<()> {
-    let lim = libc::rlimit { rlim_cur: value, rlim_max: value };
+    let lim = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
     // SAFETY: setrlimit is async-signal-safe and `lim` lives on this stack frame.
     if unsafe { libc::setrlimit(resource, &lim) } != 0 {
         return Err(std::io::Error::last_os_error());

@@ -1,0 +1,141 @@
+//! Command line: `mcp-gateway [-c config.json] [serve|validate]`. The only place `anyhow` is
+//! welcome.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config, ProcessEnv};
+use crate::session::SessionManager;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcp-gateway",
+    version,
+    about = "Run stdio MCP servers as sandboxed per-session children behind a REST API"
+)]
+pub struct Cli {
+    /// Configuration file (JSON, upstream schema).
+    #[arg(short, long, global = true, default_value = "config.json")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the gateway (the default).
+    Serve,
+    /// Check a configuration file: print every problem with file, key and reason, then what
+    /// would run; exit 1 if there is an error.
+    Validate,
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Validate => validate(&cli.config),
+        Command::Serve => match serve(&cli.config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn validate(path: &std::path::Path) -> ExitCode {
+    match config::load(path, &ProcessEnv) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                println!("warning: {w}");
+            }
+            if let Err(err) = check_exposure(&loaded.config) {
+                println!("error: {}: {err}", path.display());
+                return ExitCode::FAILURE;
+            }
+            println!("{}", config::describe(&loaded.config));
+            println!("{}: OK", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            for w in &err.warnings {
+                println!("warning: {w}");
+            }
+            for e in &err.errors {
+                println!("error: {e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Refuse to serve without credentials on a non-loopback address unless explicitly allowed.
+fn check_exposure(config: &Config) -> Result<(), String> {
+    let server = &config.server;
+    let open = server.basic.is_none() && server.bearer_token.is_none();
+    if open && !server.host.is_loopback() && !server.allow_unauthenticated {
+        return Err(format!(
+            "server: no credentials configured (auth_user/auth_password or auth_token) and host {} is not \
+             loopback; set server.allow_unauthenticated to true to serve without authentication",
+            server.host
+        ));
+    }
+    Ok(())
+}
+
+fn serve(path: &std::path::Path) -> anyhow::Result<()> {
+    let loaded = match config::load(path, &ProcessEnv) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            for w in &err.warnings {
+                eprintln!("warning: {w}");
+            }
+            anyhow::bail!("invalid configuration:\n{err}");
+        }
+    };
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    let config = Arc::new(loaded.config);
+    check_exposure(&config).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    crate::logging::init(&config.logging)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve_async(config))
+}
+
+async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
+    if config.server.basic.is_none() && config.server.bearer_token.is_none() {
+        tracing::warn!("no credentials configured: every route is open");
+    }
+    let sessions = SessionManager::new(config.clone());
+    sessions.prefetch_tools();
+    tokio::spawn(sessions.clone().run_reaper());
+    let result = crate::http::serve(sessions.clone(), shutdown_signal(), |l| {
+        eprintln!(
+            "mcp-gateway {} listening on {}://{}",
+            env!("CARGO_PKG_VERSION"),
+            l.scheme,
+            l.addr
+        );
+        tracing::info!(addr = %l.addr, services = config.services.len(), "listening");
+    })
+    .await;
+    tracing::info!("stopping every child");
+    sessions.shutdown().await;
+    tracing::info!("stopped");
+    result.map_err(Into::into)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

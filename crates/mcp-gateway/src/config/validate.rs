@@ -1,0 +1,326 @@
+//! The schema: walks the substituted tree into a [`Config`], applying upstream's defaults and
+//! recording every problem in [`Diags`].
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::types::*;
+use super::walk::{Diags, Obj, Secs, kind, read_str, show};
+use super::{parse_rate, service};
+
+pub(super) const KIB: u64 = 1024;
+pub(super) const MIB: u64 = 1024 * KIB;
+pub(super) const GIB: u64 = 1024 * MIB;
+pub(super) const MINUTE: Duration = Duration::from_secs(60);
+pub(super) const HOUR: Duration = Duration::from_secs(3_600);
+pub(super) const DAY: Duration = Duration::from_secs(86_400);
+
+/// Build the configuration from the top-level object. `tls_base` is the directory in which
+/// `certs/server.pem` is looked for (the working directory outside tests).
+pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_>) -> Config {
+    let empty = Map::new();
+    let mut top = Obj::from_map(String::new(), root);
+
+    let server = server(top.section(d, "server", &empty), tls_base, d);
+    let (services, disabled_services) = service::services(&mut top, d);
+    let session = session(top.section(d, "session", &empty), d);
+    let rate_limiting = rate_limiting(top.section(d, "rate_limiting", &empty), d);
+    let logging = logging(top.section(d, "logging", &empty), d);
+    if top.get("security").is_some() {
+        d.warn(
+            "security",
+            "has no effect (upstream ignores it too): use the server.* keys for auth and TLS",
+        );
+    }
+    top.finish(d);
+
+    Config {
+        source: d.file().to_path_buf(),
+        server,
+        services,
+        disabled_services,
+        session,
+        rate_limiting,
+        logging,
+    }
+}
+
+fn server(mut o: Obj<'_>, tls_base: &Path, d: &mut Diags<'_>) -> ServerConfig {
+    let host = o.read(d, "host", |v| read_str(v).and_then(parse_host));
+    let port = o.uint(d, "port", 8080, 0..=u64::from(u16::MAX));
+
+    let user = o.non_empty(d, "auth_user");
+    if user.as_deref().is_some_and(|u| u.contains(':')) {
+        d.error(
+            &o.key("auth_user"),
+            "must not contain ':' (Basic auth could never match)",
+        );
+    }
+    let password = o.non_empty(d, "auth_password");
+    let basic = match (user, password) {
+        (Some(user), Some(password)) => {
+            if password == "changeme" {
+                d.warn(
+                    &o.key("auth_password"),
+                    "is upstream's sample default: change it",
+                );
+            }
+            Some(BasicCredentials { user, password })
+        }
+        (Some(_), None) => {
+            let message = "empty or missing although auth_user is set: Basic auth is disabled";
+            d.warn(&o.key("auth_password"), message);
+            None
+        }
+        (None, Some(_)) => {
+            let message = "empty or missing although auth_password is set: Basic auth is disabled";
+            d.warn(&o.key("auth_user"), message);
+            None
+        }
+        (None, None) => None,
+    };
+    let bearer_token = o.non_empty(d, "auth_token");
+    let allow_unauthenticated = o.bool(d, "allow_unauthenticated", false);
+    let tls = tls(&mut o, tls_base, d);
+    let expose_commands = o.bool(d, "expose_commands", false);
+    let max_body_bytes = o.usize(d, "max_body_bytes", (10 * MIB) as usize, 1..=4 * GIB);
+    let shutdown_grace = o.secs(
+        d,
+        "shutdown_grace",
+        Duration::from_secs(10),
+        Secs {
+            zero_ok: true,
+            max: HOUR,
+        },
+    );
+    o.finish(d);
+
+    ServerConfig {
+        host: host.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        port: u16::try_from(port).unwrap_or(8080),
+        basic,
+        bearer_token,
+        allow_unauthenticated,
+        tls,
+        expose_commands,
+        max_body_bytes,
+        shutdown_grace,
+    }
+}
+
+/// `""` and `"0.0.0.0"` are every interface, `"localhost"` is 127.0.0.1; otherwise an IP
+/// address (host names are not resolved).
+fn parse_host(host: &str) -> Result<IpAddr, String> {
+    match host {
+        "" => Ok(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        h if h.eq_ignore_ascii_case("localhost") => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        h => {
+            let bare = h
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(h);
+            bare.parse().map_err(|_| {
+                format!(
+                    "expected an IP address, \"localhost\" or \"\" (all interfaces), got {h:?} \
+                     (host names are not resolved)"
+                )
+            })
+        }
+    }
+}
+
+fn tls(o: &mut Obj<'_>, tls_base: &Path, d: &mut Diags<'_>) -> Option<TlsConfig> {
+    let cert = o.path(d, "tls_cert");
+    let key = o.path(d, "tls_key");
+    match (cert, key) {
+        (Some(cert), Some(key)) => Some(TlsConfig::Files { cert, key }),
+        (Some(_), None) => {
+            d.error(
+                &o.key("tls_key"),
+                "missing: tls_cert and tls_key must be given together",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            d.error(
+                &o.key("tls_cert"),
+                "missing: tls_cert and tls_key must be given together",
+            );
+            None
+        }
+        (None, None) => {
+            let pem = tls_base.join("certs").join("server.pem");
+            pem.exists().then_some(TlsConfig::CombinedPem(pem))
+        }
+    }
+}
+
+fn session(mut o: Obj<'_>, d: &mut Diags<'_>) -> SessionConfig {
+    let default_timeout = o.secs(
+        d,
+        "default_timeout",
+        Duration::from_secs(300),
+        Secs {
+            zero_ok: false,
+            max: 30 * DAY,
+        },
+    );
+    let config = SessionConfig {
+        default_timeout,
+        max_sessions_per_service: o.usize(d, "max_sessions_per_service", 100, 1..=1_000_000),
+        max_total_sessions: o.usize(d, "max_total_sessions", 500, 1..=1_000_000),
+        cleanup_interval: o.secs(
+            d,
+            "cleanup_interval",
+            Duration::from_secs(60),
+            Secs {
+                zero_ok: false,
+                max: DAY,
+            },
+        ),
+        sandbox_dir: o
+            .path(d, "sandbox_dir")
+            .unwrap_or_else(|| PathBuf::from("./sandbox")),
+        stderr_buffer_bytes: o.usize(d, "stderr_buffer_bytes", (64 * KIB) as usize, 0..=GIB),
+    };
+    o.finish(d);
+    config
+}
+
+fn fixed_rate(count: u64, secs: u64, text: &str) -> RateLimit {
+    RateLimit {
+        count,
+        period: Duration::from_secs(secs),
+        text: text.to_owned(),
+    }
+}
+
+pub(super) fn default_rates() -> [RateLimit; 5] {
+    [
+        fixed_rate(200, 86_400, "200 per day"),
+        fixed_rate(50, 3_600, "50 per hour"),
+        fixed_rate(30, 60, "30 per minute"),
+        fixed_rate(10, 60, "10 per minute"),
+        fixed_rate(20, 60, "20 per minute"),
+    ]
+}
+
+fn rate_limiting(mut o: Obj<'_>, d: &mut Diags<'_>) -> RateLimitConfig {
+    let [day, hour, tools, call, delete] = default_rates();
+    let enabled = o.bool(d, "enabled", true);
+
+    let default_limits = match o.get("default_limits") {
+        None => vec![day, hour],
+        Some(Value::String(s)) => rate(d, &o.key("default_limits"), s).into_iter().collect(),
+        Some(Value::Array(items)) => {
+            let key = o.key("default_limits");
+            let mut limits = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let item_key = format!("{key}[{i}]");
+                match item {
+                    Value::String(s) => limits.extend(rate(d, &item_key, s)),
+                    other => d.error(
+                        &item_key,
+                        format!("expected a rate string, got {}", kind(other)),
+                    ),
+                }
+            }
+            limits
+        }
+        Some(other) => {
+            let message = format!("expected an array of rate strings, got {}", kind(other));
+            d.error(&o.key("default_limits"), message);
+            vec![day, hour]
+        }
+    };
+    let tools_limit = one_rate(&mut o, d, "tools_limit", tools);
+    let call_limit = one_rate(&mut o, d, "call_limit", call);
+    let session_delete_limit = one_rate(&mut o, d, "session_delete_limit", delete);
+
+    let storage_uri = o
+        .read(d, "storage_uri", |v| {
+            let uri = read_str(v)?;
+            let supported = ["memory://", "redis://", "rediss://"];
+            if supported.iter().any(|scheme| uri.starts_with(scheme)) {
+                Ok(uri.to_owned())
+            } else {
+                Err(format!(
+                    "unsupported storage {}: use memory:// or redis://...",
+                    show(v)
+                ))
+            }
+        })
+        .unwrap_or_else(|| "memory://".to_owned());
+    o.finish(d);
+
+    RateLimitConfig {
+        enabled,
+        default_limits,
+        tools_limit,
+        call_limit,
+        session_delete_limit,
+        storage_uri,
+    }
+}
+
+fn one_rate(
+    o: &mut Obj<'_>,
+    d: &mut Diags<'_>,
+    key: &'static str,
+    default: RateLimit,
+) -> RateLimit {
+    o.read(d, key, |v| read_str(v).and_then(parse_rate))
+        .unwrap_or(default)
+}
+
+fn rate(d: &mut Diags<'_>, key: &str, text: &str) -> Option<RateLimit> {
+    parse_rate(text)
+        .map_err(|message| d.error(key, message))
+        .ok()
+}
+
+fn logging(mut o: Obj<'_>, d: &mut Diags<'_>) -> LoggingConfig {
+    let filter = o
+        .read(d, "level", |v| {
+            let level = read_str(v)?;
+            let filter = match level.trim().to_ascii_uppercase().as_str() {
+                "DEBUG" => "debug",
+                "INFO" => "info",
+                "WARNING" | "WARN" => "warn",
+                "ERROR" | "CRITICAL" | "FATAL" => "error",
+                _ => {
+                    return Err(format!(
+                        "unknown level {}: use DEBUG, INFO, WARNING, ERROR or CRITICAL",
+                        show(v)
+                    ));
+                }
+            };
+            Ok(filter.to_owned())
+        })
+        .unwrap_or_else(|| "info".to_owned());
+    let file = o.path(d, "file");
+    let format = o
+        .read(d, "format", |v| {
+            let format = read_str(v)?;
+            if format.eq_ignore_ascii_case("text") {
+                Ok(LogFormat::Text)
+            } else if format.eq_ignore_ascii_case("json") {
+                Ok(LogFormat::Json)
+            } else {
+                Err(format!(
+                    "unknown format {}: use \"text\" or \"json\"",
+                    show(v)
+                ))
+            }
+        })
+        .unwrap_or(LogFormat::Text);
+    o.finish(d);
+    LoggingConfig {
+        filter,
+        file,
+        format,
+    }
+}

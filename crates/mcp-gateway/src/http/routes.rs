@@ -1,0 +1,193 @@
+//! Handlers of the REST API (upstream paths and JSON shapes, see docs/wire.md).
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Local};
+use serde_json::{Map, Value, json};
+
+use super::error::ApiError;
+use super::{AppState, validate};
+use crate::session::SessionSnapshot;
+
+/// Upstream's timestamp format: naive local time with microseconds.
+pub fn timestamp(t: DateTime<Local>) -> String {
+    t.naive_local().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+pub async fn health() -> Json<Value> {
+    Json(json!({
+        "status": "healthy",
+        "timestamp": timestamp(Local::now()),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+pub async fn services(State(state): State<AppState>) -> Json<Value> {
+    let config = state.sessions.config();
+    let services: Map<String, Value> = config
+        .services
+        .values()
+        .map(|s| {
+            let mut entry = json!({ "description": s.description, "enabled": true });
+            if config.server.expose_commands {
+                entry["command"] = json!(s.command);
+            }
+            (s.name.clone(), entry)
+        })
+        .collect();
+    Json(Value::Object(services))
+}
+
+pub async fn tools(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    validate::service_name(&service)?;
+    let tools = state.sessions.tools(&service).await?;
+    Ok(Json(json!({ "service": service, "tools": *tools })))
+}
+
+pub async fn call(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    validate::service_name(&service)?;
+    if !is_json(&headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "request content type must be application/json",
+        ));
+    }
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body too large",
+            )
+        } else {
+            ApiError::bad_request(format!("cannot read request body: {rejection}"))
+        }
+    })?;
+    let request = validate::call_body(&service, &body)?;
+    tracing::info!(
+        target: "security",
+        event_type = "tool_call",
+        service = %request.service,
+        tool = %request.tool,
+        session_id = %request.session_id,
+        ip = %peer.ip(),
+        "tool call"
+    );
+    tracing::debug!(arguments = %request.arguments, "tool call arguments");
+    let (tool, session_id) = (request.tool.clone(), request.session_id.clone());
+    let outcome = state.sessions.call(request).await?;
+    tracing::debug!(result = %outcome.result, "tool call result");
+    Ok(Json(call_response(
+        outcome.result,
+        &service,
+        &session_id,
+        &tool,
+    )))
+}
+
+/// Build the upstream body (`result` = the first text content as a string, else the raw
+/// result) plus everything upstream dropped: `content`, `structuredContent`, `isError`, `_meta`.
+pub fn call_response(result: Value, service: &str, session_id: &str, tool: &str) -> Value {
+    let first_text = result
+        .get("content")
+        .and_then(Value::as_array)
+        .and_then(|c| c.first())
+        .filter(|item| item.get("type").and_then(Value::as_str) == Some("text"))
+        .and_then(|item| item.get("text"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut body = json!({
+        "service": service,
+        "session_id": session_id,
+        "tool": tool,
+        "content": result.get("content").cloned().unwrap_or_else(|| json!([])),
+        "isError": result.get("isError").and_then(Value::as_bool).unwrap_or(false),
+    });
+    for key in ["structuredContent", "_meta"] {
+        if let Some(v) = result.get(key) {
+            body[key] = v.clone();
+        }
+    }
+    body["result"] = match first_text {
+        Some(text) => Value::String(text),
+        None => result,
+    };
+    body
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+pub async fn sessions(State(state): State<AppState>) -> Json<Value> {
+    let sessions: Map<String, Value> = state
+        .sessions
+        .list()
+        .into_iter()
+        .map(|s| (s.id.clone(), session_json(s)))
+        .collect();
+    Json(Value::Object(sessions))
+}
+
+fn session_json(s: SessionSnapshot) -> Value {
+    let children: Map<String, Value> = s
+        .children
+        .into_iter()
+        .map(|(name, c)| {
+            (
+                name,
+                json!({ "pid": c.pid, "calls": c.calls, "started_at": timestamp(c.started_at) }),
+            )
+        })
+        .collect();
+    json!({
+        "created_at": timestamp(s.created_at),
+        "last_accessed": timestamp(s.last_accessed),
+        "metadata": s.metadata,
+        "service_name": s.services.first().cloned().unwrap_or_default(),
+        "services": s.services,
+        "time_remaining": s.time_remaining,
+        "timeout": s.timeout,
+        "calls": s.calls,
+        "children": children,
+    })
+}
+
+pub async fn close_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Result<Json<Value>, ApiError> {
+    validate::session_id(&id)?;
+    state.sessions.close(&id)?;
+    tracing::info!(target: "security", event_type = "session_closed", session_id = %id, ip = %peer.ip(), "session closed");
+    Ok(Json(json!({ "message": format!("Session {id} closed") })))
+}
+
+pub async fn not_found() -> Response {
+    ApiError::not_found("not found").into_response()
+}
+
+pub async fn method_not_allowed() -> Response {
+    ApiError::method_not_allowed().into_response()
+}

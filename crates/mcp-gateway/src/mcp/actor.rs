@@ -1,0 +1,570 @@
+//! The task that owns one child: its pipes, its pending requests, its shutdown and its reaping.
+//!
+//! The actor `select!`s over commands from the handles, stdout frames, the writer task, the
+//! child's exit and the stop escalation timers. stdin is written by a writer task the actor
+//! owns (so a child that stops reading can never block the actor), stderr is drained by another
+//! (so a child can never block on it). Nothing here holds a lock across an await.
+
+use std::collections::HashMap;
+use std::io;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::{JoinError, JoinHandle};
+use tokio::time::Instant;
+
+use super::framing::{Frame, LineReader, scan_head};
+use super::jsonrpc::{self, Incoming};
+use super::stderr::StderrTail;
+use super::{ChildEvent, ExitInfo, McpError};
+use crate::sandbox::{SandboxGuard, signal_group};
+
+/// How long, after an exit or a stdout EOF, we wait for the last stdout/stderr bytes (and for
+/// the exit status) before failing requests.
+pub(super) const EXIT_SETTLE: Duration = Duration::from_millis(200);
+/// How much stderr an [`ExitInfo`] carries.
+pub(super) const EXIT_TAIL_BYTES: usize = 4096;
+const STDOUT_BUFFER: usize = 64 * 1024;
+
+pub(super) type Reply = oneshot::Sender<Result<Value, McpError>>;
+
+/// What handles ask of the actor.
+pub(super) enum Command {
+    Request {
+        id: u64,
+        method: String,
+        params: Value,
+        reply: Reply,
+    },
+    Notify {
+        method: String,
+        params: Value,
+    },
+    /// The caller gave up (timeout or dropped future): forget `id`, tell the child.
+    Cancel {
+        id: u64,
+        reason: String,
+    },
+    Stop,
+}
+
+/// How the child ended, published once by the actor.
+#[derive(Debug, Clone)]
+pub(super) struct Ended {
+    pub info: ExitInfo,
+    /// Stopped on request (or because every handle was dropped), not died on its own.
+    pub stopped: bool,
+}
+
+impl Ended {
+    /// The error for a request made after the end.
+    pub fn error(&self) -> McpError {
+        if self.stopped {
+            McpError::Closed
+        } else {
+            self.info.to_error()
+        }
+    }
+}
+
+/// State the handles read without going through the actor.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub exit: watch::Sender<Option<Ended>>,
+    /// Set as soon as a stop is asked for or the child is seen dying.
+    pub closing: AtomicBool,
+    pub stderr: StderrTail,
+    pub events: broadcast::Sender<ChildEvent>,
+}
+
+impl Shared {
+    pub fn new(stderr_buffer_bytes: usize) -> Self {
+        Self {
+            exit: watch::Sender::new(None),
+            closing: AtomicBool::new(false),
+            stderr: StderrTail::new(stderr_buffer_bytes),
+            events: broadcast::Sender::new(64),
+        }
+    }
+}
+
+/// The pieces of a spawned child the actor takes over.
+pub(super) struct ChildIo {
+    pub child: Child,
+    pub pgid: i32,
+    pub guard: SandboxGuard,
+    pub stdin: ChildStdin,
+    pub stdout: ChildStdout,
+    pub stderr_task: JoinHandle<()>,
+}
+
+struct Pending {
+    method: String,
+    reply: Reply,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseReason {
+    /// `stop()` or every handle dropped.
+    Stop,
+    StdoutClosed,
+    WriteFailed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// stdin closed, waiting for the child to exit on its own.
+    Grace,
+    Terminated,
+    Killed,
+}
+
+#[derive(Debug)]
+struct Closing {
+    reason: CloseReason,
+    stage: Stage,
+    /// When to escalate to the next signal.
+    escalate_at: Option<Instant>,
+    /// When to give up waiting for the exit status and fail pending requests anyway.
+    fail_at: Option<Instant>,
+}
+
+pub(super) struct Actor {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    commands_closed: bool,
+    child: Child,
+    pgid: i32,
+    guard: SandboxGuard,
+    stdout: LineReader<BufReader<ChildStdout>>,
+    stdout_eof: bool,
+    max_line_bytes: usize,
+    writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    writer_task: Option<JoinHandle<io::Result<()>>>,
+    stderr_task: JoinHandle<()>,
+    stop_grace: Duration,
+    pending: HashMap<u64, Pending>,
+    closing: Option<Closing>,
+    /// Once set, every pending and future request fails with it.
+    doomed: Option<McpError>,
+    on_drop: DropGuard,
+}
+
+impl Actor {
+    pub fn new(
+        io: ChildIo,
+        shared: Arc<Shared>,
+        commands: mpsc::UnboundedReceiver<Command>,
+        max_line_bytes: usize,
+        stop_grace: Duration,
+    ) -> Self {
+        let ChildIo {
+            child,
+            pgid,
+            guard,
+            stdin,
+            stdout,
+            stderr_task,
+        } = io;
+        let (writer, lines) = mpsc::unbounded_channel();
+        let writer_task = tokio::spawn(write_loop(stdin, lines));
+        Self {
+            on_drop: DropGuard {
+                shared: shared.clone(),
+                pgid,
+                armed: true,
+            },
+            shared,
+            commands,
+            commands_closed: false,
+            child,
+            pgid,
+            guard,
+            stdout: LineReader::new(
+                BufReader::with_capacity(STDOUT_BUFFER, stdout),
+                max_line_bytes,
+            ),
+            stdout_eof: false,
+            max_line_bytes,
+            writer: Some(writer),
+            writer_task: Some(writer_task),
+            stderr_task,
+            stop_grace,
+            pending: HashMap::new(),
+            closing: None,
+            doomed: None,
+        }
+    }
+
+    pub async fn run(mut self) {
+        let status = loop {
+            let escalate_at = self.closing.as_ref().and_then(|c| c.escalate_at);
+            let fail_at = self.closing.as_ref().and_then(|c| c.fail_at);
+            tokio::select! {
+                frame = self.stdout.next_frame(), if !self.stdout_eof => self.on_stdout(frame),
+                command = self.commands.recv(), if !self.commands_closed => self.on_command(command),
+                done = join(&mut self.writer_task), if self.writer_task.is_some() => self.on_writer_done(done),
+                status = self.child.wait() => break status,
+                () = sleep_until(escalate_at), if escalate_at.is_some() => self.escalate(),
+                () = sleep_until(fail_at), if fail_at.is_some() => self.give_up_waiting(),
+            }
+        };
+        self.finish(status).await;
+    }
+
+    fn on_stdout(&mut self, frame: io::Result<Option<Frame>>) {
+        match frame {
+            Ok(Some(frame)) => self.on_frame(frame),
+            Ok(None) => self.on_stdout_closed(),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the server's stdout");
+                self.on_stdout_closed();
+            }
+        }
+    }
+
+    fn on_stdout_closed(&mut self) {
+        self.stdout_eof = true;
+        if self.closing.is_none() {
+            tracing::debug!("the server closed its stdout");
+            self.begin_close(CloseReason::StdoutClosed);
+        }
+    }
+
+    fn on_frame(&mut self, frame: Frame) {
+        match frame {
+            Frame::Line(line) => {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    return;
+                }
+                match jsonrpc::classify(&line) {
+                    Incoming::Invalid(why) => {
+                        tracing::warn!(line = %preview(&line), "skipping a bad line from the server: {why}");
+                    }
+                    message => self.on_message(message),
+                }
+            }
+            Frame::Oversized { head, len } => {
+                let scan = scan_head(&head);
+                tracing::warn!(
+                    bytes = len,
+                    limit = self.max_line_bytes,
+                    id = ?scan.id,
+                    "discarding an oversized line from the server"
+                );
+                if scan.has_method {
+                    return;
+                }
+                if let Some(pending) = scan.id.and_then(|id| self.pending.remove(&id)) {
+                    let _ = pending.reply.send(Err(McpError::ResponseTooLarge {
+                        limit: self.max_line_bytes,
+                    }));
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, message: Incoming) {
+        match message {
+            Incoming::Request { id, method, .. } => {
+                // The child's id space: answered here, never matched against ours.
+                let line = match jsonrpc::answer_child_request(&method) {
+                    Ok(result) => jsonrpc::encode_result(&id, result),
+                    Err((code, message)) => {
+                        tracing::debug!(%method, "refusing a request from the server");
+                        jsonrpc::encode_error(&id, code, message)
+                    }
+                };
+                self.write(line);
+            }
+            Incoming::Notification { method, params } => {
+                if method == "notifications/tools/list_changed" {
+                    tracing::debug!("the server's tool list changed");
+                    let _ = self.shared.events.send(ChildEvent::ToolsListChanged);
+                } else {
+                    tracing::debug!(%method, %params, "notification from the server");
+                    let _ = self
+                        .shared
+                        .events
+                        .send(ChildEvent::Notification { method, params });
+                }
+            }
+            Incoming::Response { id, outcome } => {
+                match jsonrpc::our_id(&id).and_then(|id| self.pending.remove(&id)) {
+                    Some(pending) => {
+                        let _ = pending.reply.send(outcome.into_result());
+                    }
+                    // Late (timed out, cancelled) or never ours.
+                    None => tracing::debug!(%id, "dropping a response to no pending request"),
+                }
+            }
+            Incoming::Invalid(_) => {}
+        }
+    }
+
+    fn on_command(&mut self, command: Option<Command>) {
+        match command {
+            Some(Command::Request {
+                id,
+                method,
+                params,
+                reply,
+            }) => {
+                if let Some(err) = &self.doomed {
+                    let _ = reply.send(Err(err.clone()));
+                    return;
+                }
+                // While the child is dying the request is parked, to fail with the exit status.
+                if self.closing.is_none() {
+                    self.write(jsonrpc::encode_request(id, &method, &params));
+                }
+                self.pending.insert(id, Pending { method, reply });
+            }
+            Some(Command::Notify { method, params }) => {
+                if self.closing.is_none() {
+                    self.write(jsonrpc::encode_notification(&method, &params));
+                }
+            }
+            Some(Command::Cancel { id, reason }) => {
+                if let Some(pending) = self.pending.remove(&id)
+                    && jsonrpc::is_cancellable(&pending.method)
+                    && self.closing.is_none()
+                {
+                    tracing::debug!(id, method = %pending.method, %reason, "cancelling a request");
+                    self.write(jsonrpc::encode_cancelled(id, &reason));
+                }
+            }
+            Some(Command::Stop) => {
+                if self.closing.is_none() {
+                    self.begin_close(CloseReason::Stop);
+                }
+            }
+            None => {
+                self.commands_closed = true;
+                if self.closing.is_none() {
+                    tracing::debug!("every client handle is gone: stopping the server");
+                    self.begin_close(CloseReason::Stop);
+                }
+            }
+        }
+    }
+
+    fn on_writer_done(&mut self, done: Result<io::Result<()>, JoinError>) {
+        self.writer_task = None;
+        self.writer = None;
+        let err = match done {
+            Ok(Ok(())) => return, // we closed stdin
+            Ok(Err(err)) => err.to_string(),
+            Err(err) => err.to_string(),
+        };
+        if self.closing.is_none() {
+            tracing::debug!(error = %err, "cannot write to the server's stdin");
+            self.begin_close(CloseReason::WriteFailed);
+        }
+    }
+
+    fn begin_close(&mut self, reason: CloseReason) {
+        self.shared.closing.store(true, Ordering::Release);
+        // Closes stdin once the queued lines are written.
+        self.writer = None;
+        let now = Instant::now();
+        self.closing = Some(Closing {
+            reason,
+            stage: Stage::Grace,
+            escalate_at: Some(now + self.stop_grace),
+            fail_at: (reason != CloseReason::Stop).then_some(now + EXIT_SETTLE),
+        });
+        if reason == CloseReason::Stop {
+            self.doom(McpError::Closed);
+        }
+    }
+
+    fn escalate(&mut self) {
+        let Some(closing) = &mut self.closing else {
+            return;
+        };
+        match closing.stage {
+            Stage::Grace => {
+                tracing::info!(grace = ?self.stop_grace, "the server did not exit after stdin was closed: SIGTERM");
+                signal_group(self.pgid, Signal::SIGTERM);
+                closing.stage = Stage::Terminated;
+                closing.escalate_at = Some(Instant::now() + self.stop_grace);
+            }
+            Stage::Terminated | Stage::Killed => {
+                tracing::warn!(grace = ?self.stop_grace, "the server did not exit after SIGTERM: SIGKILL");
+                signal_group(self.pgid, Signal::SIGKILL);
+                closing.stage = Stage::Killed;
+                closing.escalate_at = None;
+            }
+        }
+    }
+
+    /// The child closed stdout (or stdin) but has not exited: its requests cannot be answered.
+    fn give_up_waiting(&mut self) {
+        let Some(closing) = &mut self.closing else {
+            return;
+        };
+        closing.fail_at = None;
+        let status = match closing.reason {
+            CloseReason::Stop => return,
+            CloseReason::StdoutClosed => "closed its stdout",
+            CloseReason::WriteFailed => "stopped reading its stdin",
+        };
+        if self.doomed.is_none() {
+            let stderr_tail = self.shared.stderr.tail(EXIT_TAIL_BYTES);
+            self.doom(McpError::ProcessExited {
+                status: status.into(),
+                stderr_tail,
+            });
+        }
+    }
+
+    fn doom(&mut self, err: McpError) {
+        for (_, pending) in self.pending.drain() {
+            let _ = pending.reply.send(Err(err.clone()));
+        }
+        self.doomed = Some(err);
+    }
+
+    fn write(&self, line: Vec<u8>) {
+        if let Some(writer) = &self.writer {
+            let _ = writer.send(line);
+        }
+    }
+
+    /// The child is reaped: collect its last words, fail what is left, clean up, publish.
+    async fn finish(mut self, status: io::Result<ExitStatus>) {
+        // Descendants of the server do not outlive it (the group id stays ours while any
+        // member lives).
+        signal_group(self.pgid, Signal::SIGKILL);
+        self.writer = None;
+        if let Some(task) = self.writer_task.take() {
+            task.abort();
+        }
+        // Responses written just before the exit are still in the pipe.
+        let settle = Instant::now() + EXIT_SETTLE;
+        while !self.stdout_eof {
+            match tokio::time::timeout_at(settle, self.stdout.next_frame()).await {
+                Ok(Ok(Some(frame))) => self.on_frame(frame),
+                _ => break,
+            }
+        }
+        if tokio::time::timeout_at(settle, &mut self.stderr_task)
+            .await
+            .is_err()
+        {
+            self.stderr_task.abort();
+        }
+        let tail = self.shared.stderr.tail(EXIT_TAIL_BYTES);
+        let info = match status {
+            Ok(status) => ExitInfo::from_status(status, tail),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot wait for the server process");
+                ExitInfo {
+                    code: None,
+                    signal: None,
+                    stderr_tail: tail,
+                }
+            }
+        };
+        let stopped = matches!(&self.closing, Some(c) if c.reason == CloseReason::Stop);
+        if stopped {
+            tracing::debug!(status = %info, "server process stopped");
+        } else {
+            tracing::warn!(status = %info, "server process ended");
+        }
+        self.shared.closing.store(true, Ordering::Release);
+        if self.doomed.is_none() {
+            self.doom(info.to_error());
+        }
+        self.guard.cleanup();
+        let ended = Ended {
+            info: info.clone(),
+            stopped,
+        };
+        let error = ended.error();
+        self.shared.exit.send_replace(Some(ended));
+        let _ = self.shared.events.send(ChildEvent::Exited { status: info });
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            if let Command::Request { reply, .. } = command {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+        self.on_drop.armed = false;
+    }
+}
+
+/// If the actor is dropped before it finished (runtime shutdown, panic): kill the group and
+/// publish an end so nobody waits forever. Tokio reaps the dropped `Child` in the background.
+struct DropGuard {
+    shared: Arc<Shared>,
+    pgid: i32,
+    armed: bool,
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        signal_group(self.pgid, Signal::SIGKILL);
+        self.shared.closing.store(true, Ordering::Release);
+        self.shared.exit.send_if_modified(|exit| {
+            if exit.is_some() {
+                return false;
+            }
+            let stderr_tail = self.shared.stderr.tail(EXIT_TAIL_BYTES);
+            *exit = Some(Ended {
+                info: ExitInfo {
+                    code: None,
+                    signal: None,
+                    stderr_tail,
+                },
+                stopped: false,
+            });
+            true
+        });
+    }
+}
+
+async fn write_loop(
+    mut stdin: ChildStdin,
+    mut lines: mpsc::UnboundedReceiver<Vec<u8>>,
+) -> io::Result<()> {
+    while let Some(line) = lines.recv().await {
+        stdin.write_all(&line).await?;
+    }
+    Ok(()) // dropping stdin closes the pipe
+}
+
+async fn join(task: &mut Option<JoinHandle<io::Result<()>>>) -> Result<io::Result<()>, JoinError> {
+    match task {
+        Some(task) => task.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A short, printable excerpt of a line for the log.
+fn preview(line: &[u8]) -> String {
+    const MAX: usize = 200;
+    let mut text = String::from_utf8_lossy(&line[..line.len().min(MAX)]).into_owned();
+    if line.len() > MAX {
+        text.push_str("...");
+    }
+    text
+}

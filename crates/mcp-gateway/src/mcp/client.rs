@@ -1,0 +1,453 @@
+//! [`McpClient`]: the cheap, cloneable handle to one child's actor.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::Instrument;
+
+use super::actor::{Actor, ChildIo, Command, Shared};
+use super::protocol::{self, InitializeInfo, Pages};
+use super::stderr::{self, LogContext};
+use super::{ExitInfo, McpError};
+use crate::config::ServiceConfig;
+use crate::sandbox::{Spawned, signal_group};
+
+/// How a client talks to its child.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// For the log.
+    pub service: String,
+    /// For the log.
+    pub session_id: String,
+    /// Default timeout of [`McpClient::call_tool`] and of each `tools/list` page.
+    pub call_timeout: Duration,
+    /// Bounds the whole handshake in [`McpClient::start`].
+    pub startup_timeout: Duration,
+    /// The longest stdout line accepted.
+    pub max_line_bytes: usize,
+    /// Size of the stderr ring buffer.
+    pub stderr_buffer_bytes: usize,
+    /// Wait after closing stdin, and again after SIGTERM, in [`McpClient::stop`].
+    pub stop_grace: Duration,
+}
+
+impl ClientOptions {
+    pub fn for_service(
+        service: &ServiceConfig,
+        session_id: &str,
+        stderr_buffer_bytes: usize,
+    ) -> Self {
+        Self {
+            service: service.name.clone(),
+            session_id: session_id.to_string(),
+            call_timeout: service.call_timeout,
+            startup_timeout: service.startup_timeout,
+            max_line_bytes: service.max_line_bytes,
+            stderr_buffer_bytes,
+            stop_grace: service.stop_grace,
+        }
+    }
+}
+
+/// What a child tells its subscribers.
+#[derive(Debug, Clone)]
+pub enum ChildEvent {
+    /// `notifications/tools/list_changed`: cached tool lists are stale.
+    ToolsListChanged,
+    /// Any other notification (`notifications/progress`, `notifications/message`, ...).
+    Notification { method: String, params: Value },
+    /// The child exited and was reaped.
+    Exited { status: ExitInfo },
+}
+
+/// A handle to one running MCP server. Clones share the child; when the last clone is
+/// dropped the child is stopped (gracefully, as [`McpClient::stop`]).
+#[derive(Clone)]
+pub struct McpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    link: Link,
+    info: InitializeInfo,
+    pid: u32,
+    call_timeout: Duration,
+    calls_served: AtomicU64,
+}
+
+impl std::fmt::Debug for McpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpClient")
+            .field("pid", &self.inner.pid)
+            .field("protocol_version", &self.inner.info.protocol_version)
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+impl McpClient {
+    /// Take ownership of a spawned child and run the handshake: `initialize` (we ask for
+    /// [`protocol::PROTOCOL_VERSION`], offer no capabilities, accept any of
+    /// [`protocol::SUPPORTED_VERSIONS`]), then `notifications/initialized`. Bounded by
+    /// `startup_timeout`; on any failure the child is stopped and reaped before returning.
+    pub async fn start(spawned: Spawned, opts: ClientOptions) -> Result<McpClient, McpError> {
+        let Spawned {
+            mut child,
+            pid,
+            pgid,
+            guard,
+        } = spawned;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(opts.stop_grace, child.wait()).await;
+            drop(guard);
+            return Err(McpError::Spawn("the child's stdio is not piped".into()));
+        };
+        let span = tracing::info_span!("mcp_child", service = %opts.service, session = %opts.session_id, pid);
+        let shared = Arc::new(Shared::new(opts.stderr_buffer_bytes));
+        let log = LogContext {
+            service: opts.service.clone(),
+            session: opts.session_id.clone(),
+            pid,
+        };
+        let stderr_task = tokio::spawn({
+            let shared = shared.clone();
+            async move { stderr::drain(stderr, &shared.stderr, log).await }
+        });
+        let (commands, rx) = mpsc::unbounded_channel();
+        let io = ChildIo {
+            child,
+            pgid,
+            guard,
+            stdin,
+            stdout,
+            stderr_task,
+        };
+        let actor = Actor::new(io, shared.clone(), rx, opts.max_line_bytes, opts.stop_grace);
+        tokio::spawn(actor.run().instrument(span.clone()));
+
+        let link = Link {
+            commands,
+            shared,
+            next_id: AtomicU64::new(1),
+        };
+        let handshake =
+            tokio::time::timeout(opts.startup_timeout, handshake(&link, opts.startup_timeout));
+        let result = match handshake.instrument(span.clone()).await {
+            Ok(result) => result,
+            Err(_) => Err(McpError::Timeout {
+                method: "initialize".into(),
+                after: opts.startup_timeout,
+            }),
+        };
+        match result {
+            Ok(info) => {
+                span.in_scope(|| {
+                    tracing::debug!(version = %info.protocol_version, server = %info.server_info, "server initialized");
+                });
+                let inner = Inner {
+                    link,
+                    info,
+                    pid,
+                    call_timeout: opts.call_timeout,
+                    calls_served: AtomicU64::new(0),
+                };
+                Ok(McpClient {
+                    inner: Arc::new(inner),
+                })
+            }
+            Err(err) => {
+                span.in_scope(|| tracing::warn!(error = %err, "server failed to start"));
+                link.stop().await;
+                Err(err)
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.inner.pid
+    }
+
+    pub fn server_info(&self) -> &InitializeInfo {
+        &self.inner.info
+    }
+
+    /// Every tool, following `nextCursor` to the end; each tool exactly as the server sent it.
+    pub async fn list_tools(&self) -> Result<Vec<Value>, McpError> {
+        let mut tools = Vec::new();
+        let mut pages = Pages::default();
+        let mut cursor = None;
+        loop {
+            let params = protocol::tools_list_params(cursor.as_deref());
+            let result = self
+                .request("tools/list", params, self.inner.call_timeout)
+                .await?;
+            let (page, next) = protocol::parse_tools_page(result)?;
+            tools.extend(page);
+            cursor = pages.advance("tools/list", next)?;
+            if cursor.is_none() {
+                return Ok(tools);
+            }
+        }
+    }
+
+    /// `tools/call` with the service's `call_timeout`; the raw result object.
+    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, McpError> {
+        self.call_tool_with_timeout(name, arguments, self.inner.call_timeout)
+            .await
+    }
+
+    pub async fn call_tool_with_timeout(
+        &self,
+        name: &str,
+        arguments: Value,
+        timeout: Duration,
+    ) -> Result<Value, McpError> {
+        let result = self
+            .request(
+                "tools/call",
+                protocol::call_params(name, arguments),
+                timeout,
+            )
+            .await;
+        if matches!(result, Ok(_) | Err(McpError::Rpc { .. })) {
+            self.inner.calls_served.fetch_add(1, Ordering::Relaxed);
+        }
+        protocol::check_call_result(result?)
+    }
+
+    /// Any request; the raw `result`. On timeout the child gets `notifications/cancelled`.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, McpError> {
+        self.inner.link.request(method, params, timeout).await
+    }
+
+    /// Any notification to the child.
+    pub fn notify(&self, method: &str, params: Value) -> Result<(), McpError> {
+        self.inner.link.notify(method, params)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ChildEvent> {
+        self.inner.link.shared.events.subscribe()
+    }
+
+    /// False once a stop was asked for or the child was seen dying.
+    pub fn is_alive(&self) -> bool {
+        let shared = &self.inner.link.shared;
+        !shared.closing.load(Ordering::Acquire) && shared.exit.borrow().is_none()
+    }
+
+    /// How the child ended, once it has been reaped.
+    pub fn exit_status(&self) -> Option<ExitInfo> {
+        self.inner
+            .link
+            .shared
+            .exit
+            .borrow()
+            .as_ref()
+            .map(|ended| ended.info.clone())
+    }
+
+    /// At most the last `max_bytes` of the child's stderr (bounded by `stderr_buffer_bytes`).
+    pub fn stderr_tail(&self, max_bytes: usize) -> String {
+        self.inner.link.shared.stderr.tail(max_bytes)
+    }
+
+    /// `tools/call` requests answered by the server (results and JSON-RPC errors).
+    pub fn calls_served(&self) -> u64 {
+        self.inner.calls_served.load(Ordering::Relaxed)
+    }
+
+    /// Stop the child: close stdin, wait `stop_grace`, SIGTERM the process group, wait
+    /// `stop_grace`, SIGKILL it; reap; remove the sandbox dir. Pending requests fail with
+    /// [`McpError::Closed`]. Idempotent; concurrent calls all get the same answer.
+    pub async fn stop(&self) -> ExitInfo {
+        self.inner.link.stop().await
+    }
+
+    /// Resolves once the child has exited and been reaped.
+    pub async fn exited(&self) -> ExitInfo {
+        self.inner.link.exited().await
+    }
+
+    /// A handle that observes the child without keeping it alive (dropping every
+    /// [`McpClient`] still stops the child while watchers exist).
+    pub fn watcher(&self) -> ChildWatcher {
+        ChildWatcher {
+            shared: self.inner.link.shared.clone(),
+            pid: self.inner.pid,
+        }
+    }
+}
+
+/// Observes one child (events, exit) without keeping it alive. See [`McpClient::watcher`].
+#[derive(Clone)]
+pub struct ChildWatcher {
+    shared: Arc<Shared>,
+    pid: u32,
+}
+
+impl std::fmt::Debug for ChildWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildWatcher")
+            .field("pid", &self.pid)
+            .finish()
+    }
+}
+
+impl ChildWatcher {
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ChildEvent> {
+        self.shared.events.subscribe()
+    }
+
+    pub fn exit_status(&self) -> Option<ExitInfo> {
+        self.shared
+            .exit
+            .borrow()
+            .as_ref()
+            .map(|ended| ended.info.clone())
+    }
+
+    /// Resolves once the child has exited and been reaped.
+    pub async fn exited(&self) -> ExitInfo {
+        exited(&self.shared).await
+    }
+}
+
+/// Wait for the actor to publish the end. The watch sender lives in `shared`, which the caller
+/// holds, so this cannot fail; the actor (or its drop guard) always publishes.
+async fn exited(shared: &Shared) -> ExitInfo {
+    let mut exit = shared.exit.subscribe();
+    let ended = exit
+        .wait_for(Option::is_some)
+        .await
+        .ok()
+        .and_then(|ended| ended.clone());
+    ended.map_or_else(
+        || ExitInfo {
+            code: None,
+            signal: None,
+            stderr_tail: String::new(),
+        },
+        |ended| ended.info,
+    )
+}
+
+/// The handle side of the actor's channel; used for the handshake before a client exists.
+struct Link {
+    commands: mpsc::UnboundedSender<Command>,
+    shared: Arc<Shared>,
+    next_id: AtomicU64,
+}
+
+impl Link {
+    async fn request(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, McpError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (reply, response) = oneshot::channel();
+        let command = Command::Request {
+            id,
+            method: method.to_string(),
+            params,
+            reply,
+        };
+        if self.commands.send(command).is_err() {
+            return Err(self.ended_error());
+        }
+        let mut cancel = CancelOnDrop {
+            commands: &self.commands,
+            id,
+            reason: Some("the caller gave up".into()),
+        };
+        match tokio::time::timeout(timeout, response).await {
+            Ok(Ok(result)) => {
+                cancel.reason = None;
+                result
+            }
+            Ok(Err(_)) => {
+                cancel.reason = None;
+                Err(self.ended_error())
+            }
+            Err(_) => {
+                cancel.reason = Some(format!("timed out after {timeout:?}"));
+                Err(McpError::Timeout {
+                    method: method.to_string(),
+                    after: timeout,
+                })
+            }
+        }
+    }
+
+    fn notify(&self, method: &str, params: Value) -> Result<(), McpError> {
+        self.commands
+            .send(Command::Notify {
+                method: method.to_string(),
+                params,
+            })
+            .map_err(|_| self.ended_error())
+    }
+
+    async fn stop(&self) -> ExitInfo {
+        self.shared.closing.store(true, Ordering::Release);
+        let _ = self.commands.send(Command::Stop);
+        self.exited().await
+    }
+
+    async fn exited(&self) -> ExitInfo {
+        exited(&self.shared).await
+    }
+
+    /// The error for a request the actor can no longer take.
+    fn ended_error(&self) -> McpError {
+        self.shared
+            .exit
+            .borrow()
+            .as_ref()
+            .map_or(McpError::Closed, |ended| ended.error())
+    }
+}
+
+/// Tells the actor to forget a request whose caller stopped waiting (timeout or drop).
+struct CancelOnDrop<'a> {
+    commands: &'a mpsc::UnboundedSender<Command>,
+    id: u64,
+    reason: Option<String>,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(reason) = self.reason.take() {
+            let _ = self.commands.send(Command::Cancel {
+                id: self.id,
+                reason,
+            });
+        }
+    }
+}
+
+async fn handshake(link: &Link, timeout: Duration) -> Result<InitializeInfo, McpError> {
+    let result = link
+        .request("initialize", protocol::initialize_params(), timeout)
+        .await?;
+    let info = protocol::parse_initialize(result)?;
+    link.notify("notifications/initialized", Value::Null)?;
+    Ok(info)
+}

@@ -1,0 +1,31 @@
+//! The MCP stdio client: one actor task per child process.
+//!
+//! Only this module knows the JSON-RPC wire format. [`McpClient::start`] takes a child that
+//! [`crate::sandbox::spawn`] started, performs the `initialize` handshake and returns a cheap,
+//! cloneable handle. Behind it an actor owns the child: it writes stdin through a writer task,
+//! reads stdout with a bounded line reader, answers the child's own requests (`ping`,
+//! `roots/list`; everything else is refused), fans notifications out to subscribers, drains
+//! stderr continuously into the log and a ring buffer, fails every pending request at once
+//! when the child dies, and stops it gracefully then firmly (stdin EOF, SIGTERM, SIGKILL to
+//! the process group), always reaping it.
+//!
+//! - [`jsonrpc`]: message classification and encoding (pure).
+//! - [`framing`]: the bounded line reader and the oversized-line peek.
+//! - [`protocol`]: the MCP methods used (handshake, pagination, call results; pure).
+//! - `stderr`: the drain and the ring buffer.
+//! - `actor`: the task that owns a child. `client`: the handle.
+
+mod actor;
+mod client;
+mod error;
+pub mod framing;
+pub mod jsonrpc;
+pub mod protocol;
+mod stderr;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{ChildEvent, ChildWatcher, ClientOptions, McpClient};
+pub use error::{ExitInfo, McpError};
+pub use protocol::InitializeInfo;

@@ -1,0 +1,82 @@
+//! Per-service tool lists, so `GET /services/{name}/tools` never spawns per request.
+//!
+//! Filled by the first child of a service (or a short-lived discovery child), replaced when a
+//! child announces `notifications/tools/list_changed`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use super::SessionError;
+
+pub type Tools = Arc<Vec<Value>>;
+
+#[derive(Default)]
+pub struct Catalog {
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
+}
+
+#[derive(Default)]
+struct Entry {
+    tools: Mutex<Option<Tools>>,
+    /// Single-flight discovery: one discovery per service at a time.
+    discovery: tokio::sync::Mutex<()>,
+}
+
+impl Catalog {
+    fn entry(&self, service: &str) -> Arc<Entry> {
+        self.entries
+            .lock()
+            .expect("catalog lock")
+            .entry(service.to_string())
+            .or_default()
+            .clone()
+    }
+
+    pub fn cached(&self, service: &str) -> Option<Tools> {
+        self.entry(service)
+            .tools
+            .lock()
+            .expect("catalog entry lock")
+            .clone()
+    }
+
+    pub fn store(&self, service: &str, tools: Vec<Value>) {
+        *self
+            .entry(service)
+            .tools
+            .lock()
+            .expect("catalog entry lock") = Some(Arc::new(tools));
+    }
+
+    /// The cached list, or the result of `discover` (run at most once at a time per service).
+    pub async fn get_or_discover<F>(
+        &self,
+        service: &str,
+        discover: F,
+    ) -> Result<Tools, SessionError>
+    where
+        F: Future<Output = Result<Vec<Value>, SessionError>>,
+    {
+        let entry = self.entry(service);
+        if let Some(tools) = entry.tools.lock().expect("catalog entry lock").clone() {
+            return Ok(tools);
+        }
+        let _single = entry.discovery.lock().await;
+        if let Some(tools) = entry.tools.lock().expect("catalog entry lock").clone() {
+            return Ok(tools);
+        }
+        let tools = Arc::new(discover.await?);
+        *entry.tools.lock().expect("catalog entry lock") = Some(tools.clone());
+        Ok(tools)
+    }
+}
+
+/// Does `tools` list a tool called `name`?
+pub fn lists_tool(tools: &[Value], name: &str) -> bool {
+    tools
+        .iter()
+        .any(|t| t.get("name").and_then(Value::as_str) == Some(name))
+}

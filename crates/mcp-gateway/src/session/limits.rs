@@ -1,0 +1,98 @@
+//! Session caps, reserved before anything is spawned.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::SessionError;
+
+/// Live-children counters: per service and in all.
+#[derive(Debug)]
+pub struct Caps {
+    per_service: usize,
+    total: usize,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    by_service: HashMap<String, usize>,
+}
+
+impl Caps {
+    pub fn new(per_service: usize, total: usize) -> Arc<Self> {
+        Arc::new(Self {
+            per_service,
+            total,
+            counts: Mutex::default(),
+        })
+    }
+
+    /// Reserve one child slot of `service`, or say which cap is reached.
+    pub fn reserve(self: &Arc<Self>, service: &str) -> Result<Reservation, SessionError> {
+        let mut counts = self.counts.lock().expect("caps lock");
+        if counts.total >= self.total {
+            return Err(SessionError::SessionLimit(format!(
+                "maximum session limit ({}) reached",
+                self.total
+            )));
+        }
+        let n = counts.by_service.get(service).copied().unwrap_or(0);
+        if n >= self.per_service {
+            return Err(SessionError::SessionLimit(format!(
+                "max sessions limit ({}) reached for service {service}",
+                self.per_service
+            )));
+        }
+        counts.total += 1;
+        *counts.by_service.entry(service.to_string()).or_default() += 1;
+        Ok(Reservation {
+            caps: self.clone(),
+            service: service.to_string(),
+        })
+    }
+
+    pub fn live(&self) -> usize {
+        self.counts.lock().expect("caps lock").total
+    }
+}
+
+/// One reserved slot; released when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    caps: Arc<Caps>,
+    service: String,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut counts = self.caps.counts.lock().expect("caps lock");
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(n) = counts.by_service.get_mut(&self.service) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_are_reserved_and_released() {
+        let caps = Caps::new(2, 3);
+        let a1 = caps.reserve("a").unwrap();
+        let _a2 = caps.reserve("a").unwrap();
+        let err = caps.reserve("a").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "max sessions limit (2) reached for service a"
+        );
+        let _b1 = caps.reserve("b").unwrap();
+        let err = caps.reserve("b").unwrap_err();
+        assert_eq!(err.to_string(), "maximum session limit (3) reached");
+        drop(a1);
+        assert_eq!(caps.live(), 2);
+        caps.reserve("b").unwrap();
+    }
+}

@@ -1,0 +1,455 @@
+//! The session table and the lifecycle of every child the gateway starts.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use chrono::Local;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::SessionError;
+use super::catalog::{Catalog, Tools, lists_tool};
+use super::limits::{Caps, Reservation};
+use super::record::{Child, Session, SessionSnapshot};
+use crate::config::{Config, ServiceConfig};
+use crate::mcp::{ChildEvent, ClientOptions, McpClient};
+use crate::sandbox::{self, SpawnRequest};
+
+/// One `tools/call` through a session.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    pub service: String,
+    pub session_id: String,
+    pub tool: String,
+    pub arguments: Value,
+    /// New idle timeout of the session, with the JSON value as given (echoed by listings).
+    pub timeout: Option<(Duration, Value)>,
+    pub metadata: Option<Value>,
+}
+
+/// A successful call: the raw MCP `tools/call` result.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    pub result: Value,
+}
+
+pub struct SessionManager {
+    config: Arc<Config>,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    caps: Arc<Caps>,
+    catalog: Catalog,
+    /// Every background task (child watchers, stops): waited for at shutdown.
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+    next_slot: AtomicU64,
+}
+
+impl SessionManager {
+    pub fn new(config: Arc<Config>) -> Arc<Self> {
+        let caps = Caps::new(
+            config.session.max_sessions_per_service,
+            config.session.max_total_sessions,
+        );
+        Arc::new(Self {
+            config,
+            sessions: Mutex::default(),
+            caps,
+            catalog: Catalog::default(),
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+            next_slot: AtomicU64::new(1),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn service(&self, name: &str) -> Result<&ServiceConfig, SessionError> {
+        self.config
+            .services
+            .get(name)
+            .ok_or_else(|| SessionError::UnknownService(name.to_string()))
+    }
+
+    /// Call a tool in a session, creating the session and its child for that service on first
+    /// use.
+    pub async fn call(self: &Arc<Self>, req: CallRequest) -> Result<CallOutcome, SessionError> {
+        let service = self.service(&req.service)?;
+        if let Some(tools) = self.catalog.cached(&service.name)
+            && !lists_tool(&tools, &req.tool)
+        {
+            return Err(unknown_tool(&req));
+        }
+        let session = self.enter(&req)?;
+        let _in_flight = InFlight(&session);
+        let child = self.child(&session, service).await?;
+        if let Some(tools) = self.catalog.cached(&service.name)
+            && !lists_tool(&tools, &req.tool)
+        {
+            return Err(unknown_tool(&req));
+        }
+        let result = child
+            .client
+            .call_tool(&req.tool, req.arguments)
+            .await
+            .map_err(|e| SessionError::from_call(&service.name, e))?;
+        Ok(CallOutcome { result })
+    }
+
+    /// Find or create the session and count a call in flight on it.
+    fn enter(&self, req: &CallRequest) -> Result<Arc<Session>, SessionError> {
+        if self.shutdown.is_cancelled() {
+            return Err(SessionError::ShuttingDown);
+        }
+        let now = Instant::now();
+        let mut expired = None;
+        let session = {
+            let mut table = self.sessions.lock().expect("session table lock");
+            match table.get(&req.session_id).cloned() {
+                Some(s) if !s.is_expired(now) && !s.is_closed() => s,
+                existing => {
+                    if existing.is_some() {
+                        expired = table.remove(&req.session_id).filter(|old| !old.is_closed());
+                    }
+                    let default = self.config.session.default_timeout;
+                    let (timeout, json) = req
+                        .timeout
+                        .clone()
+                        .unwrap_or_else(|| (default, duration_json(default)));
+                    let metadata = req
+                        .metadata
+                        .clone()
+                        .unwrap_or_else(|| Value::Object(Default::default()));
+                    let session = Arc::new(Session::new(&req.session_id, timeout, json, metadata));
+                    table.insert(req.session_id.clone(), session.clone());
+                    tracing::info!(session = %req.session_id, "session created");
+                    session
+                }
+            }
+        };
+        if let Some(old) = expired {
+            self.stop_session(&old, "idle");
+        }
+        if !session.enter(req.timeout.clone(), req.metadata.clone()) {
+            return Err(SessionError::UnknownSession(req.session_id.clone()));
+        }
+        Ok(session)
+    }
+
+    /// The session's ready child for `service`, started (single-flight) if needed.
+    async fn child(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        service: &ServiceConfig,
+    ) -> Result<Child, SessionError> {
+        let slot = session
+            .slot(&service.name, || {
+                self.next_slot.fetch_add(1, Ordering::Relaxed)
+            })
+            .ok_or_else(|| SessionError::UnknownSession(session.id.clone()))?;
+        let result = slot
+            .cell
+            .get_or_init(|| self.start_child(session, service, slot.id))
+            .await
+            .clone();
+        if result.is_err() {
+            session.remove_slot(&service.name, slot.id);
+        }
+        result
+    }
+
+    async fn start_child(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        service: &ServiceConfig,
+        slot_id: u64,
+    ) -> Result<Child, SessionError> {
+        if self.shutdown.is_cancelled() {
+            return Err(SessionError::ShuttingDown);
+        }
+        let reservation = self.caps.reserve(&service.name)?;
+        let client = self.spawn_client(service, &session.id).await?;
+        if !self.catalog_has(&service.name) {
+            match client.list_tools().await {
+                Ok(tools) => self.catalog.store(&service.name, tools),
+                Err(err) => {
+                    tracing::warn!(service = %service.name, error = %err, "tools/list failed")
+                }
+            }
+        }
+        let child = Child {
+            client: client.clone(),
+            started_at: Local::now(),
+        };
+        self.tasks.spawn(watch_child(
+            Arc::downgrade(self),
+            Arc::downgrade(session),
+            service.name.clone(),
+            slot_id,
+            client.clone(),
+            reservation,
+        ));
+        if session.is_closed() || self.shutdown.is_cancelled() {
+            // Closed while we were starting: nobody else will stop this child.
+            self.stop_in_background(client);
+            return Err(SessionError::UnknownSession(session.id.clone()));
+        }
+        Ok(child)
+    }
+
+    fn catalog_has(&self, service: &str) -> bool {
+        self.catalog.cached(service).is_some()
+    }
+
+    /// Spawn and initialize a child of `service` (no caps: the caller reserved).
+    async fn spawn_client(
+        &self,
+        service: &ServiceConfig,
+        session_id: &str,
+    ) -> Result<McpClient, SessionError> {
+        let spawned = sandbox::spawn(&SpawnRequest {
+            service,
+            session_id,
+            sandbox_root: &self.config.session.sandbox_dir,
+        })
+        .map_err(|e| SessionError::ServiceUnavailable {
+            service: service.name.clone(),
+            reason: e.to_string(),
+        })?;
+        let pid = spawned.pid;
+        let opts = ClientOptions::for_service(
+            service,
+            session_id,
+            self.config.session.stderr_buffer_bytes,
+        );
+        let client = McpClient::start(spawned, opts)
+            .await
+            .map_err(|e| SessionError::from_start(&service.name, e))?;
+        tracing::info!(service = %service.name, session = %session_id, pid, "child started");
+        Ok(client)
+    }
+
+    /// The tool list of `service`: cached, or discovered from a live child, or from a
+    /// short-lived discovery child.
+    pub async fn tools(self: &Arc<Self>, service: &str) -> Result<Tools, SessionError> {
+        let service = self.service(service)?;
+        self.catalog
+            .get_or_discover(&service.name, self.discover(service))
+            .await
+    }
+
+    async fn discover(&self, service: &ServiceConfig) -> Result<Vec<Value>, SessionError> {
+        if let Some(child) = self.any_child_of(&service.name)
+            && let Ok(tools) = child.client.list_tools().await
+        {
+            return Ok(tools);
+        }
+        if self.shutdown.is_cancelled() {
+            return Err(SessionError::ShuttingDown);
+        }
+        let client = self.spawn_client(service, "discovery").await?;
+        let tools = client.list_tools().await;
+        self.stop_in_background(client);
+        tools.map_err(|e| SessionError::from_start(&service.name, e))
+    }
+
+    fn any_child_of(&self, service: &str) -> Option<Child> {
+        let sessions: Vec<Arc<Session>> = self
+            .sessions
+            .lock()
+            .expect("session table lock")
+            .values()
+            .cloned()
+            .collect();
+        sessions
+            .iter()
+            .flat_map(|s| s.ready_children())
+            .find(|(name, child)| name == service && child.client.is_alive())
+            .map(|(_, child)| child)
+    }
+
+    /// Discover every service's tools in the background (startup warm-up; failures are logged).
+    pub fn prefetch_tools(self: &Arc<Self>) {
+        for name in self.config.services.keys() {
+            let this = self.clone();
+            let name = name.clone();
+            self.tasks.spawn(async move {
+                match this.tools(&name).await {
+                    Ok(tools) => {
+                        tracing::info!(service = %name, tools = tools.len(), "service ready")
+                    }
+                    Err(err) => {
+                        tracing::warn!(service = %name, error = %err, "service check failed")
+                    }
+                }
+            });
+        }
+    }
+
+    pub fn list(&self) -> Vec<SessionSnapshot> {
+        let now = Instant::now();
+        let sessions: Vec<Arc<Session>> = self
+            .sessions
+            .lock()
+            .expect("session table lock")
+            .values()
+            .cloned()
+            .collect();
+        sessions
+            .iter()
+            .filter(|s| !s.is_expired(now))
+            .map(|s| s.snapshot(now))
+            .collect()
+    }
+
+    /// Close a session: answer at once, stop its children in the background.
+    pub fn close(&self, id: &str) -> Result<(), SessionError> {
+        let session = self.sessions.lock().expect("session table lock").remove(id);
+        match session {
+            Some(s) => {
+                self.stop_session(&s, "deleted");
+                Ok(())
+            }
+            None => Err(SessionError::UnknownSession(id.to_string())),
+        }
+    }
+
+    fn stop_session(&self, session: &Session, reason: &'static str) {
+        tracing::info!(session = %session.id, reason, "session closed");
+        for slot in session.close() {
+            if let Some(Ok(child)) = slot.cell.get() {
+                self.stop_in_background(child.client.clone());
+            }
+        }
+    }
+
+    fn stop_in_background(&self, client: McpClient) {
+        self.tasks.spawn(async move {
+            client.stop().await;
+        });
+    }
+
+    /// Close every session idle past its timeout.
+    pub fn reap_idle(&self) -> usize {
+        let now = Instant::now();
+        let expired: Vec<Arc<Session>> = {
+            let mut table = self.sessions.lock().expect("session table lock");
+            let ids: Vec<String> = table
+                .iter()
+                .filter(|(_, s)| s.is_expired(now))
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter().filter_map(|id| table.remove(id)).collect()
+        };
+        for session in &expired {
+            self.stop_session(session, "idle");
+        }
+        expired.len()
+    }
+
+    /// Reap idle sessions every `session.cleanup_interval` until shutdown.
+    pub async fn run_reaper(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.config.session.cleanup_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => { self.reap_idle(); }
+                _ = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Live children (reserved slots), for metrics and tests.
+    pub fn live_children(&self) -> usize {
+        self.caps.live()
+    }
+
+    /// Stop every child concurrently and wait until all are reaped.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        let sessions: Vec<Arc<Session>> = self
+            .sessions
+            .lock()
+            .expect("session table lock")
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for session in &sessions {
+            self.stop_session(session, "shutdown");
+        }
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+fn unknown_tool(req: &CallRequest) -> SessionError {
+    SessionError::UnknownTool {
+        service: req.service.clone(),
+        tool: req.tool.clone(),
+    }
+}
+
+fn duration_json(d: Duration) -> Value {
+    if d.subsec_nanos() == 0 {
+        Value::from(d.as_secs())
+    } else {
+        Value::from(d.as_secs_f64())
+    }
+}
+
+/// Counts a call in flight on a session for as long as it lives.
+struct InFlight<'a>(&'a Session);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+/// Follows one child until it exits: refreshes the catalog on `tools/list_changed`, then
+/// forgets the child's slot and releases its cap reservation.
+async fn watch_child(
+    manager: Weak<SessionManager>,
+    session: Weak<Session>,
+    service: String,
+    slot_id: u64,
+    client: McpClient,
+    reservation: Reservation,
+) {
+    let mut events = client.subscribe();
+    loop {
+        tokio::select! {
+            status = client.exited() => {
+                tracing::info!(service = %service, pid = client.pid(), %status, "child exited");
+                break;
+            }
+            event = events.recv() => match event {
+                Ok(ChildEvent::ToolsListChanged) => {
+                    if let Some(manager) = manager.upgrade() {
+                        match client.list_tools().await {
+                            Ok(tools) => {
+                                tracing::info!(service = %service, tools = tools.len(), "tool list changed");
+                                manager.catalog.store(&service, tools);
+                            }
+                            Err(err) => tracing::warn!(service = %service, error = %err, "tools/list after list_changed failed"),
+                        }
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    let status = client.exited().await;
+                    tracing::info!(service = %service, pid = client.pid(), %status, "child exited");
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(session) = session.upgrade() {
+        session.remove_slot(&service, slot_id);
+    }
+    drop(reservation);
+}

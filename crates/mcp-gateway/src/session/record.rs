@@ -1,0 +1,214 @@
+//! One session: its idle clock, metadata and children (one per service).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Local};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use super::SessionError;
+use crate::mcp::McpClient;
+
+/// A ready child of a session.
+#[derive(Clone)]
+pub struct Child {
+    pub client: McpClient,
+    pub started_at: DateTime<Local>,
+}
+
+/// A child being started or ready: concurrent first calls share one start (single-flight).
+pub struct Slot {
+    pub id: u64,
+    pub cell: OnceCell<Result<Child, SessionError>>,
+}
+
+pub struct Session {
+    pub id: String,
+    created_at: DateTime<Local>,
+    state: Mutex<State>,
+}
+
+struct State {
+    last_accessed: Instant,
+    last_accessed_wall: DateTime<Local>,
+    timeout: Duration,
+    /// The timeout as the client gave it, echoed by `GET /sessions` (upstream field).
+    timeout_json: Value,
+    metadata: Value,
+    /// Services in the order they were first used.
+    services: Vec<String>,
+    children: HashMap<String, Arc<Slot>>,
+    calls: u64,
+    in_flight: u32,
+    closed: bool,
+}
+
+/// What `GET /sessions` shows of a session.
+#[derive(Debug, Clone)]
+pub struct SessionSnapshot {
+    pub id: String,
+    pub created_at: DateTime<Local>,
+    pub last_accessed: DateTime<Local>,
+    pub metadata: Value,
+    pub services: Vec<String>,
+    pub time_remaining: f64,
+    pub timeout: Value,
+    pub calls: u64,
+    pub children: BTreeMap<String, ChildSnapshot>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChildSnapshot {
+    pub pid: u32,
+    pub calls: u64,
+    pub started_at: DateTime<Local>,
+}
+
+impl Session {
+    pub fn new(id: &str, timeout: Duration, timeout_json: Value, metadata: Value) -> Self {
+        let now = Local::now();
+        Self {
+            id: id.to_string(),
+            created_at: now,
+            state: Mutex::new(State {
+                last_accessed: Instant::now(),
+                last_accessed_wall: now,
+                timeout,
+                timeout_json,
+                metadata,
+                services: Vec::new(),
+                children: HashMap::new(),
+                calls: 0,
+                in_flight: 0,
+                closed: false,
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("session lock")
+    }
+
+    /// Idle past its timeout with no call in flight.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        let s = self.state();
+        s.in_flight == 0 && now.duration_since(s.last_accessed) > s.timeout
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state().closed
+    }
+
+    /// Begin a call: renew the idle clock, apply a new timeout / metadata, count it in flight.
+    /// Fails if the session was closed meanwhile.
+    pub fn enter(&self, timeout: Option<(Duration, Value)>, metadata: Option<Value>) -> bool {
+        let mut s = self.state();
+        if s.closed {
+            return false;
+        }
+        s.last_accessed = Instant::now();
+        s.last_accessed_wall = Local::now();
+        if let Some((timeout, json)) = timeout {
+            s.timeout = timeout;
+            s.timeout_json = json;
+        }
+        if let Some(metadata) = metadata {
+            s.metadata = metadata;
+        }
+        s.in_flight += 1;
+        s.calls += 1;
+        true
+    }
+
+    /// End a call started with [`Session::enter`]: the idle clock starts from now.
+    pub fn leave(&self) {
+        let mut s = self.state();
+        s.in_flight = s.in_flight.saturating_sub(1);
+        s.last_accessed = Instant::now();
+        s.last_accessed_wall = Local::now();
+    }
+
+    /// The slot of `service`, created empty (to be started by the caller) if absent.
+    pub fn slot(&self, service: &str, next_id: impl FnOnce() -> u64) -> Option<Arc<Slot>> {
+        let mut s = self.state();
+        if s.closed {
+            return None;
+        }
+        if let Some(slot) = s.children.get(service) {
+            return Some(slot.clone());
+        }
+        let slot = Arc::new(Slot {
+            id: next_id(),
+            cell: OnceCell::new(),
+        });
+        s.children.insert(service.to_string(), slot.clone());
+        if !s.services.iter().any(|x| x == service) {
+            s.services.push(service.to_string());
+        }
+        Some(slot)
+    }
+
+    /// Forget the slot of `service` if it is still the one with `slot_id` (the child exited,
+    /// or failed to start): the next call starts a fresh child.
+    pub fn remove_slot(&self, service: &str, slot_id: u64) {
+        let mut s = self.state();
+        if s.children
+            .get(service)
+            .is_some_and(|slot| slot.id == slot_id)
+        {
+            s.children.remove(service);
+        }
+    }
+
+    /// Mark closed and hand over every slot; the caller stops the ready children. A child
+    /// still starting sees `is_closed` when it is ready and stops itself.
+    pub fn close(&self) -> Vec<Arc<Slot>> {
+        let mut s = self.state();
+        s.closed = true;
+        s.children.drain().map(|(_, slot)| slot).collect()
+    }
+
+    pub fn ready_children(&self) -> Vec<(String, Child)> {
+        let s = self.state();
+        s.children
+            .iter()
+            .filter_map(|(name, slot)| match slot.cell.get() {
+                Some(Ok(child)) => Some((name.clone(), child.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn snapshot(&self, now: Instant) -> SessionSnapshot {
+        let s = self.state();
+        let elapsed = now.saturating_duration_since(s.last_accessed);
+        let children = s
+            .children
+            .iter()
+            .filter_map(|(name, slot)| match slot.cell.get() {
+                Some(Ok(child)) => Some((
+                    name.clone(),
+                    ChildSnapshot {
+                        pid: child.client.pid(),
+                        calls: child.client.calls_served(),
+                        started_at: child.started_at,
+                    },
+                )),
+                _ => None,
+            })
+            .collect();
+        SessionSnapshot {
+            id: self.id.clone(),
+            created_at: self.created_at,
+            last_accessed: s.last_accessed_wall,
+            metadata: s.metadata.clone(),
+            services: s.services.clone(),
+            time_remaining: s.timeout.saturating_sub(elapsed).as_secs_f64(),
+            timeout: s.timeout_json.clone(),
+            calls: s.calls,
+            children,
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The one integration test binary: real gateway processes, real children, real HTTP.
+
+mod support;
+
+mod api;
+mod cli;
+mod concurrency;
+mod failures;
+mod lifecycle;
+mod peers;
+mod sessions;

@@ -1,0 +1,236 @@
+//! Session semantics: state kept, several services per id, delete, idle reaping, caps.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::procs;
+use crate::support::*;
+
+#[tokio::test]
+async fn todo_state_persists_across_calls() {
+    let gw = TestGateway::start(config(json!({ "todo": fixture_service(&[]) }), json!({}))).await;
+    let r = gw
+        .call_ok("todo", "call-a", "add_todo", json!({"text": "milk"}))
+        .await;
+    assert_eq!(r, "Added todo #1: milk (priority: medium)");
+    assert_eq!(
+        gw.call_ok("todo", "call-a", "list_todos", json!({})).await,
+        "Todo List (all):\n○ #1 [medium] milk"
+    );
+    gw.call_ok(
+        "todo",
+        "call-a",
+        "add_todo",
+        json!({"text": "eggs", "priority": "high"}),
+    )
+    .await;
+    assert_eq!(
+        gw.call_ok("todo", "call-a", "list_todos", json!({})).await,
+        "Todo List (all):\n○ #1 [medium] milk\n○ #2 [high] eggs"
+    );
+    // Another session has its own child and its own state.
+    assert_eq!(
+        gw.call_ok("todo", "call-b", "list_todos", json!({})).await,
+        "No all todos found"
+    );
+    // A refused todo operation (JSON-RPC error) is a 422, not a 500.
+    let (status, body) = gw
+        .call("todo", "call-a", "complete_todo", json!({"id": 9}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["rpc_error"]["message"], "Todo #9 not found");
+}
+
+#[tokio::test]
+async fn one_session_id_serves_several_services() {
+    let gw = TestGateway::start(config(
+        json!({ "todo": fixture_service(&[]), "greeter": fixture_service(&["--name", "greeter"]) }),
+        json!({}),
+    ))
+    .await;
+    gw.call_ok("todo", "call-1", "add_todo", json!({"text": "milk"}))
+        .await;
+    assert_eq!(
+        gw.call_ok("greeter", "call-1", "greet", json!({"name": "Ada"}))
+            .await,
+        "Hello, Ada!"
+    );
+    assert_eq!(
+        gw.call_ok("todo", "call-1", "list_todos", json!({})).await,
+        "Todo List (all):\n○ #1 [medium] milk"
+    );
+    let (_, sessions) = gw.get("/sessions").await;
+    let s = &sessions["call-1"];
+    assert_eq!(s["services"], json!(["todo", "greeter"]));
+    let (a, b) = (
+        gw.child_pid("call-1", "todo").await,
+        gw.child_pid("call-1", "greeter").await,
+    );
+    assert_ne!(a, b);
+    // DELETE closes both children.
+    let (status, _) = gw.delete("/sessions/call-1").await;
+    assert_eq!(status, 200);
+    wait_until(15, "both children gone after DELETE", || {
+        !procs::exists(a) && !procs::exists(b)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn delete_ends_the_child_and_its_process_group() {
+    let gw = TestGateway::start(config(json!({ "fx": fixture_service(&[]) }), json!({}))).await;
+    let grandchild: u32 = gw
+        .call_ok("fx", "s1", "spawn_grandchild", json!({}))
+        .await
+        .as_str()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let child = gw.child_pid("s1", "fx").await;
+    assert!(procs::alive(child) && procs::alive(grandchild));
+    let started = std::time::Instant::now();
+    let (status, _) = gw.delete("/sessions/s1").await;
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed().as_millis() < 500,
+        "DELETE answers at once"
+    );
+    wait_until(15, "child reaped after DELETE", || !procs::exists(child)).await;
+    wait_until(15, "grandchild killed with the group", || {
+        !procs::alive(grandchild)
+    })
+    .await;
+    // The private sandbox dir of that child is gone too.
+    let leftovers: Vec<_> = std::fs::read_dir(gw.path().join("sandbox"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    let ours: Vec<_> = leftovers
+        .iter()
+        .filter(|n| n.to_string_lossy().contains("-s1-"))
+        .collect();
+    assert!(ours.is_empty(), "sandbox dir left behind: {ours:?}");
+}
+
+#[tokio::test]
+async fn idle_sessions_are_reaped_and_timeout_slides() {
+    let gw = TestGateway::start(config(json!({ "fx": fixture_service(&[]) }), json!({}))).await;
+    let body = json!({"tool": "count", "session_id": "idle-1", "timeout": 1});
+    let (status, _) = gw.post("/services/fx/call", &body).await;
+    assert_eq!(status, 200);
+    let child = gw.child_pid("idle-1", "fx").await;
+    wait_until(15, "idle session reaped", || !procs::exists(child)).await;
+    let (_, sessions) = gw.get("/sessions").await;
+    assert!(sessions.get("idle-1").is_none(), "{sessions}");
+    // A later call starts a fresh session: state is new.
+    let (_, body) = gw.post("/services/fx/call", &body).await;
+    assert_eq!(body["result"], "1");
+}
+
+#[tokio::test]
+async fn caps_refuse_before_spawning() {
+    let gw = TestGateway::start(config(
+        json!({ "fx": fixture_service(&[]), "other": fixture_service(&[]) }),
+        json!({"session": {"max_sessions_per_service": 2, "max_total_sessions": 3}}),
+    ))
+    .await;
+    // Let the startup discovery children come and go first.
+    gw.get("/services/fx/tools").await;
+    gw.get("/services/other/tools").await;
+    wait_until(15, "discovery children gone", || {
+        procs::children_of(gw.pid()).is_empty()
+    })
+    .await;
+    gw.call_ok("fx", "a", "echo", json!({"text": "x"})).await;
+    gw.call_ok("fx", "b", "echo", json!({"text": "x"})).await;
+    let before = procs::children_of(gw.pid()).len();
+    let (status, body) = gw.call("fx", "c", "echo", json!({"text": "x"})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body,
+        json!({"error": "max sessions limit (2) reached for service fx", "code": "session_limit"})
+    );
+    gw.call_ok("other", "a", "echo", json!({"text": "x"})).await;
+    let (status, body) = gw.call("other", "b", "echo", json!({"text": "x"})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"], "maximum session limit (3) reached");
+    assert_eq!(
+        procs::children_of(gw.pid()).len(),
+        before + 1,
+        "refused sessions spawned nothing"
+    );
+    // Freeing one slot lets the next session in.
+    gw.delete("/sessions/a").await;
+    let (_, sessions) = gw.get("/sessions").await;
+    assert!(sessions.get("a").is_none());
+    let mut admitted = false;
+    for _ in 0..500 {
+        let (status, _) = gw.call("fx", "c", "echo", json!({"text": "x"})).await;
+        if status == 200 {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(admitted, "slot freed after delete");
+}
+
+#[tokio::test]
+async fn concurrent_first_calls_share_one_child() {
+    let gw = TestGateway::start(config(json!({ "fx": fixture_service(&[]) }), json!({}))).await;
+    let calls = (0..8).map(|_| gw.call("fx", "same", "count", json!({})));
+    let results = within(
+        60,
+        "8 concurrent first calls",
+        futures::future::join_all(calls),
+    )
+    .await;
+    let mut counts: Vec<u64> = results
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 200, "{body}");
+            body["result"].as_str().unwrap().parse().unwrap()
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        (1..=8).collect::<Vec<u64>>(),
+        "one child counted every call"
+    );
+}
+
+#[tokio::test]
+async fn tool_list_changes_refresh_the_catalog() {
+    let gw = TestGateway::start(config(json!({ "fx": fixture_service(&[]) }), json!({}))).await;
+    let (_, before) = gw.get("/services/fx/tools").await;
+    let has = |tools: &Value, name: &str| {
+        tools["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == name)
+    };
+    assert!(!has(&before, "dyn_tool"));
+    let (status, _) = gw.call("fx", "s", "dyn_tool", json!({})).await;
+    assert_eq!(status, 404, "not listed yet");
+    gw.call_ok("fx", "s", "add_tool", json!({"name": "dyn_tool"}))
+        .await;
+    let mut listed = false;
+    for _ in 0..500 {
+        let (_, tools) = gw.get("/services/fx/tools").await;
+        if has(&tools, "dyn_tool") {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        listed,
+        "catalog refreshed after notifications/tools/list_changed"
+    );
+    assert_eq!(
+        gw.call_ok("fx", "s", "dyn_tool", json!({})).await,
+        "dynamic dyn_tool"
+    );
+}

@@ -1,0 +1,260 @@
+//! The test harness: a real `mcp-gateway` process on 127.0.0.1:0 with real children.
+
+#![allow(dead_code)]
+
+pub mod procs;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const USER: &str = "admin";
+pub const PASSWORD: &str = "12345";
+pub const TOKEN: &str = "test-token";
+
+/// Fail the test (instead of hanging) if `fut` does not finish within `secs`.
+pub async fn within<T>(secs: u64, what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {secs}s: {what}"))
+}
+
+/// Poll `cond` every 20 ms until it holds; panic with `what` after `secs`.
+pub async fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    within(secs, what, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+/// Path of a binary built in the same target dir as the gateway (e.g. `mcp-fixture`).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let gateway = PathBuf::from(env!("CARGO_BIN_EXE_mcp-gateway"));
+    let path = gateway.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace` (or `cargo test --workspace`)",
+        path.display()
+    );
+    path
+}
+
+pub fn fixture_bin() -> String {
+    workspace_bin("mcp-fixture").display().to_string()
+}
+
+/// A service entry running the Rust fixture server with extra flags.
+pub fn fixture_service(flags: &[&str]) -> Value {
+    let mut command = vec![fixture_bin()];
+    command.extend(flags.iter().map(|s| s.to_string()));
+    json!({ "command": command, "description": "fixture" })
+}
+
+/// A config with auth (Basic admin/12345 and a bearer token), given services and overrides
+/// merged into the top-level sections.
+pub fn config(services: Value, extra: Value) -> Value {
+    let mut cfg = json!({
+        "server": { "host": "127.0.0.1", "port": 0, "auth_user": USER, "auth_password": PASSWORD, "auth_token": TOKEN, "shutdown_grace": 5 },
+        "services": services,
+        "session": { "cleanup_interval": 0.1, "sandbox_dir": "./sandbox" },
+        "rate_limiting": { "enabled": false },
+        "logging": { "level": "DEBUG" }
+    });
+    if let Value::Object(extra) = extra {
+        for (section, values) in extra {
+            match (cfg.get_mut(&section), values) {
+                (Some(Value::Object(target)), Value::Object(values)) => target.extend(values),
+                (_, values) => {
+                    cfg[&section] = values;
+                }
+            }
+        }
+    }
+    cfg
+}
+
+pub struct TestGateway {
+    pub process: Child,
+    pub base: String,
+    pub dir: TempDir,
+    pub http: reqwest::Client,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl TestGateway {
+    /// Write `config` to a temp dir and start the gateway there; wait until it listens.
+    pub async fn start(config: Value) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("config.json"),
+            serde_json::to_vec_pretty(&config).unwrap(),
+        )
+        .unwrap();
+        Self::start_in(dir, &[]).await
+    }
+
+    /// Start with `config.json` in `dir` and extra environment variables.
+    pub async fn start_in(dir: TempDir, env: &[(&str, &str)]) -> Self {
+        let mut process = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+            .args(["-c", "config.json"])
+            .current_dir(dir.path())
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mcp-gateway");
+        let stderr = process.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let log_writer = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split(" listening on ").nth(1)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(rest.trim().to_string());
+                }
+                let mut log = log_writer.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let base = match tokio::time::timeout(Duration::from_secs(30), rx).await {
+            Ok(Ok(url)) => url,
+            _ => {
+                let _ = process.kill();
+                let _ = process.wait();
+                panic!("gateway did not start; log:\n{}", log.lock().unwrap());
+            }
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        Self {
+            process,
+            base,
+            dir,
+            http,
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let resp = within(60, "HTTP request", req.send())
+            .await
+            .expect("request failed");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.get(self.url(path)).bearer_auth(TOKEN))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.delete(self.url(path)).bearer_auth(TOKEN))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(self.http.post(self.url(path)).bearer_auth(TOKEN).json(body))
+            .await
+    }
+
+    pub async fn call(
+        &self,
+        service: &str,
+        session: &str,
+        tool: &str,
+        arguments: Value,
+    ) -> (StatusCode, Value) {
+        let body = json!({ "tool": tool, "session_id": session, "arguments": arguments });
+        self.post(&format!("/services/{service}/call"), &body).await
+    }
+
+    /// A call that must succeed; returns the `result` field.
+    pub async fn call_ok(
+        &self,
+        service: &str,
+        session: &str,
+        tool: &str,
+        arguments: Value,
+    ) -> Value {
+        let (status, body) = self.call(service, session, tool, arguments).await;
+        assert_eq!(status, StatusCode::OK, "{service}.{tool}: {body}");
+        body["result"].clone()
+    }
+
+    /// The pid of the child serving (session, service), from `GET /sessions`.
+    pub async fn child_pid(&self, session: &str, service: &str) -> u32 {
+        let (_, sessions) = self.get("/sessions").await;
+        sessions[session]["children"][service]["pid"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no child for {session}/{service} in {sessions}"))
+            as u32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY-free: the `kill` command keeps the tests free of unsafe code.
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Wait for the gateway process to exit; returns its exit code.
+    pub async fn wait_exit(&mut self, secs: u64) -> Option<i32> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.process.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gateway did not exit within {secs}s; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the third-party MCP servers the end-to-end tests run, into git-ignored .test-peers/.
+# Idempotent: does nothing when they are already there.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+peers="$root/.test-peers"
+mkdir -p "$peers/node"
+if [ ! -x "$peers/node/node_modules/.bin/mcp-server-everything" ] || [ ! -x "$peers/node/node_modules/.bin/mcp-server-memory" ]; then
+  echo "installing npm test peers into $peers/node"
+  npm install --prefix "$peers/node" --no-audit --no-fund --loglevel=error \
+    @modelcontextprotocol/server-everything@2026.8.31 \
+    @modelcontextprotocol/server-memory@2026.8.31
+fi
+if [ ! -x "$peers/py/bin/mcp-server-time" ]; then
+  echo "installing PyPI test peers into $peers/py"
+  python3 -m venv "$peers/py"
+  "$peers/py/bin/pip" install --quiet --disable-pip-version-check mcp-server-time==2026.10.19
+fi
