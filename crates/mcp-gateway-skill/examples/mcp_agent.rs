@@ -50,7 +50,6 @@ fn main() {
             "Read results back briefly; say numbers plainly",
         ],
     );
-    agent.add_hints(vec!["todo", "calculator"]);
 
     let mut params = json!({
         "gateway_url": env_or("MCP_GATEWAY_URL", "http://127.0.0.1:8080"),

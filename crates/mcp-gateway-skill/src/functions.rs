@@ -114,7 +114,7 @@ impl Shared {
         if let SessionRef::Adhoc(id) = &session {
             log().warn(&format!(
                 "mcp_gateway: {service}.{tool} called without a call id; \
-                 using a one-off session {id}"
+                 using a one-off session {id}, closed after the call"
             ));
         }
         let request = invoke::request(
@@ -129,6 +129,14 @@ impl Shared {
         let outcome = self
             .bridge
             .run(async move { invoke::call_with_retry(&client, policy, &svc, &request).await });
+        if let SessionRef::Adhoc(id) = &session {
+            // Nobody can use a one-off session again: close it now rather than leave
+            // its server running until the idle timeout.
+            let (client, id) = (self.client.clone(), id.clone());
+            self.bridge.handle().spawn(async move {
+                let _ = client.close_session(&id).await;
+            });
+        }
         let text = match outcome {
             Ok(Ok(response)) => {
                 if response.is_error {

@@ -85,6 +85,9 @@ pub trait AgentBaseExt {
 impl AgentBaseExt for AgentBase {
     fn add_mcp_gateway(&mut self, params: Value) -> Result<&mut Self, SetupError> {
         register();
+        if self.has_skill(SKILL_NAME) {
+            return Err(SetupError::AlreadyLoaded);
+        }
         let params: Map<String, Value> = match params {
             Value::Object(m) => m,
             Value::Null => Map::new(),

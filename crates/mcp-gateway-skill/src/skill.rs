@@ -36,6 +36,8 @@ pub enum SetupError {
     Unauthorized { url: String },
     #[error("mcp_gateway: {0}")]
     Collision(#[from] Collision),
+    #[error("mcp_gateway: the skill is already loaded on this agent (one instance per agent)")]
+    AlreadyLoaded,
     #[error("mcp_gateway: tool discovery ended unexpectedly")]
     Internal,
 }

@@ -10,6 +10,9 @@ use mcp_gateway_client::{CallResponse, GatewayError};
 /// Longest tool text passed to the model on a tool error.
 const MAX_TOOL_ERROR_CHARS: usize = 500;
 
+/// Longest JSON-RPC error message passed to the model.
+const MAX_SERVER_WORDS_CHARS: usize = 200;
+
 /// The SWAIG response for a successful gateway answer.
 pub fn result_text(service: &str, tool: &str, response: &CallResponse) -> String {
     let text = response.text();
@@ -40,15 +43,18 @@ pub fn result_text(service: &str, tool: &str, response: &CallResponse) -> String
 pub fn error_text(service: &str, tool: &str, err: &GatewayError) -> String {
     let (service, tool) = (spoken(service), spoken(tool));
     match err {
-        GatewayError::ToolRejected { code, message, .. } if *code == -32602 => {
-            let detail = truncate(message.trim(), MAX_TOOL_ERROR_CHARS);
-            format!(
-                "The {tool} tool did not accept those details ({detail}). \
-                 Check the information with the caller and try again."
-            )
-        }
-        GatewayError::ToolRejected { .. } => {
-            format!("The {tool} tool of the {service} service refused the request.")
+        GatewayError::ToolRejected { code, message, .. } => {
+            let advice = if *code == -32602 {
+                " Check the details with the caller and try again."
+            } else {
+                ""
+            };
+            match server_words(message) {
+                Some(words) => format!("The {tool} tool refused the request: {words}.{advice}"),
+                None => {
+                    format!("The {tool} tool of the {service} service refused the request.{advice}")
+                }
+            }
         }
         GatewayError::Validation { .. } => format!(
             "The request to the {tool} tool was not valid, so nothing was done. \
@@ -107,6 +113,22 @@ pub fn internal_error_text() -> String {
     "Something went wrong while using the external tools, and it is not clear whether the \
      action happened. Check before trying it again."
         .to_owned()
+}
+
+/// The first line of an MCP server's JSON-RPC error message (meant for its client),
+/// bounded; `None` for an empty one or what looks like a crash dump.
+fn server_words(message: &str) -> Option<String> {
+    let line = message
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_end_matches('.');
+    let dump = ["Traceback", "panicked at"];
+    if line.is_empty() || dump.iter().any(|d| line.contains(d)) {
+        return None;
+    }
+    Some(truncate(line, MAX_SERVER_WORDS_CHARS))
 }
 
 /// `add_todo` -> `add todo`, for speech.
@@ -183,7 +205,7 @@ mod tests {
             },
             GatewayError::ToolRejected {
                 code: -32000,
-                message: secret.into(),
+                message: "Traceback (most recent call last): /srv/app.py".into(),
                 data: None,
             },
             GatewayError::RateLimited { retry_after: None },
@@ -255,6 +277,23 @@ mod tests {
                 data: None,
             },
         );
-        assert!(text.contains("text is required"), "{text}");
+        assert_eq!(
+            text,
+            "The add todo tool refused the request: text is required. \
+             Check the details with the caller and try again."
+        );
+        let text = error_text(
+            "todo",
+            "complete_todo",
+            &GatewayError::ToolRejected {
+                code: -32603,
+                message: "Todo #7 not found\nmore lines".into(),
+                data: None,
+            },
+        );
+        assert_eq!(
+            text,
+            "The complete todo tool refused the request: Todo #7 not found."
+        );
     }
 }

@@ -88,7 +88,7 @@ async fn a_gateway_that_is_down_at_setup_does_not_stop_the_agent() {
 }
 
 #[test]
-fn wrong_credentials_and_bad_parameters_fail_setup() {
+fn wrong_credentials_bad_parameters_and_a_second_instance_fail_setup() {
     let gw = TestGateway::fake();
     let mut agent = new_agent("setup-errors");
     let err = agent
@@ -104,6 +104,15 @@ fn wrong_credentials_and_bad_parameters_fail_setup() {
         .err()
         .expect("no url");
     assert!(matches!(err, SetupError::Params(_)), "{err}");
+
+    agent
+        .add_mcp_gateway(gw.skill_params(json!({})))
+        .expect("good parameters load");
+    let err = agent
+        .add_mcp_gateway(gw.skill_params(json!({})))
+        .err()
+        .expect("one instance per agent");
+    assert!(matches!(err, SetupError::AlreadyLoaded), "{err}");
 }
 
 #[test]

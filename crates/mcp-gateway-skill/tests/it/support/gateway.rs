@@ -1,7 +1,10 @@
 //! The gateway the skill talks to in tests.
 
 use mcp_gateway_client::testing::{FakeGateway, FakeOptions};
+use mcp_gateway_client::{Auth, ClientConfig, GatewayClient, SessionInfo};
 use serde_json::{Value, json};
+
+use super::within;
 
 /// A running gateway and the credentials to use it.
 pub struct TestGateway {
@@ -26,6 +29,34 @@ impl TestGateway {
             password,
             fake: Some(fake),
         }
+    }
+
+    /// A client of this gateway (works for the fake and the real one alike).
+    pub fn client(&self) -> GatewayClient {
+        GatewayClient::new(ClientConfig {
+            auth: Auth::Basic {
+                user: self.user.clone(),
+                password: self.password.clone(),
+            },
+            ..ClientConfig::new(&self.url)
+        })
+        .expect("test gateway client")
+    }
+
+    /// Ids of the open sessions, through `GET /sessions`.
+    pub async fn session_ids(&self) -> Vec<String> {
+        self.sessions().await.into_keys().collect()
+    }
+
+    /// One open session, through `GET /sessions`.
+    pub async fn session(&self, id: &str) -> Option<SessionInfo> {
+        self.sessions().await.remove(id)
+    }
+
+    async fn sessions(&self) -> std::collections::BTreeMap<String, SessionInfo> {
+        within("GET /sessions", self.client().sessions())
+            .await
+            .expect("GET /sessions")
     }
 
     /// Fake-only observations (execution counts, forced 503s).
