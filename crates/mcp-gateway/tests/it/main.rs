@@ -9,3 +9,4 @@ mod failures;
 mod lifecycle;
 mod peers;
 mod sessions;
+mod traffic;
