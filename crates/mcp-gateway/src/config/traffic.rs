@@ -19,7 +19,8 @@ use super::walk::{Diags, Obj, Secs, join, kind, read_str};
 use super::{parse_rate, validate::DAY};
 
 /// The keys of `services.<name>` read here.
-pub(super) const SERVICE_KEYS: [&str; 3] = ["call_limit", "max_calls_in_flight", "max_queued_calls"];
+pub(super) const SERVICE_KEYS: [&str; 3] =
+    ["call_limit", "max_calls_in_flight", "max_queued_calls"];
 /// The keys of `session` read here.
 pub(super) const SESSION_KEYS: [&str; 2] = ["max_calls_in_flight", "max_queued_calls"];
 /// The keys of `server` read here.
@@ -79,11 +80,15 @@ impl IpNet {
         let ip = canonical(ip);
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -372,10 +377,15 @@ fn key(
 ) -> Option<ApiKey> {
     let name = o.non_empty(d, "name");
     if name.is_none() {
-        d.error(&o.key("name"), "required: a name for logs and session ownership");
+        d.error(
+            &o.key("name"),
+            "required: a name for logs and session ownership",
+        );
     }
     if let Some(n) = &name
-        && !n.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        && !n
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
     {
         d.error(&o.key("name"), "use letters, digits, '_', '.' or '-'");
     }
@@ -385,7 +395,10 @@ fn key(
     let secret_sha256 = match (secret, digest) {
         (Some(s), None) => {
             if s.len() < 16 {
-                d.warn(&o.key("secret"), "shorter than 16 characters: easy to guess");
+                d.warn(
+                    &o.key("secret"),
+                    "shorter than 16 characters: easy to guess",
+                );
             }
             Some(Sha256::digest(s.as_bytes()).into())
         }
@@ -403,9 +416,7 @@ fn key(
             None
         }
     };
-    let services_scope = o
-        .read(d, "services", names)
-        .unwrap_or(Names::All);
+    let services_scope = o.read(d, "services", names).unwrap_or(Names::All);
     if let Names::Only(list) = &services_scope {
         for s in list.iter().filter(|s| !services.contains_key(*s)) {
             d.warn(
@@ -431,7 +442,10 @@ fn key(
         Some(v) => match names(v) {
             Ok(n) => (n, BTreeMap::new()),
             Err(m) => {
-                d.error(&o.key("tools"), format!("{m}, or an object of service -> tools"));
+                d.error(
+                    &o.key("tools"),
+                    format!("{m}, or an object of service -> tools"),
+                );
                 (Names::Only(BTreeSet::new()), BTreeMap::new())
             }
         },
@@ -443,8 +457,12 @@ fn key(
                 default_limits: l
                     .get("default_limits")
                     .and_then(|v| rates(d, &l.key("default_limits"), v)),
-                tools_limit: l.get("tools_limit").and_then(|v| rate(d, &l.key("tools_limit"), v)),
-                call_limit: l.get("call_limit").and_then(|v| rate(d, &l.key("call_limit"), v)),
+                tools_limit: l
+                    .get("tools_limit")
+                    .and_then(|v| rate(d, &l.key("tools_limit"), v)),
+                call_limit: l
+                    .get("call_limit")
+                    .and_then(|v| rate(d, &l.key("call_limit"), v)),
                 session_delete_limit: l
                     .get("session_delete_limit")
                     .and_then(|v| rate(d, &l.key("session_delete_limit"), v)),
@@ -476,7 +494,10 @@ fn names(v: &Value) -> Result<Names, String> {
             })
             .collect::<Result<BTreeSet<_>, _>>()
             .map(Names::Only),
-        other => Err(format!("expected \"*\" or an array of names, got {}", kind(other))),
+        other => Err(format!(
+            "expected \"*\" or an array of names, got {}",
+            kind(other)
+        )),
     }
 }
 
@@ -506,8 +527,16 @@ mod tests {
         let one = parse_net("127.0.0.1").unwrap();
         assert!(one.contains("127.0.0.1".parse().unwrap()));
         assert!(!one.contains("127.0.0.2".parse().unwrap()));
-        assert!(parse_net("::1/128").unwrap().contains("::1".parse().unwrap()));
-        assert!(parse_net("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            parse_net("::1/128")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        assert!(
+            parse_net("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
         assert!(parse_net("10.0.0.0/33").is_err());
         assert!(parse_net("proxy.local").is_err());
     }

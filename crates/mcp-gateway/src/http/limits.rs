@@ -401,10 +401,25 @@ mod tests {
         check("203.0.113.9", &["1.1.1.1"], &["10.0.0.0/8"], "203.0.113.9");
         // A trusted proxy: the rightmost untrusted hop.
         check("10.0.0.2", &["1.1.1.1"], &["10.0.0.0/8"], "1.1.1.1");
-        check("10.0.0.2", &["6.6.6.6, 1.1.1.1, 10.0.0.7"], &["10.0.0.0/8"], "1.1.1.1");
-        check("10.0.0.2", &["6.6.6.6", "1.1.1.1"], &["10.0.0.0/8"], "1.1.1.1");
+        check(
+            "10.0.0.2",
+            &["6.6.6.6, 1.1.1.1, 10.0.0.7"],
+            &["10.0.0.0/8"],
+            "1.1.1.1",
+        );
+        check(
+            "10.0.0.2",
+            &["6.6.6.6", "1.1.1.1"],
+            &["10.0.0.0/8"],
+            "1.1.1.1",
+        );
         // Every hop trusted: the leftmost.
-        check("10.0.0.2", &["10.0.0.9, 10.0.0.7"], &["10.0.0.0/8"], "10.0.0.9");
+        check(
+            "10.0.0.2",
+            &["10.0.0.9, 10.0.0.7"],
+            &["10.0.0.0/8"],
+            "10.0.0.9",
+        );
         // Garbage stops the walk at the last good hop.
         check("10.0.0.2", &["1.1.1.1, junk"], &["10.0.0.0/8"], "10.0.0.2");
         check("10.0.0.2", &[], &["10.0.0.0/8"], "10.0.0.2");
@@ -428,7 +443,10 @@ mod tests {
         let guard = FailureGuard::new(Some(&rate), Duration::from_secs(300), clock.clone());
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let other: IpAddr = "192.0.2.2".parse().unwrap();
-        assert_eq!([guard.record(ip), guard.record(ip), guard.record(ip)], [false; 3]);
+        assert_eq!(
+            [guard.record(ip), guard.record(ip), guard.record(ip)],
+            [false; 3]
+        );
         assert_eq!(guard.blocked(ip), None);
         assert!(guard.record(ip), "the fourth failure in a minute blocks");
         assert_eq!(guard.blocked(ip), Some(300));
@@ -438,6 +456,9 @@ mod tests {
         clock.0.store(300_000_001, Ordering::SeqCst);
         assert_eq!(guard.blocked(ip), None, "the block ends");
         let off = FailureGuard::new(Some(&rate), Duration::ZERO, clock);
-        assert!(!(0..10).any(|_| off.record(ip)), "block_seconds 0 never blocks");
+        assert!(
+            !(0..10).any(|_| off.record(ip)),
+            "block_seconds 0 never blocks"
+        );
     }
 }

@@ -2,18 +2,18 @@
 
 use std::net::SocketAddr;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::Extension;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Local};
 use serde_json::{Map, Value, json};
 
-use super::error::ApiError;
 use super::auth::Principal;
+use super::error::ApiError;
 use super::limits::ClientAddr;
 use super::{AppState, validate};
 use crate::session::{SessionError, SessionSnapshot};
@@ -118,7 +118,7 @@ pub async fn call(
     if !state.sessions.may_use(&request.session_id, owner) {
         return Err(SessionError::UnknownSession(request.session_id).into());
     }
-    let ip = client.map_or(peer.ip(), |c| c.0 .0);
+    let ip = client.map_or(peer.ip(), |c| c.0.0);
     tracing::info!(
         target: "security",
         event_type = "tool_call",
@@ -226,7 +226,7 @@ pub async fn close_session(
 ) -> Result<Json<Value>, ApiError> {
     validate::session_id(&id)?;
     state.sessions.close_for(&id, principal.owner())?;
-    let ip = client.map_or(peer.ip(), |c| c.0 .0);
+    let ip = client.map_or(peer.ip(), |c| c.0.0);
     tracing::info!(target: "security", event_type = "session_closed", session_id = %id, ip = %ip, key = principal.owner().unwrap_or(""), "session closed");
     Ok(Json(json!({ "message": format!("Session {id} closed") })))
 }

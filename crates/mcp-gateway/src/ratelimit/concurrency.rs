@@ -120,9 +120,14 @@ mod tests {
         let b = gates.enter("s".into(), policy).await.unwrap();
         // The third waits in line...
         let g = gates.clone();
-        let queued = tokio::spawn(async move { g.enter("s".into(), policy).await.map(|p| p.is_some()) });
+        let queued =
+            tokio::spawn(async move { g.enter("s".into(), policy).await.map(|p| p.is_some()) });
         tokio::time::timeout(Duration::from_secs(5), async {
-            while gates.gates.lock().unwrap()["s"].waiting.load(Ordering::SeqCst) == 0 {
+            while gates.gates.lock().unwrap()["s"]
+                .waiting
+                .load(Ordering::SeqCst)
+                == 0
+            {
                 tokio::task::yield_now().await;
             }
         })

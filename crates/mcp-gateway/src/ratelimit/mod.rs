@@ -54,7 +54,11 @@ impl Bucket {
     pub fn new(subject: &str, route: &str, rate: &RateLimit) -> Self {
         let quota = Quota::new(rate.count, rate.period);
         Self {
-            key: format!("{subject}:{route}:{}/{}", quota.limit, rate.period.as_secs()),
+            key: format!(
+                "{subject}:{route}:{}/{}",
+                quota.limit,
+                rate.period.as_secs()
+            ),
             quota,
             text: rate.text.clone(),
         }
@@ -141,7 +145,10 @@ impl Limiter {
     /// The limiter described by `rate_limiting` (`storage_uri`, `fail_open`, `storage_timeout`).
     pub fn from_config(config: &RateLimitConfig) -> Result<Arc<Self>, StoreError> {
         let store = if config.storage_uri.starts_with("redis://") {
-            Store::Redis(RedisStore::new(&config.storage_uri, config.storage_timeout)?)
+            Store::Redis(RedisStore::new(
+                &config.storage_uri,
+                config.storage_timeout,
+            )?)
         } else {
             Store::Memory(MemoryStore::new(Arc::new(SystemClock::default())))
         };
@@ -180,7 +187,8 @@ impl Limiter {
                 if self.down.swap(false, Ordering::Relaxed) {
                     tracing::warn!(target: "security", event_type = "rate_limit_storage_recovered", "rate limit storage reachable again");
                 }
-                Decision::from_verdicts(buckets, &verdicts).map_or(Outcome::Unchecked, Outcome::Checked)
+                Decision::from_verdicts(buckets, &verdicts)
+                    .map_or(Outcome::Unchecked, Outcome::Checked)
             }
             Err(err) => {
                 if !self.down.swap(true, Ordering::Relaxed) {

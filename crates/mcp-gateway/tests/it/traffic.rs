@@ -2,8 +2,8 @@
 //! proxies, auth-failure blocking, Redis shared by two gateways and Redis going away, scoped
 //! keys on every endpoint, concurrency limits, config errors.
 
-use std::net::{TcpListener, TcpStream};
 use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -243,7 +243,11 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
         429,
         "a forged left hop must not buy a fresh budget"
     );
-    assert!(trusting.log().contains("ip=198.51.100.2"), "{}", trusting.log());
+    assert!(
+        trusting.log().contains("ip=198.51.100.2"),
+        "{}",
+        trusting.log()
+    );
 
     // Without trusted proxies the header is ignored: one budget for the peer.
     let plain = TestGateway::start(config(json!({}), json!({"rate_limiting": rl}))).await;
@@ -350,7 +354,10 @@ async fn two_gateways_share_one_budget_through_redis() {
     }
     assert_eq!(remaining, [3, 2, 1, 0], "one budget across both gateways");
     for gw in [&one, &two] {
-        assert_rate_limited(&get(gw, "/services", As::Token(TOKEN)).await, "4 per minute");
+        assert_rate_limited(
+            &get(gw, "/services", As::Token(TOKEN)).await,
+            "4 per minute",
+        );
     }
 }
 
@@ -430,11 +437,17 @@ async fn scoped_keys_see_only_their_services_tools_and_sessions() {
     };
     assert_eq!(services(get(&gw, "/services", alpha).await), ["fx"]);
     assert_eq!(services(get(&gw, "/services", beta).await), ["fx", "fy"]);
-    assert_eq!(services(get(&gw, "/services", As::Token(TOKEN)).await), ["fx", "fy"]);
+    assert_eq!(
+        services(get(&gw, "/services", As::Token(TOKEN)).await),
+        ["fx", "fy"]
+    );
     // Basic auth with the key's name works too; a wrong name does not.
     let basic = get(&gw, "/services", As::Basic("alpha", ALPHA)).await;
     assert_eq!(services(basic), ["fx"]);
-    assert_eq!(get(&gw, "/services", As::Basic("beta", ALPHA)).await.status, 401);
+    assert_eq!(
+        get(&gw, "/services", As::Basic("beta", ALPHA)).await.status,
+        401
+    );
 
     // GET /services/{s}/tools
     let r = get(&gw, "/services/fx/tools", alpha).await;
@@ -495,12 +508,19 @@ async fn scoped_keys_see_only_their_services_tools_and_sessions() {
     let missing = del("nosuch", beta).await;
     assert_eq!(foreign.status, 404);
     assert_eq!(shape(&foreign, "a-1"), shape(&missing, "nosuch"));
-    assert_eq!(sessions(get(&gw, "/sessions", alpha).await), ["a-1"], "still there");
+    assert_eq!(
+        sessions(get(&gw, "/sessions", alpha).await),
+        ["a-1"],
+        "still there"
+    );
     assert_eq!(del("a-1", alpha).await.status, 200);
     assert_eq!(del("b-1", As::Token(TOKEN)).await.status, 200);
     assert!(sessions(get(&gw, "/sessions", As::Token(TOKEN)).await).is_empty());
     let log = gw.log();
-    assert!(log.contains("key=\"alpha\"") || log.contains("key=alpha"), "{log}");
+    assert!(
+        log.contains("key=\"alpha\"") || log.contains("key=alpha"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -516,9 +536,15 @@ async fn keys_have_their_own_budgets_and_limits() {
     for _ in 0..2 {
         assert_eq!(get(&gw, "/services", As::Token(ALPHA)).await.status, 200);
     }
-    assert_rate_limited(&get(&gw, "/services", As::Token(ALPHA)).await, "2 per minute");
+    assert_rate_limited(
+        &get(&gw, "/services", As::Token(ALPHA)).await,
+        "2 per minute",
+    );
     let r = get(&gw, "/services", As::Token(BETA)).await;
-    assert_eq!((r.status.as_u16(), r.number("ratelimit-remaining")), (200, 4));
+    assert_eq!(
+        (r.status.as_u16(), r.number("ratelimit-remaining")),
+        (200, 4)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -534,12 +560,22 @@ async fn per_service_call_limit_and_concurrency_limit() {
     let gw = TestGateway::start(cfg).await;
 
     // services.slow.call_limit replaces call_limit for that service only.
-    assert_eq!(call(&gw, As::Token(TOKEN), "slow", "c-1", "echo").await.status, 200);
+    assert_eq!(
+        call(&gw, As::Token(TOKEN), "slow", "c-1", "echo")
+            .await
+            .status,
+        200
+    );
     assert_rate_limited(
         &call(&gw, As::Token(TOKEN), "slow", "c-1", "echo").await,
         "1 per minute",
     );
-    assert_eq!(call(&gw, As::Token(TOKEN), "fx", "c-1", "echo").await.status, 200);
+    assert_eq!(
+        call(&gw, As::Token(TOKEN), "fx", "c-1", "echo")
+            .await
+            .status,
+        200
+    );
 
     // One call in flight per session, no queue: a second call into the session is refused.
     let body = json!({"tool": "sleep", "session_id": "busy", "arguments": {"ms": 3_000}});
@@ -551,15 +587,22 @@ async fn per_service_call_limit_and_concurrency_limit() {
         let other = call(&gw, As::Token(TOKEN), "fx", "idle", "echo").await;
         (r, other)
     };
-    let ((status, _), (refused, other)) =
-        within(60, "a slow call and a refused one", async { tokio::join!(first, second) }).await;
+    let ((status, _), (refused, other)) = within(60, "a slow call and a refused one", async {
+        tokio::join!(first, second)
+    })
+    .await;
     assert_eq!(status, 200);
     assert_eq!(refused.status, 429, "{}", refused.body);
     assert_eq!(refused.body["code"], "concurrency_limited");
     assert_eq!(refused.number("retry-after"), 1);
     assert_eq!(other.status, 200);
     // Once the first call is done the session takes calls again.
-    assert_eq!(call(&gw, As::Token(TOKEN), "fx", "busy", "echo").await.status, 200);
+    assert_eq!(
+        call(&gw, As::Token(TOKEN), "fx", "busy", "echo")
+            .await
+            .status,
+        200
+    );
 }
 
 /// Wait until session `id` has counted `n` calls (a call is counted once it holds its places).
@@ -601,6 +644,9 @@ fn malformed_limits_fail_validation_naming_the_key() {
         "rate_limiting.storage_uri:",
         "auth.keys[0].secret_sha256:",
     ] {
-        assert!(stdout.contains(&format!("cfg.json: {key}")), "missing {key} in:\n{stdout}");
+        assert!(
+            stdout.contains(&format!("cfg.json: {key}")),
+            "missing {key} in:\n{stdout}"
+        );
     }
 }

@@ -10,7 +10,10 @@ fn defaults() {
     let c = config("{}");
     let r = &c.rate_limiting;
     assert_eq!(
-        (r.unauthenticated_limit.count, r.unauthenticated_limit.period),
+        (
+            r.unauthenticated_limit.count,
+            r.unauthenticated_limit.period
+        ),
         (60, Duration::from_secs(60))
     );
     assert!(!r.fail_open);
@@ -43,11 +46,17 @@ fn keys_scopes_and_own_limits() {
     assert_eq!(alpha.limits.default_limits.as_ref().unwrap().len(), 1);
     assert!(alpha.limits.tools_limit.is_none());
     assert_eq!(beta.secret_sha256[..2], [0x9f, 0x86]);
-    assert!(beta.allows_tool("a", "anything"), "a service not in the map: all tools");
+    assert!(
+        beta.allows_tool("a", "anything"),
+        "a service not in the map: all tools"
+    );
     assert!(beta.allows_tool("b", "x") && !beta.allows_tool("b", "y"));
     assert_eq!(c.traffic.failure_limit.as_ref().unwrap().count, 3);
     assert!(c.traffic.block_for.is_zero());
-    assert!(!format!("{alpha:?}").contains("secret_sha256"), "digests stay out of logs");
+    assert!(
+        !format!("{alpha:?}").contains("secret_sha256"),
+        "digests stay out of logs"
+    );
 }
 
 #[test]
@@ -76,7 +85,9 @@ fn key_errors_name_the_key() {
         "duplicate",
     );
     check_error(
-        &format!(r#"{{"auth": {{"keys": [{{"name": "k", "secret": "{SECRET_A}", "services": "a"}}]}}}}"#),
+        &format!(
+            r#"{{"auth": {{"keys": [{{"name": "k", "secret": "{SECRET_A}", "services": "a"}}]}}}}"#
+        ),
         "auth.keys[0].services",
         "\"*\" or an array",
     );
@@ -99,8 +110,14 @@ fn key_errors_name_the_key() {
 #[test]
 fn malformed_limits_are_startup_errors_naming_the_key() {
     for (json, key) in [
-        (r#"{"rate_limiting": {"call_limit": "10 per fortnight"}}"#, "rate_limiting.call_limit"),
-        (r#"{"rate_limiting": {"tools_limit": 30}}"#, "rate_limiting.tools_limit"),
+        (
+            r#"{"rate_limiting": {"call_limit": "10 per fortnight"}}"#,
+            "rate_limiting.call_limit",
+        ),
+        (
+            r#"{"rate_limiting": {"tools_limit": 30}}"#,
+            "rate_limiting.tools_limit",
+        ),
         (
             r#"{"rate_limiting": {"default_limits": ["1/second", "x"]}}"#,
             "rate_limiting.default_limits[1]",
@@ -151,7 +168,10 @@ fn per_service_limits_and_concurrency() {
         (Some(3), 0)
     );
     assert!(!c.traffic.services.contains_key("plain"));
-    assert!(!c.traffic.services.contains_key("off"), "disabled services are not read");
+    assert!(
+        !c.traffic.services.contains_key("off"),
+        "disabled services are not read"
+    );
     assert_eq!(c.traffic.session_concurrency.max_in_flight, Some(4));
     assert_eq!(c.traffic.session_concurrency.max_queued, 8);
     check_error(
