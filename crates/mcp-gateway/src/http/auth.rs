@@ -260,4 +260,53 @@ mod tests {
             password: String::new(),
         };
     }
+
+    #[test]
+    fn scoped_keys_by_bearer_secret_or_basic_name_and_secret() {
+        use crate::config::{ApiKey, KeyLimits, Names};
+        let key = |name: &str, secret: &str| ApiKey {
+            name: name.into(),
+            secret_sha256: digest(secret.as_bytes()),
+            services: Names::All,
+            tools: Names::All,
+            service_tools: Default::default(),
+            limits: KeyLimits::default(),
+        };
+        let a = auth("admin", "12345", Some("tok"))
+            .with_keys(&[key("alpha", "alpha-secret"), key("beta", "beta-secret")]);
+        let name = |p: Option<Principal>| p.and_then(|p| p.owner().map(str::to_owned));
+        assert_eq!(
+            name(check(&a, b"Bearer alpha-secret")),
+            Some("alpha".into())
+        );
+        assert_eq!(name(check(&a, b"Bearer beta-secret")), Some("beta".into()));
+        assert_eq!(
+            name(check(&a, &basic("beta", "beta-secret"))),
+            Some("beta".into())
+        );
+        assert_eq!(
+            check(&a, &basic("alpha", "beta-secret")),
+            None,
+            "name and secret must match"
+        );
+        assert_eq!(check(&a, b"Bearer alpha-secre"), None);
+        assert_eq!(
+            check(&a, b"Bearer tok"),
+            Some(Principal::Bearer),
+            "upstream token still works"
+        );
+        assert_eq!(
+            check(&a, b"Bearer tok").unwrap().owner(),
+            None,
+            "and is unscoped"
+        );
+        let keys_only = Authenticator {
+            basic: None,
+            bearer: None,
+            keys: Vec::new(),
+        }
+        .with_keys(&[key("alpha", "alpha-secret")]);
+        assert!(!keys_only.is_open(), "keys alone close the gateway");
+        assert_eq!(keys_only.check(&HeaderMap::new()), None);
+    }
 }
