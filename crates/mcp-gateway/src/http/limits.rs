@@ -79,6 +79,15 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<SocketAddr>().ok().map(|s| canonical(s.ip()))
 }
 
+/// The address a per-address budget is kept for: IPv4 as is, IPv6 by its /64 (one host usually
+/// holds a whole /64, so per-address budgets would otherwise be free to multiply).
+pub fn budget_addr(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !(u128::MAX >> 64)).into()),
+        v4 => v4,
+    }
+}
+
 pub fn peer_of(request: &Request) -> Option<IpAddr> {
     request
         .extensions()
@@ -116,6 +125,7 @@ impl FailureGuard {
     /// Seconds left of the block of `ip`, if it is blocked.
     pub fn blocked(&self, ip: IpAddr) -> Option<u64> {
         self.quota?;
+        let ip = budget_addr(ip);
         let now = self.clock.now_us();
         let state = self.state.lock().expect("failure guard lock");
         let until = state.get(&ip)?.blocked_until;
@@ -127,6 +137,7 @@ impl FailureGuard {
         let Some(quota) = self.quota else {
             return false;
         };
+        let ip = budget_addr(ip);
         let now = self.clock.now_us();
         let mut state = self.state.lock().expect("failure guard lock");
         if state.len() > 10_000 {
@@ -150,7 +161,7 @@ fn subject(principal: &Principal, addr: IpAddr) -> String {
         Principal::Key(key) => format!("key:{}", key.name),
         Principal::Basic(user) => format!("user:{user}"),
         Principal::Bearer => "token".to_owned(),
-        Principal::Anonymous => format!("ip:{addr}"),
+        Principal::Anonymous => format!("ip:{}", budget_addr(addr)),
     }
 }
 
@@ -258,7 +269,7 @@ pub async fn unauthenticated(state: &AppState, addr: IpAddr) -> Response {
         return ApiError::unauthorized().into_response();
     }
     let bucket = [Bucket::new(
-        &format!("ip:{addr}"),
+        &format!("ip:{}", budget_addr(addr)),
         "unauthenticated",
         &config.rate_limiting.unauthenticated_limit,
     )];
@@ -427,6 +438,19 @@ mod tests {
         check("10.0.0.2", &["1.1.1.1:443"], &["10.0.0.0/8"], "1.1.1.1");
         check("::1", &["[2001:db8::1]:80"], &["::1"], "2001:db8::1");
         check("::ffff:10.0.0.2", &["1.1.1.1"], &["10.0.0.0/8"], "1.1.1.1");
+    }
+
+    #[test]
+    fn ipv6_budgets_are_per_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(budget_addr(a), budget_addr(b));
+        assert_ne!(budget_addr(a), budget_addr(c));
+        assert_eq!(budget_addr(a).to_string(), "2001:db8:1:2::");
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(budget_addr(v4), v4);
+        assert_eq!(budget_addr("::ffff:192.0.2.1".parse().unwrap()), v4);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Traffic policy end to end: rate limits and their headers, unauthenticated budgets, trusted
-//! proxies, auth-failure blocking, Redis shared by two gateways and Redis going away, scoped
-//! keys on every endpoint, concurrency limits, config errors.
+//! proxies, auth-failure blocking, concurrency limits, config errors; Redis shared by two
+//! gateways and Redis going away (`redis`); scoped keys on every endpoint (`keys`).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+mod keys;
+mod redis;
+
+use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -13,31 +14,31 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const ALPHA: &str = "alpha-secret-0123456789";
-const BETA: &str = "beta-secret-0123456789";
+pub(super) const ALPHA: &str = "alpha-secret-0123456789";
+pub(super) const BETA: &str = "beta-secret-0123456789";
 
 /// How a request authenticates.
 #[derive(Clone, Copy)]
-enum As<'a> {
+pub(super) enum As<'a> {
     Nobody,
     Token(&'a str),
     Basic(&'a str, &'a str),
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
+pub(super) struct Reply {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Value,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<String> {
+    pub(super) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
             .map(|v| v.to_str().unwrap().to_owned())
     }
 
-    fn number(&self, name: &str) -> u64 {
+    pub(super) fn number(&self, name: &str) -> u64 {
         self.header(name)
             .unwrap_or_else(|| panic!("no {name} header: {:?}", self.headers))
             .parse()
@@ -45,7 +46,7 @@ impl Reply {
     }
 }
 
-async fn send(
+pub(super) async fn send(
     gw: &TestGateway,
     method: reqwest::Method,
     path: &str,
@@ -79,17 +80,23 @@ async fn send(
     }
 }
 
-async fn get(gw: &TestGateway, path: &str, who: As<'_>) -> Reply {
+pub(super) async fn get(gw: &TestGateway, path: &str, who: As<'_>) -> Reply {
     send(gw, reqwest::Method::GET, path, who, None, None).await
 }
 
-async fn call(gw: &TestGateway, who: As<'_>, service: &str, session: &str, tool: &str) -> Reply {
+pub(super) async fn call(
+    gw: &TestGateway,
+    who: As<'_>,
+    service: &str,
+    session: &str,
+    tool: &str,
+) -> Reply {
     let body = json!({"tool": tool, "session_id": session, "arguments": {"text": "hi"}});
     let path = format!("/services/{service}/call");
     send(gw, reqwest::Method::POST, &path, who, None, Some(body)).await
 }
 
-fn limited(rate_limiting: Value) -> Value {
+pub(super) fn limited(rate_limiting: Value) -> Value {
     let mut rl = json!({"enabled": true});
     rl.as_object_mut()
         .unwrap()
@@ -97,7 +104,7 @@ fn limited(rate_limiting: Value) -> Value {
     rl
 }
 
-fn assert_rate_limited(r: &Reply, limit: &str) {
+pub(super) fn assert_rate_limited(r: &Reply, limit: &str) {
     assert_eq!(r.status, 429, "{}", r.body);
     assert_eq!(
         r.body,
@@ -257,294 +264,6 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
         xff(&plain, "198.51.100.3").await.status,
     ];
     assert_eq!(statuses, [401, 401, 429]);
-}
-
-/// A `redis-server` of our own on a free port, killed on drop.
-struct Redis {
-    port: u16,
-    process: Option<Child>,
-}
-
-impl Redis {
-    async fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut redis = Self {
-            port,
-            process: None,
-        };
-        redis.restart().await;
-        redis
-    }
-
-    async fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (see .ci/run)");
-        self.process = Some(child);
-        let port = self.port;
-        within(20, "redis-server answers PING", async move {
-            loop {
-                if ping(port) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.process.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        assert!(!ping(self.port), "redis-server must be gone");
-    }
-
-    fn uri(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-}
-
-fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut buf = [0u8; 7];
-    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.process.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn redis_config(redis: &Redis, fail_open: bool) -> Value {
-    config(
-        json!({}),
-        json!({"rate_limiting": limited(json!({
-            "storage_uri": redis.uri(), "default_limits": ["4 per minute"],
-            "fail_open": fail_open, "storage_timeout": 0.3}))}),
-    )
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_gateways_share_one_budget_through_redis() {
-    let redis = Redis::start().await;
-    let one = TestGateway::start(redis_config(&redis, false)).await;
-    let two = TestGateway::start(redis_config(&redis, false)).await;
-    let mut remaining = Vec::new();
-    for gw in [&one, &two, &one, &two] {
-        let r = get(gw, "/services", As::Token(TOKEN)).await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        remaining.push(r.number("ratelimit-remaining"));
-    }
-    assert_eq!(remaining, [3, 2, 1, 0], "one budget across both gateways");
-    for gw in [&one, &two] {
-        assert_rate_limited(
-            &get(gw, "/services", As::Token(TOKEN)).await,
-            "4 per minute",
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_down_fails_closed_or_open_as_configured_and_recovers() {
-    let mut redis = Redis::start().await;
-    let closed = TestGateway::start(redis_config(&redis, false)).await;
-    let open = TestGateway::start(redis_config(&redis, true)).await;
-    for gw in [&closed, &open] {
-        assert_eq!(get(gw, "/services", As::Token(TOKEN)).await.status, 200);
-    }
-    redis.kill();
-    let r = get(&closed, "/services", As::Token(TOKEN)).await;
-    assert_eq!(r.status, 503, "{}", r.body);
-    assert_eq!(r.body["code"], "rate_limit_unavailable");
-    assert_eq!(r.number("retry-after"), 1);
-    let r = get(&open, "/services", As::Token(TOKEN)).await;
-    assert_eq!(r.status, 200, "fail_open lets requests through unchecked");
-    assert!(r.header("ratelimit-limit").is_none());
-    assert_eq!(get(&closed, "/health", As::Nobody).await.status, 200);
-    wait_until(10, "the outage is logged", || {
-        closed.log().contains("rate_limit_storage_down")
-    })
-    .await;
-
-    redis.restart().await;
-    within(30, "the gateway uses Redis again once it is back", async {
-        loop {
-            let r = get(&closed, "/services", As::Token(TOKEN)).await;
-            if r.status == 200 {
-                assert!(r.header("ratelimit-remaining").is_some());
-                return;
-            }
-            assert_eq!(r.status, 503, "{}", r.body);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-    wait_until(10, "the recovery is logged", || {
-        closed.log().contains("rate_limit_storage_recovered")
-    })
-    .await;
-}
-
-fn keyed_config(extra: Value) -> Value {
-    let mut cfg = config(
-        json!({"fx": fixture_service(&[]), "fy": fixture_service(&[])}),
-        json!({"auth": {"keys": [
-            {"name": "alpha", "secret": ALPHA, "services": ["fx"], "tools": ["echo", "sleep"]},
-            {"name": "beta", "secret": BETA, "services": "*"}
-        ]}}),
-    );
-    if let Value::Object(extra) = extra {
-        for (k, v) in extra {
-            cfg[k] = v;
-        }
-    }
-    cfg
-}
-
-/// The body with `name` replaced by `X`, to compare two 404s that differ only in the name.
-fn shape(r: &Reply, name: &str) -> (u16, String) {
-    (r.status.as_u16(), r.body.to_string().replace(name, "X"))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scoped_keys_see_only_their_services_tools_and_sessions() {
-    let gw = TestGateway::start(keyed_config(json!({}))).await;
-    let alpha = As::Token(ALPHA);
-    let beta = As::Token(BETA);
-
-    // GET /services
-    let services = |r: Reply| {
-        let mut names: Vec<String> = r.body.as_object().unwrap().keys().cloned().collect();
-        names.sort();
-        names
-    };
-    assert_eq!(services(get(&gw, "/services", alpha).await), ["fx"]);
-    assert_eq!(services(get(&gw, "/services", beta).await), ["fx", "fy"]);
-    assert_eq!(
-        services(get(&gw, "/services", As::Token(TOKEN)).await),
-        ["fx", "fy"]
-    );
-    // Basic auth with the key's name works too; a wrong name does not.
-    let basic = get(&gw, "/services", As::Basic("alpha", ALPHA)).await;
-    assert_eq!(services(basic), ["fx"]);
-    assert_eq!(
-        get(&gw, "/services", As::Basic("beta", ALPHA)).await.status,
-        401
-    );
-
-    // GET /services/{s}/tools
-    let r = get(&gw, "/services/fx/tools", alpha).await;
-    let tools: Vec<&str> = r.body["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(tools, ["echo", "sleep"]);
-    let hidden = get(&gw, "/services/fy/tools", alpha).await;
-    let unknown = get(&gw, "/services/nosuch/tools", alpha).await;
-    assert_eq!(hidden.status, 404);
-    assert_eq!(shape(&hidden, "fy"), shape(&unknown, "nosuch"));
-    assert!(
-        get(&gw, "/services/fx/tools", beta).await.body["tools"]
-            .as_array()
-            .unwrap()
-            .len()
-            > 2
-    );
-
-    // POST /services/{s}/call: a hidden tool or service is exactly an unknown one.
-    assert_eq!(call(&gw, alpha, "fx", "a-1", "echo").await.status, 200);
-    let hidden = call(&gw, alpha, "fx", "a-1", "greet").await;
-    let unknown = call(&gw, alpha, "fx", "a-1", "nosuchtool").await;
-    assert_eq!(hidden.status, 404, "{}", hidden.body);
-    assert_eq!(shape(&hidden, "greet"), shape(&unknown, "nosuchtool"));
-    let hidden = call(&gw, alpha, "fy", "a-1", "echo").await;
-    let unknown = call(&gw, alpha, "nosuch", "a-1", "echo").await;
-    assert_eq!(hidden.status, 404);
-    assert_eq!(shape(&hidden, "fy"), shape(&unknown, "nosuch"));
-
-    // Sessions belong to the key that created them.
-    assert_eq!(call(&gw, beta, "fy", "b-1", "greet").await.status, 200);
-    let sessions = |r: Reply| {
-        let mut ids: Vec<String> = r.body.as_object().unwrap().keys().cloned().collect();
-        ids.sort();
-        ids
-    };
-    assert_eq!(sessions(get(&gw, "/sessions", alpha).await), ["a-1"]);
-    assert_eq!(sessions(get(&gw, "/sessions", beta).await), ["b-1"]);
-    assert_eq!(
-        sessions(get(&gw, "/sessions", As::Token(TOKEN)).await),
-        ["a-1", "b-1"],
-        "the upstream credentials are unscoped"
-    );
-    // Another key can neither call into it nor delete it: 404 as for a session that is not there.
-    let foreign = call(&gw, beta, "fx", "a-1", "echo").await;
-    assert_eq!(foreign.status, 404, "{}", foreign.body);
-    assert_eq!(foreign.body["code"], "unknown_session");
-    let gw_ref = &gw;
-    let del = |id: &str, who| {
-        let path = format!("/sessions/{id}");
-        async move { send(gw_ref, reqwest::Method::DELETE, &path, who, None, None).await }
-    };
-    let foreign = del("a-1", beta).await;
-    let missing = del("nosuch", beta).await;
-    assert_eq!(foreign.status, 404);
-    assert_eq!(shape(&foreign, "a-1"), shape(&missing, "nosuch"));
-    assert_eq!(
-        sessions(get(&gw, "/sessions", alpha).await),
-        ["a-1"],
-        "still there"
-    );
-    assert_eq!(del("a-1", alpha).await.status, 200);
-    assert_eq!(del("b-1", As::Token(TOKEN)).await.status, 200);
-    assert!(sessions(get(&gw, "/sessions", As::Token(TOKEN)).await).is_empty());
-    let log = gw.log();
-    assert!(
-        log.contains("key=\"alpha\"") || log.contains("key=alpha"),
-        "{log}"
-    );
-}
-
-#[tokio::test]
-async fn keys_have_their_own_budgets_and_limits() {
-    let gw = TestGateway::start(keyed_config(json!({
-        "auth": {"keys": [
-            {"name": "alpha", "secret": ALPHA, "rate_limits": {"default_limits": ["2 per minute"]}},
-            {"name": "beta", "secret": BETA}
-        ]},
-        "rate_limiting": limited(json!({"default_limits": ["5 per minute"]}))
-    })))
-    .await;
-    for _ in 0..2 {
-        assert_eq!(get(&gw, "/services", As::Token(ALPHA)).await.status, 200);
-    }
-    assert_rate_limited(
-        &get(&gw, "/services", As::Token(ALPHA)).await,
-        "2 per minute",
-    );
-    let r = get(&gw, "/services", As::Token(BETA)).await;
-    assert_eq!(
-        (r.status.as_u16(), r.number("ratelimit-remaining")),
-        (200, 4)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
