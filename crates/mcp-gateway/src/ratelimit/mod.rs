@@ -9,7 +9,7 @@ mod memory;
 mod redis_store;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use concurrency::{Gates, Permit, Refused};
@@ -139,7 +139,14 @@ pub struct Limiter {
     timeout: Duration,
     /// Whether the last storage operation failed (logged once per change).
     down: AtomicBool,
+    /// While the storage is down, checks are not even tried until this instant (microseconds
+    /// since `started`), so an outage costs no request a `storage_timeout` wait.
+    retry_at: AtomicU64,
+    started: Instant,
 }
+
+/// How long the storage is left alone after a failed check.
+const RETRY_DOWN_STORAGE: Duration = Duration::from_millis(500);
 
 impl Limiter {
     /// The limiter described by `rate_limiting` (`storage_uri`, `fail_open`, `storage_timeout`).
@@ -157,6 +164,8 @@ impl Limiter {
             fail_open: config.fail_open,
             timeout: config.storage_timeout,
             down: AtomicBool::new(false),
+            retry_at: AtomicU64::new(0),
+            started: Instant::now(),
         }))
     }
 
@@ -167,6 +176,8 @@ impl Limiter {
             fail_open: false,
             timeout: Duration::from_secs(1),
             down: AtomicBool::new(false),
+            retry_at: AtomicU64::new(0),
+            started: Instant::now(),
         }
     }
 
@@ -174,6 +185,10 @@ impl Limiter {
     pub async fn check(&self, buckets: &[Bucket]) -> Outcome {
         if buckets.is_empty() {
             return Outcome::Unchecked;
+        }
+        let now = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        if self.down.load(Ordering::Relaxed) && now < self.retry_at.load(Ordering::Relaxed) {
+            return self.storage_down();
         }
         let verdicts = match &self.store {
             Store::Memory(m) => Ok(m.check(buckets)),
@@ -191,6 +206,9 @@ impl Limiter {
                     .map_or(Outcome::Unchecked, Outcome::Checked)
             }
             Err(err) => {
+                let retry = u64::try_from(RETRY_DOWN_STORAGE.as_micros()).unwrap_or(0);
+                self.retry_at
+                    .store(now.saturating_add(retry), Ordering::Relaxed);
                 if !self.down.swap(true, Ordering::Relaxed) {
                     tracing::error!(
                         target: "security",
@@ -203,12 +221,16 @@ impl Limiter {
                 } else {
                     tracing::debug!(error = %err, "rate limit storage still unreachable");
                 }
-                if self.fail_open {
-                    Outcome::Unchecked
-                } else {
-                    Outcome::Unavailable
-                }
+                self.storage_down()
             }
+        }
+    }
+
+    fn storage_down(&self) -> Outcome {
+        if self.fail_open {
+            Outcome::Unchecked
+        } else {
+            Outcome::Unavailable
         }
     }
 }
