@@ -75,10 +75,11 @@ fn validate(path: &std::path::Path) -> ExitCode {
 /// Refuse to serve without credentials on a non-loopback address unless explicitly allowed.
 fn check_exposure(config: &Config) -> Result<(), String> {
     let server = &config.server;
-    let open = server.basic.is_none() && server.bearer_token.is_none();
+    let open =
+        server.basic.is_none() && server.bearer_token.is_none() && config.traffic.keys.is_empty();
     if open && !server.host.is_loopback() && !server.allow_unauthenticated {
         return Err(format!(
-            "server: no credentials configured (auth_user/auth_password or auth_token) and host {} is not \
+            "server: no credentials configured (auth_user/auth_password, auth_token or auth.keys) and host {} is not \
              loopback; set server.allow_unauthenticated to true to serve without authentication",
             server.host
         ));
@@ -109,7 +110,10 @@ fn serve(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
-    if config.server.basic.is_none() && config.server.bearer_token.is_none() {
+    if config.server.basic.is_none()
+        && config.server.bearer_token.is_none()
+        && config.traffic.keys.is_empty()
+    {
         tracing::warn!("no credentials configured: every route is open");
     }
     let sessions = SessionManager::new(config.clone());

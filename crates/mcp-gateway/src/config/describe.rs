@@ -44,6 +44,15 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
     if server.bearer_token.is_some() {
         auth.push("bearer token".to_owned());
     }
+    if !config.traffic.keys.is_empty() {
+        let names: Vec<&str> = config
+            .traffic
+            .keys
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect();
+        auth.push(format!("scoped keys ({})", names.join(", ")));
+    }
     if auth.is_empty() {
         let allowed = if server.allow_unauthenticated {
             "allowed"
@@ -94,6 +103,16 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
             rates.call_limit.text,
             rates.session_delete_limit.text,
             rates.storage_uri,
+        )?;
+        writeln!(
+            out,
+            "  unauthenticated: {} per address; storage down: {}",
+            rates.unauthenticated_limit.text,
+            if rates.fail_open {
+                "allow (fail_open)"
+            } else {
+                "refuse with 503"
+            },
         )?;
     } else {
         writeln!(out, "rate limits: off")?;

@@ -13,6 +13,7 @@ mod describe;
 mod rate;
 mod service;
 mod subst;
+mod traffic;
 mod types;
 mod validate;
 mod walk;
@@ -28,6 +29,9 @@ use std::path::{Path, PathBuf};
 pub use describe::describe;
 pub use rate::parse_rate;
 pub use subst::substitute;
+pub use traffic::{
+    ApiKey, Concurrency, IpNet, KeyLimits, Names, ServiceTraffic, TrafficConfig, canonical,
+};
 pub use types::*;
 
 /// Where `${VAR|default}` looks variables up.

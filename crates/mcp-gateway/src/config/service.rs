@@ -105,6 +105,9 @@ fn service(name: &str, mut o: Obj<'_>, d: &mut Diags<'_>) -> (bool, Option<Servi
             max: 10 * MINUTE,
         },
     );
+    for key in super::traffic::SERVICE_KEYS {
+        o.ignore(key);
+    }
     o.finish(d);
 
     let service = command.map(|command| ServiceConfig {

@@ -20,6 +20,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub rate_limiting: RateLimitConfig,
     pub logging: LoggingConfig,
+    /// Scoped keys, trusted proxies, per-service limits, concurrency (see `traffic.rs`).
+    pub traffic: super::TrafficConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +169,15 @@ pub struct RateLimitConfig {
     pub session_delete_limit: RateLimit,
     /// `rate_limiting.storage_uri` (default `memory://`).
     pub storage_uri: String,
+    /// `rate_limiting.unauthenticated_limit` (default "60 per minute"): requests that fail
+    /// authentication, per client address, counted apart from every principal's budget.
+    pub unauthenticated_limit: RateLimit,
+    /// `rate_limiting.fail_open` (default false): allow requests when the storage is
+    /// unreachable instead of answering 503.
+    pub fail_open: bool,
+    /// `rate_limiting.storage_timeout` seconds (default 0.5): the longest a check may wait for
+    /// the storage before it counts as unreachable.
+    pub storage_timeout: Duration,
 }
 
 /// One `limits`-syntax rate: "10 per minute", "200 per day", "5/second", "100 per 2 hours".

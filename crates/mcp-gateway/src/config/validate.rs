@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::types::*;
 use super::walk::{Diags, Obj, Secs, kind, read_str, show};
-use super::{parse_rate, service};
+use super::{parse_rate, service, traffic};
 
 pub(super) const KIB: u64 = 1024;
 pub(super) const MIB: u64 = 1024 * KIB;
@@ -29,6 +29,7 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
     let session = session(top.section(d, "session", &empty), d);
     let rate_limiting = rate_limiting(top.section(d, "rate_limiting", &empty), d);
     let logging = logging(top.section(d, "logging", &empty), d);
+    let traffic = traffic::traffic(root, top.section(d, "auth", &empty), &services, d);
     if top.get("security").is_some() {
         d.warn(
             "security",
@@ -45,6 +46,7 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
         session,
         rate_limiting,
         logging,
+        traffic,
     }
 }
 
@@ -96,6 +98,9 @@ fn server(mut o: Obj<'_>, tls_base: &Path, d: &mut Diags<'_>) -> ServerConfig {
             max: HOUR,
         },
     );
+    for key in traffic::SERVER_KEYS {
+        o.ignore(key);
+    }
     o.finish(d);
 
     ServerConfig {
@@ -186,6 +191,9 @@ fn session(mut o: Obj<'_>, d: &mut Diags<'_>) -> SessionConfig {
             .unwrap_or_else(|| PathBuf::from("./sandbox")),
         stderr_buffer_bytes: o.usize(d, "stderr_buffer_bytes", (64 * KIB) as usize, 0..=GIB),
     };
+    for key in traffic::SESSION_KEYS {
+        o.ignore(key);
+    }
     o.finish(d);
     config
 }
@@ -241,19 +249,24 @@ fn rate_limiting(mut o: Obj<'_>, d: &mut Diags<'_>) -> RateLimitConfig {
     let session_delete_limit = one_rate(&mut o, d, "session_delete_limit", delete);
 
     let storage_uri = o
-        .read(d, "storage_uri", |v| {
-            let uri = read_str(v)?;
-            let supported = ["memory://", "redis://", "rediss://"];
-            if supported.iter().any(|scheme| uri.starts_with(scheme)) {
-                Ok(uri.to_owned())
-            } else {
-                Err(format!(
-                    "unsupported storage {}: use memory:// or redis://...",
-                    show(v)
-                ))
-            }
-        })
+        .read(d, "storage_uri", |v| storage_uri(read_str(v)?))
         .unwrap_or_else(|| "memory://".to_owned());
+    let unauthenticated_limit = one_rate(
+        &mut o,
+        d,
+        "unauthenticated_limit",
+        fixed_rate(60, 60, "60 per minute"),
+    );
+    let fail_open = o.bool(d, "fail_open", false);
+    let storage_timeout = o.secs(
+        d,
+        "storage_timeout",
+        Duration::from_millis(500),
+        Secs {
+            zero_ok: false,
+            max: MINUTE,
+        },
+    );
     o.finish(d);
 
     RateLimitConfig {
@@ -263,7 +276,28 @@ fn rate_limiting(mut o: Obj<'_>, d: &mut Diags<'_>) -> RateLimitConfig {
         call_limit,
         session_delete_limit,
         storage_uri,
+        unauthenticated_limit,
+        fail_open,
+        storage_timeout,
     }
+}
+
+/// `memory://`, or `redis://host[:port][/db]` (checked by the Redis client's own parser).
+fn storage_uri(uri: &str) -> Result<String, String> {
+    if uri == "memory://" || uri == "memory" {
+        return Ok("memory://".to_owned());
+    }
+    if uri.starts_with("rediss://") {
+        return Err("rediss:// (TLS) is not supported: use redis:// on a private network".into());
+    }
+    if uri.starts_with("redis://") {
+        return redis::Client::open(uri)
+            .map(|_| uri.to_owned())
+            .map_err(|e| format!("invalid Redis URI {uri:?}: {e}"));
+    }
+    Err(format!(
+        "unsupported storage {uri:?}: use \"memory://\" or \"redis://host:port[/db]\""
+    ))
 }
 
 fn one_rate(

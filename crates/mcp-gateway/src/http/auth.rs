@@ -1,18 +1,20 @@
-//! Basic and Bearer authentication, compared in constant time.
+//! Basic and Bearer authentication, compared in constant time: the upstream single
+//! credentials, and the scoped keys of `auth.keys` (Bearer secret, or Basic name:secret).
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
+use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use super::error::ApiError;
-use crate::config::ServerConfig;
+use super::limits::{self, ClientAddr};
+use crate::config::{ApiKey, ServerConfig};
 
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +23,31 @@ pub enum Principal {
     Anonymous,
     Basic(String),
     Bearer,
+    /// A scoped key from `auth.keys`: sees only its services, tools and sessions.
+    Key(Arc<ApiKey>),
+}
+
+impl Principal {
+    /// The key, if this principal is scoped. The upstream credentials are not: they see all.
+    pub fn key(&self) -> Option<&ApiKey> {
+        match self {
+            Principal::Key(key) => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The owner recorded on sessions this principal creates (`None` = unscoped).
+    pub fn owner(&self) -> Option<&str> {
+        self.key().map(|k| k.name.as_str())
+    }
+
+    pub fn allows_service(&self, service: &str) -> bool {
+        self.key().is_none_or(|k| k.allows_service(service))
+    }
+
+    pub fn allows_tool(&self, service: &str, tool: &str) -> bool {
+        self.key().is_none_or(|k| k.allows_tool(service, tool))
+    }
 }
 
 /// The configured credentials, stored as SHA-256 digests so comparisons take the same time
@@ -28,6 +55,7 @@ pub enum Principal {
 pub struct Authenticator {
     basic: Option<([u8; 32], [u8; 32], String)>,
     bearer: Option<[u8; 32]>,
+    keys: Vec<(Arc<ApiKey>, [u8; 32])>,
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -45,11 +73,36 @@ impl Authenticator {
                 )
             }),
             bearer: server.bearer_token.as_ref().map(|t| digest(t.as_bytes())),
+            keys: Vec::new(),
         }
     }
 
+    /// Also accept the scoped keys of `auth.keys`.
+    pub fn with_keys(mut self, keys: &[ApiKey]) -> Self {
+        self.keys = keys
+            .iter()
+            .map(|k| (Arc::new(k.clone()), digest(k.name.as_bytes())))
+            .collect();
+        self
+    }
+
     pub fn is_open(&self) -> bool {
-        self.basic.is_none() && self.bearer.is_none()
+        self.basic.is_none() && self.bearer.is_none() && self.keys.is_empty()
+    }
+
+    /// The key whose secret digests to `secret`, comparing with every key in constant time.
+    fn key_by_secret(&self, secret: &[u8; 32], name: Option<&[u8; 32]>) -> Option<Principal> {
+        let mut found = None;
+        for (key, name_digest) in &self.keys {
+            let mut ok = secret.ct_eq(&key.secret_sha256);
+            if let Some(name) = name {
+                ok &= name.ct_eq(name_digest);
+            }
+            if bool::from(ok) {
+                found = Some(Principal::Key(key.clone()));
+            }
+        }
+        found
     }
 
     /// Check the `Authorization` header. Bearer (case-sensitive scheme, as upstream) first,
@@ -59,14 +112,18 @@ impl Authenticator {
             return Some(Principal::Anonymous);
         }
         let value = headers.get(header::AUTHORIZATION)?.as_bytes();
-        if let (Some(expected), Some(token)) = (&self.bearer, value.strip_prefix(b"Bearer "))
-            && bool::from(digest(token).ct_eq(expected))
-        {
-            return Some(Principal::Bearer);
+        if let Some(token) = value.strip_prefix(b"Bearer ") {
+            let token = digest(token);
+            if let Some(expected) = &self.bearer
+                && bool::from(token.ct_eq(expected))
+            {
+                return Some(Principal::Bearer);
+            }
+            if let Some(key) = self.key_by_secret(&token, None) {
+                return Some(key);
+            }
         }
-        if let (Some((user_digest, password_digest, user)), Some(encoded)) =
-            (&self.basic, value.strip_prefix(b"Basic "))
-        {
+        if let Some(encoded) = value.strip_prefix(b"Basic ") {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim_ascii())
                 .ok()?;
@@ -75,41 +132,61 @@ impl Authenticator {
             if u.is_empty() || p.is_empty() {
                 return None;
             }
-            let ok = digest(u).ct_eq(user_digest) & digest(p).ct_eq(password_digest);
-            if bool::from(ok) {
+            let (u, p) = (digest(u), digest(p));
+            if let Some((user_digest, password_digest, user)) = &self.basic
+                && bool::from(u.ct_eq(user_digest) & p.ct_eq(password_digest))
+            {
                 return Some(Principal::Basic(user.clone()));
             }
+            return self.key_by_secret(&p, Some(&u));
         }
         None
     }
 }
 
-/// Middleware: reject unauthenticated requests with 401, else attach the [`Principal`].
+/// Middleware: find the client address, then the [`Principal`]. A request that fails auth
+/// answers 401 (429 once its address has spent its unauthenticated budget) and, if it
+/// presented wrong credentials, counts toward blocking its address.
 pub async fn require_auth(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let config = state.sessions.config();
+    let peer = limits::peer_of(&request).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let addr = limits::client_addr(peer, request.headers(), &config.traffic.trusted_proxies);
+    request.extensions_mut().insert(ClientAddr(addr));
+    let presented = request.headers().contains_key(header::AUTHORIZATION);
+    if presented && let Some(secs) = state.traffic.failures.blocked(addr) {
+        tracing::debug!(target: "security", event_type = "auth_blocked", ip = %addr, "request from a blocked address");
+        return limits::blocked(secs);
+    }
     match state.auth.check(request.headers()) {
         Some(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
         None => {
-            let ip = request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
-                .unwrap_or_default();
             tracing::warn!(
                 target: "security",
                 event_type = "auth_failed",
-                ip = %ip,
+                ip = %addr,
+                peer = %peer,
+                reason = if presented { "invalid credentials" } else { "no credentials" },
                 method = %request.method(),
                 path = %request.uri().path(),
                 "authentication failed"
             );
-            ApiError::unauthorized().into_response()
+            if presented && state.traffic.failures.record(addr) {
+                tracing::warn!(
+                    target: "security",
+                    event_type = "address_blocked",
+                    ip = %addr,
+                    block_secs = config.traffic.block_for.as_secs(),
+                    "too many failed authentication attempts: address blocked"
+                );
+            }
+            limits::unauthenticated(&state, addr).await
         }
     }
 }
@@ -128,6 +205,7 @@ mod tests {
                 user.to_string(),
             )),
             bearer: token.map(|t| digest(t.as_bytes())),
+            keys: Vec::new(),
         }
     }
 
@@ -174,11 +252,61 @@ mod tests {
         let open = Authenticator {
             basic: None,
             bearer: None,
+            keys: Vec::new(),
         };
         assert_eq!(open.check(&HeaderMap::new()), Some(Principal::Anonymous));
         let _ = BasicCredentials {
             user: String::new(),
             password: String::new(),
         };
+    }
+
+    #[test]
+    fn scoped_keys_by_bearer_secret_or_basic_name_and_secret() {
+        use crate::config::{ApiKey, KeyLimits, Names};
+        let key = |name: &str, secret: &str| ApiKey {
+            name: name.into(),
+            secret_sha256: digest(secret.as_bytes()),
+            services: Names::All,
+            tools: Names::All,
+            service_tools: Default::default(),
+            limits: KeyLimits::default(),
+        };
+        let a = auth("admin", "12345", Some("tok"))
+            .with_keys(&[key("alpha", "alpha-secret"), key("beta", "beta-secret")]);
+        let name = |p: Option<Principal>| p.and_then(|p| p.owner().map(str::to_owned));
+        assert_eq!(
+            name(check(&a, b"Bearer alpha-secret")),
+            Some("alpha".into())
+        );
+        assert_eq!(name(check(&a, b"Bearer beta-secret")), Some("beta".into()));
+        assert_eq!(
+            name(check(&a, &basic("beta", "beta-secret"))),
+            Some("beta".into())
+        );
+        assert_eq!(
+            check(&a, &basic("alpha", "beta-secret")),
+            None,
+            "name and secret must match"
+        );
+        assert_eq!(check(&a, b"Bearer alpha-secre"), None);
+        assert_eq!(
+            check(&a, b"Bearer tok"),
+            Some(Principal::Bearer),
+            "upstream token still works"
+        );
+        assert_eq!(
+            check(&a, b"Bearer tok").unwrap().owner(),
+            None,
+            "and is unscoped"
+        );
+        let keys_only = Authenticator {
+            basic: None,
+            bearer: None,
+            keys: Vec::new(),
+        }
+        .with_keys(&[key("alpha", "alpha-secret")]);
+        assert!(!keys_only.is_open(), "keys alone close the gateway");
+        assert_eq!(keys_only.check(&HeaderMap::new()), None);
     }
 }

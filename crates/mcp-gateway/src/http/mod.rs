@@ -2,6 +2,7 @@
 
 mod auth;
 mod error;
+mod limits;
 mod routes;
 mod server;
 mod validate;
@@ -19,6 +20,7 @@ use tower_http::trace::TraceLayer;
 
 pub use auth::{Authenticator, Principal};
 pub use error::ApiError;
+pub use limits::{ClientAddr, Traffic, client_addr};
 pub use routes::call_response;
 pub use server::{Listening, serve};
 
@@ -28,6 +30,7 @@ use crate::session::SessionManager;
 pub struct AppState {
     pub sessions: Arc<SessionManager>,
     pub auth: Arc<Authenticator>,
+    pub traffic: Arc<Traffic>,
 }
 
 /// The whole REST API.
@@ -41,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/services/{service}/call", post(routes::call))
         .route("/sessions", get(routes::sessions))
         .route("/sessions/{id}", delete(routes::close_session))
+        .route_layer(middleware::from_fn_with_state(state.clone(), limits::limit))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,

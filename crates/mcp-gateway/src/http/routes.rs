@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -11,9 +12,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Local};
 use serde_json::{Map, Value, json};
 
+use super::auth::Principal;
 use super::error::ApiError;
+use super::limits::ClientAddr;
 use super::{AppState, validate};
-use crate::session::SessionSnapshot;
+use crate::session::{SessionError, SessionSnapshot};
 
 /// Upstream's timestamp format: naive local time with microseconds.
 pub fn timestamp(t: DateTime<Local>) -> String {
@@ -28,11 +31,15 @@ pub async fn health() -> Json<Value> {
     }))
 }
 
-pub async fn services(State(state): State<AppState>) -> Json<Value> {
+pub async fn services(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Json<Value> {
     let config = state.sessions.config();
     let services: Map<String, Value> = config
         .services
         .values()
+        .filter(|s| principal.allows_service(&s.name))
         .map(|s| {
             let mut entry = json!({ "description": s.description, "enabled": true });
             if config.server.expose_commands {
@@ -46,21 +53,41 @@ pub async fn services(State(state): State<AppState>) -> Json<Value> {
 
 pub async fn tools(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(service): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     validate::service_name(&service)?;
+    if !principal.allows_service(&service) {
+        return Err(SessionError::UnknownService(service).into());
+    }
     let tools = state.sessions.tools(&service).await?;
-    Ok(Json(json!({ "service": service, "tools": *tools })))
+    if principal.key().is_none() {
+        return Ok(Json(json!({ "service": service, "tools": *tools })));
+    }
+    let visible: Vec<&Value> = tools
+        .iter()
+        .filter(|t| {
+            t.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|name| principal.allows_tool(&service, name))
+        })
+        .collect();
+    Ok(Json(json!({ "service": service, "tools": visible })))
 }
 
 pub async fn call(
     State(state): State<AppState>,
     Path(service): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(principal): Extension<Principal>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     validate::service_name(&service)?;
+    if !principal.allows_service(&service) {
+        return Err(SessionError::UnknownService(service).into());
+    }
     if !is_json(&headers) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -80,18 +107,32 @@ pub async fn call(
         }
     })?;
     let request = validate::call_body(&service, &body)?;
+    if !principal.allows_tool(&service, &request.tool) {
+        return Err(SessionError::UnknownTool {
+            service,
+            tool: request.tool,
+        }
+        .into());
+    }
+    let owner = principal.owner();
+    if !state.sessions.may_use(&request.session_id, owner) {
+        return Err(SessionError::UnknownSession(request.session_id).into());
+    }
+    let ip = client.map_or(peer.ip(), |c| c.0.0);
     tracing::info!(
         target: "security",
         event_type = "tool_call",
         service = %request.service,
         tool = %request.tool,
         session_id = %request.session_id,
-        ip = %peer.ip(),
+        ip = %ip,
+        key = owner.unwrap_or(""),
         "tool call"
     );
+    let _permits = super::limits::enter_call(&state, &service, &request.session_id).await?;
     tracing::debug!(arguments = %request.arguments, "tool call arguments");
     let (tool, session_id) = (request.tool.clone(), request.session_id.clone());
-    let outcome = state.sessions.call(request).await?;
+    let outcome = state.sessions.call_as(request, owner).await?;
     tracing::debug!(result = %outcome.result, "tool call result");
     Ok(Json(call_response(
         outcome.result,
@@ -139,10 +180,13 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-pub async fn sessions(State(state): State<AppState>) -> Json<Value> {
+pub async fn sessions(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Json<Value> {
     let sessions: Map<String, Value> = state
         .sessions
-        .list()
+        .list_for(principal.owner())
         .into_iter()
         .map(|s| (s.id.clone(), session_json(s)))
         .collect();
@@ -177,10 +221,13 @@ pub async fn close_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(principal): Extension<Principal>,
+    client: Option<Extension<ClientAddr>>,
 ) -> Result<Json<Value>, ApiError> {
     validate::session_id(&id)?;
-    state.sessions.close(&id)?;
-    tracing::info!(target: "security", event_type = "session_closed", session_id = %id, ip = %peer.ip(), "session closed");
+    state.sessions.close_for(&id, principal.owner())?;
+    let ip = client.map_or(peer.ip(), |c| c.0.0);
+    tracing::info!(target: "security", event_type = "session_closed", session_id = %id, ip = %ip, key = principal.owner().unwrap_or(""), "session closed");
     Ok(Json(json!({ "message": format!("Session {id} closed") })))
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 
-use super::{AppState, Authenticator, router};
+use super::{AppState, Authenticator, Traffic, router};
 use crate::config::TlsConfig;
 use crate::session::SessionManager;
 
@@ -39,8 +39,13 @@ pub async fn serve(
         })?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    let config = sessions.config();
+    let traffic = Traffic::new(config, Arc::new(crate::ratelimit::SystemClock::default()))
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let auth = Authenticator::new(&server_cfg).with_keys(&config.traffic.keys);
     let state = AppState {
-        auth: Arc::new(Authenticator::new(&server_cfg)),
+        auth: Arc::new(auth),
+        traffic: Arc::new(traffic),
         sessions,
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -78,13 +78,23 @@ impl SessionManager {
     /// Call a tool in a session, creating the session and its child for that service on first
     /// use.
     pub async fn call(self: &Arc<Self>, req: CallRequest) -> Result<CallOutcome, SessionError> {
+        self.call_as(req, None).await
+    }
+
+    /// [`Self::call`] on behalf of the scoped key `owner`: a new session records it, and a live
+    /// session of another key is an unknown session.
+    pub async fn call_as(
+        self: &Arc<Self>,
+        req: CallRequest,
+        owner: Option<&str>,
+    ) -> Result<CallOutcome, SessionError> {
         let service = self.service(&req.service)?;
         if let Some(tools) = self.catalog.cached(&service.name)
             && !lists_tool(&tools, &req.tool)
         {
             return Err(unknown_tool(&req));
         }
-        let session = self.enter(&req)?;
+        let session = self.enter(&req, owner)?;
         let _in_flight = InFlight(&session);
         let child = self.child(&session, service).await?;
         if let Some(tools) = self.catalog.cached(&service.name)
@@ -101,7 +111,7 @@ impl SessionManager {
     }
 
     /// Find or create the session and count a call in flight on it.
-    fn enter(&self, req: &CallRequest) -> Result<Arc<Session>, SessionError> {
+    fn enter(&self, req: &CallRequest, owner: Option<&str>) -> Result<Arc<Session>, SessionError> {
         if self.shutdown.is_cancelled() {
             return Err(SessionError::ShuttingDown);
         }
@@ -110,7 +120,12 @@ impl SessionManager {
         let session = {
             let mut table = self.sessions.lock().expect("session table lock");
             match table.get(&req.session_id).cloned() {
-                Some(s) if !s.is_expired(now) && !s.is_closed() => s,
+                Some(s) if !s.is_expired(now) && !s.is_closed() => {
+                    if !s.visible_to(owner) {
+                        return Err(SessionError::UnknownSession(req.session_id.clone()));
+                    }
+                    s
+                }
                 existing => {
                     if existing.is_some() {
                         expired = table.remove(&req.session_id).filter(|old| !old.is_closed());
@@ -124,7 +139,9 @@ impl SessionManager {
                         .metadata
                         .clone()
                         .unwrap_or_else(|| Value::Object(Default::default()));
-                    let session = Arc::new(Session::new(&req.session_id, timeout, json, metadata));
+                    let session = Arc::new(
+                        Session::new(&req.session_id, timeout, json, metadata).with_owner(owner),
+                    );
                     table.insert(req.session_id.clone(), session.clone());
                     tracing::info!(session = %req.session_id, "session created");
                     session
@@ -291,6 +308,20 @@ impl SessionManager {
     }
 
     pub fn list(&self) -> Vec<SessionSnapshot> {
+        self.list_for(None)
+    }
+
+    /// Whether `owner` may call into session `id`: absent, expired and own sessions yes.
+    pub fn may_use(&self, id: &str, owner: Option<&str>) -> bool {
+        let now = Instant::now();
+        let table = self.sessions.lock().expect("session table lock");
+        table
+            .get(id)
+            .is_none_or(|s| s.is_expired(now) || s.is_closed() || s.visible_to(owner))
+    }
+
+    /// The live sessions the scoped key `owner` may see (all of them for `None`).
+    pub fn list_for(&self, owner: Option<&str>) -> Vec<SessionSnapshot> {
         let now = Instant::now();
         let sessions: Vec<Arc<Session>> = self
             .sessions
@@ -301,14 +332,25 @@ impl SessionManager {
             .collect();
         sessions
             .iter()
-            .filter(|s| !s.is_expired(now))
+            .filter(|s| !s.is_expired(now) && s.visible_to(owner))
             .map(|s| s.snapshot(now))
             .collect()
     }
 
     /// Close a session: answer at once, stop its children in the background.
     pub fn close(&self, id: &str) -> Result<(), SessionError> {
-        let session = self.sessions.lock().expect("session table lock").remove(id);
+        self.close_for(id, None)
+    }
+
+    /// [`Self::close`] on behalf of `owner`: another key's session is an unknown session.
+    pub fn close_for(&self, id: &str, owner: Option<&str>) -> Result<(), SessionError> {
+        let session = {
+            let mut table = self.sessions.lock().expect("session table lock");
+            match table.get(id) {
+                Some(s) if s.visible_to(owner) => table.remove(id),
+                _ => None,
+            }
+        };
         match session {
             Some(s) => {
                 self.stop_session(&s, "deleted");

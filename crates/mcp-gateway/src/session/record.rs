@@ -27,6 +27,8 @@ pub struct Slot {
 pub struct Session {
     pub id: String,
     created_at: DateTime<Local>,
+    /// The scoped key that created the session (`None`: the upstream credentials).
+    owner: Option<String>,
     state: Mutex<State>,
 }
 
@@ -72,6 +74,7 @@ impl Session {
         Self {
             id: id.to_string(),
             created_at: now,
+            owner: None,
             state: Mutex::new(State {
                 last_accessed: Instant::now(),
                 last_accessed_wall: now,
@@ -85,6 +88,18 @@ impl Session {
                 closed: false,
             }),
         }
+    }
+
+    /// Record the scoped key that creates this session.
+    pub fn with_owner(mut self, owner: Option<&str>) -> Self {
+        self.owner = owner.map(str::to_owned);
+        self
+    }
+
+    /// Whether a principal owning `owner` may see and use this session: unscoped principals
+    /// (`None`) may use every session, a key only those it created.
+    pub fn visible_to(&self, owner: Option<&str>) -> bool {
+        owner.is_none() || self.owner.as_deref() == owner
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

@@ -10,3 +10,4 @@ mod lifecycle;
 mod peers;
 mod sessions;
 mod tls_logging;
+mod traffic;

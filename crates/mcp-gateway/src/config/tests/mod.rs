@@ -5,6 +5,7 @@
 mod sections;
 mod server;
 mod services;
+mod traffic;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

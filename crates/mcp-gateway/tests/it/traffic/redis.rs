@@ -1,0 +1,155 @@
+//! Two gateway processes sharing one budget through a real `redis-server`, and the policy when
+//! Redis goes away and comes back.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{As, assert_rate_limited, get, limited};
+use crate::support::*;
+
+/// A `redis-server` of our own on a free port, killed on drop.
+struct Redis {
+    port: u16,
+    process: Option<Child>,
+}
+
+impl Redis {
+    async fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self {
+            port,
+            process: None,
+        };
+        redis.restart().await;
+        redis
+    }
+
+    async fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (see .ci/run)");
+        self.process = Some(child);
+        let port = self.port;
+        within(20, "redis-server answers PING", async move {
+            loop {
+                if ping(port) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert!(!ping(self.port), "redis-server must be gone");
+    }
+
+    fn uri(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn redis_config(redis: &Redis, fail_open: bool) -> Value {
+    config(
+        json!({}),
+        json!({"rate_limiting": limited(json!({
+            "storage_uri": redis.uri(), "default_limits": ["4 per minute"],
+            "fail_open": fail_open, "storage_timeout": 0.3}))}),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_share_one_budget_through_redis() {
+    let redis = Redis::start().await;
+    let one = TestGateway::start(redis_config(&redis, false)).await;
+    let two = TestGateway::start(redis_config(&redis, false)).await;
+    let mut remaining = Vec::new();
+    for gw in [&one, &two, &one, &two] {
+        let r = get(gw, "/services", As::Token(TOKEN)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        remaining.push(r.number("ratelimit-remaining"));
+    }
+    assert_eq!(remaining, [3, 2, 1, 0], "one budget across both gateways");
+    for gw in [&one, &two] {
+        assert_rate_limited(
+            &get(gw, "/services", As::Token(TOKEN)).await,
+            "4 per minute",
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_fails_closed_or_open_as_configured_and_recovers() {
+    let mut redis = Redis::start().await;
+    let closed = TestGateway::start(redis_config(&redis, false)).await;
+    let open = TestGateway::start(redis_config(&redis, true)).await;
+    for gw in [&closed, &open] {
+        assert_eq!(get(gw, "/services", As::Token(TOKEN)).await.status, 200);
+    }
+    redis.kill();
+    let r = get(&closed, "/services", As::Token(TOKEN)).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.body["code"], "rate_limit_unavailable");
+    assert_eq!(r.number("retry-after"), 1);
+    let r = get(&open, "/services", As::Token(TOKEN)).await;
+    assert_eq!(r.status, 200, "fail_open lets requests through unchecked");
+    assert!(r.header("ratelimit-limit").is_none());
+    assert_eq!(get(&closed, "/health", As::Nobody).await.status, 200);
+    wait_until(10, "the outage is logged", || {
+        closed.log().contains("rate_limit_storage_down")
+    })
+    .await;
+
+    redis.restart().await;
+    within(30, "the gateway uses Redis again once it is back", async {
+        loop {
+            let r = get(&closed, "/services", As::Token(TOKEN)).await;
+            if r.status == 200 {
+                assert!(r.header("ratelimit-remaining").is_some());
+                return;
+            }
+            assert_eq!(r.status, 503, "{}", r.body);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    wait_until(10, "the recovery is logged", || {
+        closed.log().contains("rate_limit_storage_recovered")
+    })
+    .await;
+}
