@@ -20,6 +20,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub rate_limiting: RateLimitConfig,
     pub logging: LoggingConfig,
+    /// The MCP front door (`/mcp`).
+    pub mcp: McpConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +47,9 @@ pub struct ServerConfig {
     /// `server.shutdown_grace` seconds (default 10): how long in-flight requests may run after
     /// SIGTERM/SIGINT before children are stopped.
     pub shutdown_grace: Duration,
+    /// `server.allowed_origins` (default empty): browser origins accepted by the MCP front
+    /// door besides loopback ones (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*`).
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -195,4 +200,37 @@ pub struct LoggingConfig {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// `mcp`: how the MCP front door names and relays what it aggregates.
+#[derive(Debug, Clone)]
+pub struct McpConfig {
+    /// `mcp.separator` (default `"__"`): between service and tool name in `/mcp`.
+    pub separator: String,
+    /// `mcp.prefix` (default `"multiple"`): when tool and prompt names get the service prefix.
+    pub prefix: PrefixMode,
+    /// `mcp.cancel_grace` seconds (default 10): a child still reporting progress for a request
+    /// cancelled this long ago is stopped.
+    pub cancel_grace: Duration,
+    /// `mcp.page_size` (default 200): items per page of the merged lists.
+    pub page_size: usize,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            separator: "__".into(),
+            prefix: PrefixMode::Multiple,
+            cancel_grace: Duration::from_secs(10),
+            page_size: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixMode {
+    Always,
+    /// Only when more than one service is enabled.
+    Multiple,
+    Never,
 }

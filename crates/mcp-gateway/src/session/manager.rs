@@ -18,6 +18,9 @@ use crate::config::{Config, ServiceConfig};
 use crate::mcp::{ChildEvent, ClientOptions, McpClient};
 use crate::sandbox::{self, SpawnRequest};
 
+mod front_door;
+pub use front_door::SessionUse;
+
 /// One `tools/call` through a session.
 #[derive(Debug, Clone)]
 pub struct CallRequest {

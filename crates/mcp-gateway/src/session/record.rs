@@ -28,6 +28,9 @@ pub struct Session {
     pub id: String,
     created_at: DateTime<Local>,
     state: Mutex<State>,
+    /// Set once for sessions opened by the MCP front door: its per-session protocol state,
+    /// which lives exactly as long as the session.
+    mcp: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 struct State {
@@ -57,6 +60,8 @@ pub struct SessionSnapshot {
     pub timeout: Value,
     pub calls: u64,
     pub children: BTreeMap<String, ChildSnapshot>,
+    /// `"rest"` or `"mcp"` (opened by the MCP front door).
+    pub kind: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +77,7 @@ impl Session {
         Self {
             id: id.to_string(),
             created_at: now,
+            mcp: std::sync::OnceLock::new(),
             state: Mutex::new(State {
                 last_accessed: Instant::now(),
                 last_accessed_wall: now,
@@ -99,6 +105,26 @@ impl Session {
 
     pub fn is_closed(&self) -> bool {
         self.state().closed
+    }
+
+    /// Attach the MCP front door's state (once); the session is then of kind `"mcp"`.
+    pub fn attach_mcp(&self, state: Arc<dyn std::any::Any + Send + Sync>) {
+        let _ = self.mcp.set(state);
+    }
+
+    pub fn mcp_state(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        self.mcp.get().cloned()
+    }
+
+    /// Renew the idle clock without counting a call. False if the session was closed.
+    pub fn touch(&self) -> bool {
+        let mut s = self.state();
+        if s.closed {
+            return false;
+        }
+        s.last_accessed = Instant::now();
+        s.last_accessed_wall = Local::now();
+        true
     }
 
     /// Begin a call: renew the idle clock, apply a new timeout / metadata, count it in flight.
@@ -209,6 +235,11 @@ impl Session {
             timeout: s.timeout_json.clone(),
             calls: s.calls,
             children,
+            kind: if self.mcp.get().is_some() {
+                "mcp"
+            } else {
+                "rest"
+            },
         }
     }
 }

@@ -1,0 +1,6 @@
+//! The MCP front door (`/mcp`, `/services/{name}/mcp`): protocol details with a hand-written
+//! client, aggregation, progress and cancellation, session lifecycle.
+
+mod client;
+mod protocol;
+mod relay;
