@@ -218,18 +218,6 @@ fn find_session(
                 "session not found: initialize a new one",
             )
         })?;
-    if let Some(version) = headers.get(VERSION_HEADER)
-        && version.as_bytes() != session.protocol_version.as_bytes()
-    {
-        return Err(http_error(
-            StatusCode::BAD_REQUEST,
-            rpc::INVALID_REQUEST,
-            &format!(
-                "MCP-Protocol-Version differs from the negotiated {}",
-                session.protocol_version
-            ),
-        ));
-    }
     Ok(session)
 }
 
@@ -290,7 +278,10 @@ async fn handle_post(
             }
             StatusCode::ACCEPTED.into_response()
         }
-        Inbound::Response => StatusCode::ACCEPTED.into_response(),
+        Inbound::Response => {
+            relay::client_response(&session, &message);
+            StatusCode::ACCEPTED.into_response()
+        }
         Inbound::Request { id, method, params } => {
             let ctx = methods::Ctx {
                 manager: state.sessions.clone(),
@@ -321,7 +312,7 @@ fn initialize(state: &AppState, endpoint: &Endpoint, id: &Value, params: &Value)
         session_id.clone(),
         endpoint.path(),
         naming,
-        version.clone(),
+        params.get("capabilities").cloned().unwrap_or(json!({})),
     ));
     let metadata = json!({
         "endpoint": endpoint.path(),

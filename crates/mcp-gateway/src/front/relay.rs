@@ -47,6 +47,9 @@ fn forward_notifications(session: &Arc<McpSession>, service: &str, client: &McpC
     let weak = Arc::downgrade(session);
     let service = service.to_string();
     let mut events = watcher.subscribe();
+    // From here this task answers the child's requests (relayed to the client, or refused).
+    client.relay_requests();
+    let client = client.clone();
     tokio::spawn(async move {
         loop {
             let event = tokio::select! {
@@ -72,11 +75,14 @@ fn forward_notifications(session: &Arc<McpSession>, service: &str, client: &McpC
                         }
                         session.push(rpc::notification(&method, params));
                     }
-                    "notifications/message" if session.calls_on(&service) == 0 => {
+                    "notifications/message" if !session.calls_on(&service) => {
                         session.push(rpc::notification(&method, params));
                     }
                     _ => {}
                 },
+                Ok(ChildEvent::Request { id, method, params }) => {
+                    relay_request(&session, &service, &client, id, method, params).await;
+                }
                 Ok(ChildEvent::Exited { .. }) | Err(broadcast::error::RecvError::Closed) => break,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(session = %session.id, %service, n, "notifications lost");
@@ -91,6 +97,95 @@ fn forward_notifications(session: &Arc<McpSession>, service: &str, client: &McpC
                 .remove(&watcher.pid());
         }
     });
+}
+
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+
+/// A child's sampling / elicitation / roots request: sent to the client under our own id on
+/// the stream of a call in flight on that child (else the GET stream) when the client
+/// declared the capability; refused otherwise (`roots/list` gets an empty list).
+async fn relay_request(
+    session: &McpSession,
+    service: &str,
+    client: &McpClient,
+    id: Value,
+    method: String,
+    params: Value,
+) {
+    let capability = match method.as_str() {
+        "sampling/createMessage" => "sampling",
+        "elicitation/create" => "elicitation",
+        _ => "roots",
+    };
+    if session.client_capabilities.get(capability).is_none() {
+        tracing::debug!(session = %session.id, %service, %method, "client lacks the capability: refused");
+        client.respond(id, refusal(&method, capability));
+        return;
+    }
+    let ours = format!("mcpgw-req-{}", NEXT_REQUEST.fetch_add(1, Ordering::Relaxed));
+    let message = json!({ "jsonrpc": "2.0", "id": ours, "method": method, "params": params });
+    session
+        .client_requests
+        .lock()
+        .expect("requests lock")
+        .insert(ours.clone(), (client.clone(), id.clone()));
+    let sent = match session.call_stream(service) {
+        Some(out) => out.send(message).await.is_ok(),
+        None if session.has_stream() => {
+            session.push(message);
+            true
+        }
+        None => false,
+    };
+    if !sent {
+        session
+            .client_requests
+            .lock()
+            .expect("requests lock")
+            .remove(&ours);
+        client.respond(
+            id,
+            Err((
+                rpc::INVALID_REQUEST,
+                format!("{method}: no open stream to the MCP client"),
+            )),
+        );
+    }
+}
+
+fn refusal(method: &str, capability: &str) -> Result<Value, (i64, String)> {
+    if method == "roots/list" {
+        return Ok(json!({ "roots": [] }));
+    }
+    Err((
+        rpc::METHOD_NOT_FOUND,
+        format!("the MCP client did not declare the {capability} capability"),
+    ))
+}
+
+/// The client answered a request we relayed: pass the answer to the child under its id.
+pub fn client_response(session: &McpSession, message: &Value) {
+    let Some(ours) = message.get("id").and_then(Value::as_str) else {
+        return;
+    };
+    let Some((client, id)) = session
+        .client_requests
+        .lock()
+        .expect("requests lock")
+        .remove(ours)
+    else {
+        tracing::debug!(session = %session.id, id = ours, "response to no relayed request");
+        return;
+    };
+    let outcome = match (message.get("result"), message.get("error")) {
+        (Some(result), _) => Ok(result.clone()),
+        (None, Some(error)) => Err((
+            error["code"].as_i64().unwrap_or(rpc::INVALID_REQUEST),
+            error["message"].as_str().unwrap_or("error").to_string(),
+        )),
+        (None, None) => Err((rpc::INVALID_REQUEST, "empty response".to_string())),
+    };
+    client.respond(id, outcome);
 }
 
 /// What the client asked for in one `tools/call`.
@@ -140,7 +235,7 @@ pub async fn call_tool(
     // Subscribed before the request is sent: no progress can be missed.
     let mut events = client.subscribe();
     let mut events_open = true;
-    let _call_on = session.call_started(&service);
+    let _call_on = session.call_started(&service, out.clone());
     // The request future lives in this block: leaving it early drops the future, which tells
     // the child `notifications/cancelled` with its own id.
     let response = {

@@ -18,7 +18,6 @@ pub struct McpSession {
     /// Which endpoint created it (`/mcp` or `/services/{name}/mcp`); other endpoints get 404.
     pub endpoint: String,
     pub naming: Naming,
-    pub protocol_version: String,
     pub tools: Mutex<NameMap>,
     pub prompts: Mutex<NameMap>,
     pub resources: Mutex<NameMap>,
@@ -28,25 +27,33 @@ pub struct McpSession {
     stream: Mutex<Option<mpsc::Sender<Value>>>,
     /// Children (by pid) whose notifications are being forwarded.
     pub forwarded: Mutex<HashSet<u32>>,
-    /// Service -> `tools/call`s in flight whose stream relays that child's log messages.
-    calls_on: Mutex<HashMap<String, usize>>,
+    /// Service -> the response streams of its `tools/call`s in flight (newest last): they
+    /// carry that child's log messages and requests.
+    call_streams: Mutex<HashMap<String, Vec<(u64, Option<mpsc::Sender<Value>>)>>>,
+    next_call: std::sync::atomic::AtomicU64,
+    /// Our id of a child's request relayed to the client -> (the child, its own id).
+    pub client_requests: Mutex<HashMap<String, (crate::mcp::McpClient, Value)>>,
+    /// `capabilities` the client declared in `initialize`.
+    pub client_capabilities: Value,
     pub log_level: Mutex<Option<String>>,
 }
 
 impl McpSession {
-    pub fn new(id: String, endpoint: String, naming: Naming, protocol_version: String) -> Self {
+    pub fn new(id: String, endpoint: String, naming: Naming, client_capabilities: Value) -> Self {
         Self {
             id,
             endpoint,
             naming,
-            protocol_version,
             tools: Mutex::default(),
             prompts: Mutex::default(),
             resources: Mutex::default(),
             inflight: Mutex::default(),
             stream: Mutex::default(),
             forwarded: Mutex::default(),
-            calls_on: Mutex::default(),
+            call_streams: Mutex::default(),
+            next_call: Default::default(),
+            client_requests: Mutex::default(),
+            client_capabilities,
             log_level: Mutex::default(),
         }
     }
@@ -99,25 +106,53 @@ impl McpSession {
         }
     }
 
-    pub fn calls_on(&self, service: &str) -> usize {
-        self.calls_on
+    /// Whether a `tools/call` on `service` is in flight.
+    pub fn calls_on(&self, service: &str) -> bool {
+        self.call_streams
             .lock()
             .expect("calls lock")
             .get(service)
-            .copied()
-            .unwrap_or(0)
+            .is_some_and(|calls| !calls.is_empty())
     }
 
-    pub fn call_started(&self, service: &str) -> CallOn<'_> {
-        *self
-            .calls_on
+    /// The newest open response stream of a call on `service`.
+    pub fn call_stream(&self, service: &str) -> Option<mpsc::Sender<Value>> {
+        let calls = self.call_streams.lock().expect("calls lock");
+        calls
+            .get(service)?
+            .iter()
+            .rev()
+            .filter_map(|(_, out)| out.clone())
+            .find(|out| !out.is_closed())
+    }
+
+    /// Whether a GET stream is open.
+    pub fn has_stream(&self) -> bool {
+        self.stream
+            .lock()
+            .expect("stream lock")
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed())
+    }
+
+    pub fn call_started(
+        self: &Arc<Self>,
+        service: &str,
+        out: Option<mpsc::Sender<Value>>,
+    ) -> CallOn {
+        let n = self
+            .next_call
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.call_streams
             .lock()
             .expect("calls lock")
             .entry(service.to_string())
-            .or_default() += 1;
+            .or_default()
+            .push((n, out));
         CallOn {
-            session: self,
+            session: self.clone(),
             service: service.to_string(),
+            n,
         }
     }
 }
@@ -138,16 +173,20 @@ impl Drop for Tracked {
     }
 }
 
-pub struct CallOn<'a> {
-    session: &'a McpSession,
+pub struct CallOn {
+    session: Arc<McpSession>,
     service: String,
+    n: u64,
 }
 
-impl Drop for CallOn<'_> {
+impl Drop for CallOn {
     fn drop(&mut self) {
-        let mut calls = self.session.calls_on.lock().expect("calls lock");
-        if let Some(n) = calls.get_mut(&self.service) {
-            *n = n.saturating_sub(1);
+        let mut calls = self.session.call_streams.lock().expect("calls lock");
+        if let Some(list) = calls.get_mut(&self.service) {
+            list.retain(|(n, _)| *n != self.n);
+            if list.is_empty() {
+                calls.remove(&self.service);
+            }
         }
     }
 }

@@ -59,6 +59,13 @@ pub enum ChildEvent {
     ToolsListChanged,
     /// Any other notification (`notifications/progress`, `notifications/message`, ...).
     Notification { method: String, params: Value },
+    /// A request of the child (sampling, elicitation, roots), sent only after
+    /// [`McpClient::relay_requests`]; answer it with [`McpClient::respond`].
+    Request {
+        id: Value,
+        method: String,
+        params: Value,
+    },
     /// The child exited and was reaped.
     Exited { status: ExitInfo },
 }
@@ -239,6 +246,26 @@ impl McpClient {
 
     pub fn subscribe(&self) -> broadcast::Receiver<ChildEvent> {
         self.inner.link.shared.events.subscribe()
+    }
+
+    /// From now on the child's sampling / elicitation / roots requests are published as
+    /// [`ChildEvent::Request`] (while anyone subscribes) instead of being answered here; the
+    /// subscriber must answer each with [`McpClient::respond`].
+    pub fn relay_requests(&self) {
+        self.inner
+            .link
+            .shared
+            .relay_requests
+            .store(true, Ordering::Release);
+    }
+
+    /// Answer the child's request `id` (its own id space) with a result or an error.
+    pub fn respond(&self, id: Value, outcome: Result<Value, (i64, String)>) {
+        let _ = self
+            .inner
+            .link
+            .commands
+            .send(Command::Respond { id, outcome });
     }
 
     /// False once a stop was asked for or the child was seen dying.

@@ -2,5 +2,6 @@
 //! client, aggregation, progress and cancellation, session lifecycle.
 
 mod client;
+mod conformance;
 mod protocol;
 mod relay;
