@@ -188,6 +188,18 @@ impl Session {
         }
     }
 
+    /// Forget the slot of `service` if its child is ready but stopping or dead (its watcher
+    /// may not have removed it yet), so the next use starts a fresh one.
+    pub fn forget_dead(&self, service: &str) {
+        let mut s = self.state();
+        let dead = s.children.get(service).is_some_and(
+            |slot| matches!(slot.cell.get(), Some(Ok(child)) if !child.client.is_alive()),
+        );
+        if dead {
+            s.children.remove(service);
+        }
+    }
+
     /// Mark closed and hand over every slot; the caller stops the ready children. A child
     /// still starting sees `is_closed` when it is ready and stops itself.
     pub fn close(&self) -> Vec<Arc<Slot>> {

@@ -79,6 +79,7 @@ impl SessionManager {
             return Err(SessionError::UnknownSession(id.to_string()));
         }
         let guard = SessionUse(session.clone());
+        session.forget_dead(&service.name);
         let child = self.child(&session, service).await?;
         Ok((child.client, guard))
     }

@@ -5,3 +5,4 @@ mod client;
 mod conformance;
 mod protocol;
 mod relay;
+mod sdk_clients;
