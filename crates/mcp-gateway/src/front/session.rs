@@ -13,6 +13,9 @@ use super::aggregate::{NameMap, Naming};
 /// Messages a GET stream may queue before further ones are dropped.
 pub const STREAM_BUFFER: usize = 256;
 
+/// One call in flight: its number and its response stream (none in JSON response mode).
+type CallStream = (u64, Option<mpsc::Sender<Value>>);
+
 pub struct McpSession {
     pub id: String,
     /// Which endpoint created it (`/mcp` or `/services/{name}/mcp`); other endpoints get 404.
@@ -29,7 +32,7 @@ pub struct McpSession {
     pub forwarded: Mutex<HashSet<u32>>,
     /// Service -> the response streams of its `tools/call`s in flight (newest last): they
     /// carry that child's log messages and requests.
-    call_streams: Mutex<HashMap<String, Vec<(u64, Option<mpsc::Sender<Value>>)>>>,
+    call_streams: Mutex<HashMap<String, Vec<CallStream>>>,
     next_call: std::sync::atomic::AtomicU64,
     /// Our id of a child's request relayed to the client -> (the child, its own id).
     pub client_requests: Mutex<HashMap<String, (crate::mcp::McpClient, Value)>>,
