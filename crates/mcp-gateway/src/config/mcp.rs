@@ -40,11 +40,13 @@ pub(super) fn mcp(mut o: Obj<'_>, d: &mut Diags<'_>) -> McpConfig {
         },
     );
     let page_size = o.usize(d, "page_size", 200, 1..=10_000);
+    let eager = o.bool(d, "eager", false);
     o.finish(d);
     McpConfig {
         separator,
         prefix,
         cancel_grace,
         page_size,
+        eager,
     }
 }

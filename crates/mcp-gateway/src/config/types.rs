@@ -214,6 +214,9 @@ pub struct McpConfig {
     pub cancel_grace: Duration,
     /// `mcp.page_size` (default 200): items per page of the merged lists.
     pub page_size: usize,
+    /// `mcp.eager` (default false): start a new MCP session's children at `initialize`
+    /// instead of on first use.
+    pub eager: bool,
 }
 
 impl Default for McpConfig {
@@ -223,6 +226,7 @@ impl Default for McpConfig {
             prefix: PrefixMode::Multiple,
             cancel_grace: Duration::from_secs(10),
             page_size: 200,
+            eager: false,
         }
     }
 }

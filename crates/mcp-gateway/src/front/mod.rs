@@ -320,9 +320,20 @@ fn initialize(state: &AppState, endpoint: &Endpoint, id: &Value, params: &Value)
         "client_info": params.get("clientInfo").cloned().unwrap_or(Value::Null),
         "client_capabilities": params.get("capabilities").cloned().unwrap_or(json!({})),
     });
-    let any: Arc<dyn Any + Send + Sync> = session;
+    let any: Arc<dyn Any + Send + Sync> = session.clone();
     if let Err(err) = state.sessions.open_mcp(&session_id, any, metadata) {
         return axum::Json(rpc::RpcError::from_session(err).to_response(id)).into_response();
+    }
+    if config.mcp.eager {
+        for service in session.naming.services.clone() {
+            let (manager, session) = (state.sessions.clone(), session.clone());
+            // Bounded by the service's startup_timeout; failures show on first use.
+            tokio::spawn(async move {
+                if let Err(err) = relay::child(&manager, &session, &service).await {
+                    tracing::warn!(session = %session.id, %service, error = %err.message, "eager start failed");
+                }
+            });
+        }
     }
     let result = json!({
         "protocolVersion": version,

@@ -50,7 +50,20 @@ fn forward_notifications(session: &Arc<McpSession>, service: &str, client: &McpC
     // From here this task answers the child's requests (relayed to the client, or refused).
     client.relay_requests();
     let client = client.clone();
+    let level = session.log_level.lock().expect("level lock").clone();
     tokio::spawn(async move {
+        // A level the client chose before this child started applies to it too.
+        if let Some(level) = level
+            && client.server_info().capabilities.get("logging").is_some()
+        {
+            let params = json!({ "level": level });
+            if let Err(err) = client
+                .request("logging/setLevel", params, Duration::from_secs(5))
+                .await
+            {
+                tracing::debug!(error = %err, "logging/setLevel refused");
+            }
+        }
         loop {
             let event = tokio::select! {
                 event = events.recv() => event,

@@ -241,3 +241,29 @@ async fn abandoned_sessions_are_reaped() {
     let (_, resp) = stale.send("ping", json!({})).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn eager_sessions_start_their_children_at_initialize() {
+    let gw = TestGateway::start(config(
+        json!({ "fx": fixture_service(&[]) }),
+        json!({ "mcp": { "eager": true } }),
+    ))
+    .await;
+    let mcp = Mcp::open(&gw, "/mcp").await;
+    let id = mcp.session.clone().unwrap();
+    let mut pid = None;
+    within(20, "the eager child", async {
+        while pid.is_none() {
+            let (_, sessions) = gw.get("/sessions").await;
+            pid = sessions[&id]["children"]["fx"]["pid"].as_u64();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(mcp.delete().await, StatusCode::OK);
+    let pid = pid.unwrap() as u32;
+    wait_until(10, "the eager child is stopped with its session", || {
+        !crate::support::procs::alive(pid)
+    })
+    .await;
+}
