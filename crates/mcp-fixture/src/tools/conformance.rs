@@ -354,3 +354,30 @@ fn resource(uri: &str) -> Option<Value> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_definitions() {
+        let defs = definitions();
+        let mut names: Vec<&str> = defs.iter().filter_map(|t| t["name"].as_str()).collect();
+        let mut expected = NAMES.to_vec();
+        names.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn template_resources_substitute_the_id() {
+        let contents = resource("test://template/123/data").expect("a template match");
+        assert!(contents["text"].as_str().unwrap().contains("123"));
+        assert!(resource("test://nothing").is_none());
+        assert_eq!(
+            prompt(&json!({"name": "test_prompt_with_arguments", "arguments": {"arg1": "a", "arg2": "b"}}))
+                .unwrap()["messages"][0]["content"]["text"],
+            "Prompt with arguments: arg1='a', arg2='b'"
+        );
+    }
+}
