@@ -1,5 +1,6 @@
 //! The MCP front door: every service (`/mcp`) or one (`/services/{name}/mcp`) served over
-//! Streamable HTTP, legacy shape (protocol revisions 2025-03-26, 2025-06-18, 2025-11-25).
+//! Streamable HTTP, legacy shape (protocol revisions 2025-03-26, 2025-06-18, 2025-11-25), and
+//! the stateless 2026-07-28 revision for requests that carry its `_meta` (`modern`).
 //!
 //! An MCP session is a session of the shared table (its id is the `Mcp-Session-Id`), so its
 //! children are started, capped, sandboxed and reaped exactly like REST sessions' children.
@@ -11,6 +12,7 @@
 
 mod aggregate;
 mod methods;
+mod modern;
 mod relay;
 mod rpc;
 mod session;
@@ -138,7 +140,7 @@ fn check_common(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     }
     if let Some(version) = headers.get(VERSION_HEADER) {
         let version = version.to_str().unwrap_or("");
-        if !SUPPORTED_VERSIONS.contains(&version) {
+        if !SUPPORTED_VERSIONS.contains(&version) && version != modern::VERSION {
             return Err(http_error(
                 StatusCode::BAD_REQUEST,
                 rpc::INVALID_REQUEST,
@@ -265,6 +267,9 @@ async fn handle_post(
     {
         return initialize(&state, &endpoint, id, params);
     }
+    if headers.get(SESSION_HEADER).is_none() && modern::is_modern(&inbound) {
+        return serve_modern(state, endpoint, headers, inbound).await;
+    }
     let session = match find_session(&state, &endpoint, &headers) {
         Ok(session) => session,
         Err(response) => return response,
@@ -288,12 +293,69 @@ async fn handle_post(
                 session,
             };
             if method == "tools/call" {
-                return tools_call(ctx, id, params, accepts_sse(&headers)).await;
+                return tools_call(ctx, id, params, accepts_sse(&headers), Era::Legacy).await;
             }
             let response = methods::dispatch(&ctx, &id, &method, params).await;
             axum::Json(response).into_response()
         }
     }
+}
+
+/// A 2026-07-28 (stateless) message: validated, then served by a session that lives for this
+/// one request (a fresh child per service it touches, stopped when the response is done).
+async fn serve_modern(
+    state: AppState,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    inbound: Inbound,
+) -> Response {
+    let Inbound::Request { id, method, params } = inbound else {
+        // Notifications (cancellation is closing the stream) and stray responses.
+        return StatusCode::ACCEPTED.into_response();
+    };
+    if let Err((status, error)) = modern::validate(&headers, &id, &method, &params) {
+        return (status, axum::Json(error)).into_response();
+    }
+    if method == "server/discover" {
+        return axum::Json(rpc::result(&id, modern::discover())).into_response();
+    }
+    if !modern::serves(&method) {
+        let error = rpc::error(
+            &id,
+            rpc::METHOD_NOT_FOUND,
+            format!("method not found: {method}"),
+        );
+        return (StatusCode::NOT_FOUND, axum::Json(error)).into_response();
+    }
+    let config = state.sessions.config();
+    let naming = match &endpoint {
+        Endpoint::All => Naming::all(config.services.keys().cloned().collect(), &config.mcp),
+        Endpoint::One(service) => Naming::one(service.clone(), &config.mcp),
+    };
+    let session_id = format!("modern-{}", uuid::Uuid::new_v4().simple());
+    // No capabilities: server-to-client requests do not exist in 2026-07-28 (MRTR is not
+    // implemented), so a child's sampling/elicitation requests are refused.
+    let session = Arc::new(McpSession::new(
+        session_id.clone(),
+        endpoint.path(),
+        naming,
+        json!({}),
+    ));
+    let metadata = json!({ "endpoint": endpoint.path(), "protocol_version": modern::VERSION, "method": method });
+    let any: Arc<dyn Any + Send + Sync> = session.clone();
+    if let Err(err) = state.sessions.open_mcp(&session_id, any, metadata) {
+        let error = rpc::RpcError::from_session(err).to_response(&id);
+        return axum::Json(error).into_response();
+    }
+    let ctx = methods::Ctx {
+        manager: state.sessions.clone(),
+        session,
+    };
+    if method == "tools/call" {
+        return tools_call(ctx, id, params, accepts_sse(&headers), Era::Modern).await;
+    }
+    let response = methods::dispatch(&ctx, &id, &method, params).await;
+    axum::Json(Era::Modern.finish(&ctx, &method, response)).into_response()
 }
 
 fn initialize(state: &AppState, endpoint: &Endpoint, id: &Value, params: &Value) -> Response {
@@ -359,23 +421,48 @@ fn initialize(state: &AppState, endpoint: &Endpoint, id: &Value, params: &Value)
 
 /// `tools/call`: an SSE response (progress first, then the result) when the client accepts
 /// one, else plain JSON.
-async fn tools_call(ctx: methods::Ctx, id: Value, params: Value, sse: bool) -> Response {
+/// How a response is finished: legacy as is; modern (2026-07-28) stamped with `resultType`
+/// and `serverInfo`, and its one-request session closed afterwards.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Era {
+    Legacy,
+    Modern,
+}
+
+impl Era {
+    fn finish(self, ctx: &methods::Ctx, method: &str, mut response: Value) -> Value {
+        if self == Era::Modern {
+            modern::stamp(method, &mut response);
+            let _ = ctx.manager.close(&ctx.session.id);
+        }
+        response
+    }
+}
+
+async fn tools_call(ctx: methods::Ctx, id: Value, params: Value, sse: bool, era: Era) -> Response {
     let call = match methods::prepare_call(&ctx, &id, params).await {
         Ok(call) => call,
-        Err(response) => return axum::Json(response).into_response(),
+        Err(response) => {
+            return axum::Json(era.finish(&ctx, "tools/call", response)).into_response();
+        }
     };
     if !sse {
         let response = relay::call_tool(&ctx.manager, &ctx.session, call, None)
             .await
             .unwrap_or_else(|| rpc::error(&id, -32800, "request cancelled"));
-        return axum::Json(response).into_response();
+        return axum::Json(era.finish(&ctx, "tools/call", response)).into_response();
     }
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
-        if let Some(response) =
-            relay::call_tool(&ctx.manager, &ctx.session, call, Some(tx.clone())).await
-        {
-            let _ = tx.send(response).await;
+        let response = relay::call_tool(&ctx.manager, &ctx.session, call, Some(tx.clone())).await;
+        match response {
+            Some(response) => {
+                let _ = tx.send(era.finish(&ctx, "tools/call", response)).await;
+            }
+            None if era == Era::Modern => {
+                let _ = ctx.manager.close(&ctx.session.id);
+            }
+            None => {}
         }
     });
     sse_response(rx)

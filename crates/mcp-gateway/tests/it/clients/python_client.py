@@ -1,4 +1,5 @@
-"""The official Python MCP SDK (PyPI `mcp` 2.3.0) against the gateway's /mcp.
+"""The official Python MCP SDK (PyPI `mcp` 2.3.0) against the gateway's /mcp: legacy sessions
+(ClientSession + initialize), then the SDK's default `Client`, which speaks 2026-07-28.
 
 Usage: python_client.py URL TOKEN. Exits non-zero with a message on the first failed check.
 Services behind the gateway: `everything` (server-everything) and `fx` (mcp-fixture), so tool
@@ -9,7 +10,7 @@ import sys
 
 import anyio
 import httpx2
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 
@@ -90,6 +91,15 @@ async def main(url, token):
         check(text(on).startswith("Started"), f"new session toggle {on}")
 
     await one_session(url, token, second)
+
+    # The SDK's default mode probes server/discover: the stateless 2026-07-28 revision.
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+        async with Client(streamable_http_client(url, http_client=http)) as modern:
+            check(str(modern.protocol_version) == "2026-07-28", f"modern version {modern.protocol_version}")
+            names = [t.name for t in (await modern.list_tools()).tools]
+            check("fx__echo" in names, f"modern names {names}")
+            echo = await modern.call_tool("fx__echo", {"message": "modern"})
+            check(text(echo) == "modern", f"modern echo {echo}")
     print("python client: ok")
 
 

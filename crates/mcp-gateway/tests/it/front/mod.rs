@@ -3,6 +3,7 @@
 
 mod client;
 mod conformance;
+mod modern;
 mod protocol;
 mod relay;
 mod sdk_clients;
