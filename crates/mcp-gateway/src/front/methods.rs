@@ -87,6 +87,15 @@ pub async fn prepare_call(ctx: &Ctx, id: &Value, params: Value) -> Result<ToolCa
     let (service, tool) = resolve_tool(ctx, name)
         .await
         .ok_or_else(|| RpcError::invalid_params(format!("unknown tool: {name}")).to_response(id))?;
+    tracing::info!(
+        target: "security",
+        event_type = "tool_call",
+        %service,
+        %tool,
+        session_id = %ctx.session.id,
+        via = "mcp",
+        "tool call"
+    );
     let config = ctx.manager.config();
     let timeout = config
         .services
