@@ -69,8 +69,10 @@ pub enum TlsConfig {
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub name: String,
-    /// argv, no shell. Never empty.
+    /// argv, no shell. Never empty, except for a remote service (then empty).
     pub command: Vec<String>,
+    /// `url` (+ `headers`) instead of `command`: a remote MCP server over Streamable HTTP.
+    pub remote: Option<RemoteConfig>,
     pub description: String,
     /// `env`: extra variables given to the child (on top of whatever the sandbox passes).
     pub env: BTreeMap<String, String>,
@@ -86,6 +88,14 @@ pub struct ServiceConfig {
     /// `stop_grace` seconds (default 2): wait after closing stdin, and again after SIGTERM.
     pub stop_grace: Duration,
     pub sandbox: SandboxConfig,
+}
+
+/// A remote MCP server: `url` (http or https) and extra request `headers` (e.g. an
+/// Authorization token for the upstream; never the gateway's own credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteConfig {
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -177,6 +177,56 @@ impl McpClient {
         }
     }
 
+    /// Connect to a remote MCP server (Streamable HTTP) and run the same handshake as
+    /// [`McpClient::start`]. The handle behaves like a child's: requests, notifications,
+    /// events, `stop` (DELETE of the upstream session). Its pid is 0.
+    pub async fn connect_remote(
+        remote: &crate::config::RemoteConfig,
+        opts: ClientOptions,
+    ) -> Result<McpClient, McpError> {
+        let span = tracing::info_span!("mcp_remote", service = %opts.service, session = %opts.session_id, url = %remote.url);
+        let shared = Arc::new(Shared::new(opts.stderr_buffer_bytes));
+        let (commands, rx) = mpsc::unbounded_channel();
+        let actor = super::remote::RemoteActor::new(
+            remote,
+            shared.clone(),
+            rx,
+            opts.max_line_bytes,
+            opts.stop_grace,
+        )?;
+        tokio::spawn(actor.run().instrument(span.clone()));
+        let link = Link {
+            commands,
+            shared,
+            next_id: AtomicU64::new(1),
+        };
+        let handshake =
+            tokio::time::timeout(opts.startup_timeout, handshake(&link, opts.startup_timeout));
+        let result = match handshake.instrument(span.clone()).await {
+            Ok(result) => result,
+            Err(_) => Err(McpError::Timeout {
+                method: "initialize".into(),
+                after: opts.startup_timeout,
+            }),
+        };
+        match result {
+            Ok(info) => Ok(McpClient {
+                inner: Arc::new(Inner {
+                    link,
+                    info,
+                    pid: 0,
+                    call_timeout: opts.call_timeout,
+                    calls_served: AtomicU64::new(0),
+                }),
+            }),
+            Err(err) => {
+                span.in_scope(|| tracing::warn!(error = %err, "remote service failed to start"));
+                link.stop().await;
+                Err(err)
+            }
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.inner.pid
     }

@@ -50,3 +50,21 @@ fn ambiguous_names_are_caught_at_startup() {
     );
     assert!(never.iter().any(|w| w.contains("mcp.prefix")), "{never:?}");
 }
+
+#[test]
+fn remote_services() {
+    let c = config(
+        r#"{"services": {"r": {"url": "https://mcp.example.com/mcp", "headers": {"Authorization": "Bearer x"}}}}"#,
+    );
+    let remote = c.services["r"].remote.clone().expect("a remote service");
+    assert_eq!(remote.url, "https://mcp.example.com/mcp");
+    assert_eq!(remote.headers["Authorization"], "Bearer x");
+    assert!(c.services["r"].command.is_empty());
+    for bad in [
+        r#"{"services": {"r": {"url": "ftp://x", "command": ["y"]}}}"#,
+        r#"{"services": {"r": {"url": "https://x", "command": ["y"]}}}"#,
+        r#"{"services": {"r": {"url": "https://x", "headers": {"A": 1}}}}"#,
+    ] {
+        assert!(load_env(bad, &[]).is_err(), "{bad}");
+    }
+}

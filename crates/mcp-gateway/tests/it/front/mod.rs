@@ -6,4 +6,5 @@ mod conformance;
 mod modern;
 mod protocol;
 mod relay;
+mod remote;
 mod sdk_clients;
