@@ -16,3 +16,8 @@ if [ ! -x "$peers/py/bin/mcp-server-time" ]; then
   python3 -m venv "$peers/py"
   "$peers/py/bin/pip" install --quiet --disable-pip-version-check mcp-server-time==2026.10.19
 fi
+if [ ! -x "$peers/node22/node_modules/.bin/node" ] || [ ! -f "$peers/node22/node_modules/@modelcontextprotocol/conformance/dist/index.js" ]; then
+  echo "installing Node 22 and the MCP conformance suite into $peers/node22"
+  npm install --prefix "$peers/node22" --no-audit --no-fund --loglevel=error \
+    node@22 @modelcontextprotocol/conformance@0.1.16
+fi

@@ -17,6 +17,7 @@ A scriptable stdio MCP server (newline-delimited JSON-RPC 2.0 on stdin/stdout).
   --stderr-at-start BYTES  write BYTES bytes of text lines to stderr before reading stdin
   --ignore-eof             keep running after stdin EOF (until killed)
   --chatty                 log one line per received message to stderr
+  --conformance            also serve the conformance suite's tools, prompts and resources
   -h, --help               print this help
 ";
 
@@ -32,6 +33,8 @@ pub struct Options {
     pub stderr_at_start: usize,
     pub ignore_eof: bool,
     pub chatty: bool,
+    /// Also serve the conformance suite's tools, prompts and resources.
+    pub conformance: bool,
 }
 
 impl Default for Options {
@@ -46,6 +49,7 @@ impl Default for Options {
             stderr_at_start: 0,
             ignore_eof: false,
             chatty: false,
+            conformance: false,
         }
     }
 }
@@ -99,6 +103,7 @@ where
             "--no-init-reply" => options.no_init_reply = switch(&flag, inline.as_deref())?,
             "--ignore-eof" => options.ignore_eof = switch(&flag, inline.as_deref())?,
             "--chatty" => options.chatty = switch(&flag, inline.as_deref())?,
+            "--conformance" => options.conformance = switch(&flag, inline.as_deref())?,
             _ => return Err(format!("unknown argument {flag:?}")),
         }
     }
@@ -157,6 +162,7 @@ mod tests {
             stderr_at_start: 100,
             ignore_eof: true,
             chatty: true,
+            conformance: false,
         };
         assert_eq!(parsed, Ok(Parsed::Run(expected)));
     }

@@ -111,6 +111,8 @@ impl Server {
             "ping" => output::send(&jsonrpc::result(&id, json!({}))),
             "tools/list" => self.tools_list(&id, &params),
             "tools/call" => self.tools_call(id, params),
+            _ if self.options.conformance
+                && tools::conformance::request(self, &id, method, &params) => {}
             _ => {
                 let message = format!("Method not found: {method}");
                 output::send(&jsonrpc::error(
@@ -157,10 +159,11 @@ impl Server {
         }
         let requested = params.get("protocolVersion").and_then(Value::as_str);
         let version = protocol::negotiate(requested, options.protocol_version.as_deref());
-        output::send(&jsonrpc::result(
-            id,
-            protocol::initialize_result(&version, &options.name),
-        ));
+        let mut result = protocol::initialize_result(&version, &options.name);
+        if options.conformance {
+            result["capabilities"] = tools::conformance::capabilities();
+        }
+        output::send(&jsonrpc::result(id, result));
     }
 
     fn tools_list(&self, id: &Value, params: &Value) {

@@ -2,10 +2,12 @@
 //!
 //! Layers, each knowing only the one below: [`config`] (validated configuration) ->
 //! [`sandbox`] (the only place a process is built) -> [`mcp`] (the JSON-RPC client actor per
-//! child) -> [`session`] (who owns which child) -> [`http`] (the REST API) -> [`cli`].
+//! child) -> [`session`] (who owns which child) -> [`http`] (the REST API) and [`front`]
+//! (the MCP front door, mounted by `http`) -> [`cli`].
 
 pub mod cli;
 pub mod config;
+pub mod front;
 pub mod http;
 pub mod logging;
 pub mod mcp;

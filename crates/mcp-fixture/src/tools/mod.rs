@@ -6,6 +6,7 @@
 mod args;
 mod basic;
 pub mod catalog;
+pub mod conformance;
 mod process;
 pub mod todo;
 mod wire;
@@ -51,11 +52,16 @@ pub fn list(server: &Server) -> Vec<Value> {
     let mut tools = Vec::with_capacity(catalog::NAMES.len() + dynamic.len());
     tools.extend_from_slice(catalog::definitions());
     tools.extend(dynamic.iter().map(|name| catalog::dynamic_definition(name)));
+    if server.options.conformance {
+        tools.extend(conformance::definitions());
+    }
     tools
 }
 
 pub fn exists(server: &Server, name: &str) -> bool {
-    catalog::NAMES.contains(&name) || lock(&server.state.dynamic_tools).iter().any(|n| n == name)
+    (server.options.conformance && conformance::NAMES.contains(&name))
+        || catalog::NAMES.contains(&name)
+        || lock(&server.state.dynamic_tools).iter().any(|n| n == name)
 }
 
 /// Tools that wait (on time or on the client) run on their own thread; the rest run inline,
@@ -63,6 +69,7 @@ pub fn exists(server: &Server, name: &str) -> bool {
 pub fn runs_on_thread(name: &str, args: &Map<String, Value>) -> bool {
     match name {
         "sleep" | "ask_client" => true,
+        conformance if conformance.starts_with("test_") => conformance::runs_on_thread(conformance),
         "progress" => args
             .get("interval_ms")
             .and_then(Value::as_f64)
@@ -75,6 +82,9 @@ pub fn runs_on_thread(name: &str, args: &Map<String, Value>) -> bool {
 pub fn call(call: &Call<'_>, name: &str) -> Outcome {
     let state = &call.server.state;
     let args = call.args;
+    if conformance::NAMES.contains(&name) && call.server.options.conformance {
+        return conformance::call(call, name);
+    }
     let outcome = match name {
         "echo" => basic::echo(args),
         "greet" => basic::greet(args),

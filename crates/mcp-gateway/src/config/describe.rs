@@ -131,6 +131,18 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
 }
 
 fn write_service(out: &mut String, service: &ServiceConfig) -> std::fmt::Result {
+    if let Some(remote) = &service.remote {
+        // Header values may be secrets: names only.
+        let headers: Vec<&str> = remote.headers.keys().map(String::as_str).collect();
+        writeln!(
+            out,
+            "  {}: remote {} (headers: {})",
+            service.name,
+            remote.url,
+            headers.join(", ")
+        )?;
+        return Ok(());
+    }
     let argv: Vec<String> = service.command.iter().map(|arg| quote(arg)).collect();
     writeln!(out, "  {}: {}", service.name, argv.join(" "))?;
     let sandbox = &service.sandbox;

@@ -10,6 +10,7 @@
 //! environment.
 
 mod describe;
+mod mcp;
 mod rate;
 mod service;
 mod subst;

@@ -61,7 +61,15 @@ fn valid_service_name(name: &str) -> bool {
 /// Whether the service is enabled, and its configuration unless its command is unusable.
 fn service(name: &str, mut o: Obj<'_>, d: &mut Diags<'_>) -> (bool, Option<ServiceConfig>) {
     let enabled = o.bool(d, "enabled", true);
-    let command = command(&mut o, d);
+    let remote = remote(&mut o, d);
+    let command = match &remote {
+        Some(_) if o.get("command").is_some() => {
+            d.error(&o.key("url"), "give either url or command, not both");
+            None
+        }
+        Some(_) => Some(Vec::new()),
+        None => command(&mut o, d),
+    };
     let description = o.string(d, "description").unwrap_or_default();
     let (sandbox, working_dir) = sandbox(o.object(d, "sandbox"), d);
     let env = env(&mut o, d);
@@ -113,6 +121,7 @@ fn service(name: &str, mut o: Obj<'_>, d: &mut Diags<'_>) -> (bool, Option<Servi
     let service = command.map(|command| ServiceConfig {
         name: name.to_owned(),
         command,
+        remote,
         description,
         env,
         cwd,
@@ -123,6 +132,30 @@ fn service(name: &str, mut o: Obj<'_>, d: &mut Diags<'_>) -> (bool, Option<Servi
         sandbox,
     });
     (enabled, service)
+}
+
+/// `url` and `headers`: a remote MCP server (Streamable HTTP).
+fn remote(o: &mut Obj<'_>, d: &mut Diags<'_>) -> Option<RemoteConfig> {
+    let url = o.string(d, "url")?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        d.error(&o.key("url"), "must be an http:// or https:// URL");
+        return None;
+    }
+    let mut headers = BTreeMap::new();
+    if let Some(h) = o.object(d, "headers") {
+        for (name, value) in h.entries() {
+            match value {
+                Value::String(v) => {
+                    headers.insert(name.clone(), v.clone());
+                }
+                other => d.error(
+                    &h.key(name),
+                    format!("expected a string, got {}", kind(other)),
+                ),
+            }
+        }
+    }
+    Some(RemoteConfig { url, headers })
 }
 
 /// `command`: a non-empty argv of strings, never coerced.

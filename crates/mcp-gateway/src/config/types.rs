@@ -22,6 +22,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// Scoped keys, trusted proxies, per-service limits, concurrency (see `traffic.rs`).
     pub traffic: super::TrafficConfig,
+    /// The MCP front door (`/mcp`).
+    pub mcp: McpConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +49,9 @@ pub struct ServerConfig {
     /// `server.shutdown_grace` seconds (default 10): how long in-flight requests may run after
     /// SIGTERM/SIGINT before children are stopped.
     pub shutdown_grace: Duration,
+    /// `server.allowed_origins` (default empty): browser origins accepted by the MCP front
+    /// door besides loopback ones (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*`).
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,8 +71,10 @@ pub enum TlsConfig {
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub name: String,
-    /// argv, no shell. Never empty.
+    /// argv, no shell. Never empty, except for a remote service (then empty).
     pub command: Vec<String>,
+    /// `url` (+ `headers`) instead of `command`: a remote MCP server over Streamable HTTP.
+    pub remote: Option<RemoteConfig>,
     pub description: String,
     /// `env`: extra variables given to the child (on top of whatever the sandbox passes).
     pub env: BTreeMap<String, String>,
@@ -83,6 +90,14 @@ pub struct ServiceConfig {
     /// `stop_grace` seconds (default 2): wait after closing stdin, and again after SIGTERM.
     pub stop_grace: Duration,
     pub sandbox: SandboxConfig,
+}
+
+/// A remote MCP server: `url` (http or https) and extra request `headers` (e.g. an
+/// Authorization token for the upstream; never the gateway's own credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteConfig {
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,4 +221,41 @@ pub struct LoggingConfig {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// `mcp`: how the MCP front door names and relays what it aggregates.
+#[derive(Debug, Clone)]
+pub struct McpConfig {
+    /// `mcp.separator` (default `"__"`): between service and tool name in `/mcp`.
+    pub separator: String,
+    /// `mcp.prefix` (default `"multiple"`): when tool and prompt names get the service prefix.
+    pub prefix: PrefixMode,
+    /// `mcp.cancel_grace` seconds (default 10): a child still reporting progress for a request
+    /// cancelled this long ago is stopped.
+    pub cancel_grace: Duration,
+    /// `mcp.page_size` (default 200): items per page of the merged lists.
+    pub page_size: usize,
+    /// `mcp.eager` (default false): start a new MCP session's children at `initialize`
+    /// instead of on first use.
+    pub eager: bool,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            separator: "__".into(),
+            prefix: PrefixMode::Multiple,
+            cancel_grace: Duration::from_secs(10),
+            page_size: 200,
+            eager: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixMode {
+    Always,
+    /// Only when more than one service is enabled.
+    Multiple,
+    Never,
 }

@@ -30,6 +30,8 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
     let rate_limiting = rate_limiting(top.section(d, "rate_limiting", &empty), d);
     let logging = logging(top.section(d, "logging", &empty), d);
     let traffic = traffic::traffic(root, top.section(d, "auth", &empty), &services, d);
+    let mcp = super::mcp::mcp(top.section(d, "mcp", &empty), d);
+    check_mcp_names(&mcp, &services, d);
     if top.get("security").is_some() {
         d.warn(
             "security",
@@ -47,6 +49,39 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
         rate_limiting,
         logging,
         traffic,
+        mcp,
+    }
+}
+
+/// Names the front door could not tell apart: a service name containing the separator makes
+/// `{service}{sep}{tool}` ambiguous; without prefixes two services may list the same tool.
+fn check_mcp_names(
+    mcp: &McpConfig,
+    services: &std::collections::BTreeMap<String, ServiceConfig>,
+    d: &mut Diags<'_>,
+) {
+    let prefixed = match mcp.prefix {
+        PrefixMode::Always => true,
+        PrefixMode::Multiple => services.len() > 1,
+        PrefixMode::Never => false,
+    };
+    if prefixed {
+        for name in services.keys() {
+            if name.contains(&mcp.separator) {
+                d.error(
+                    &format!("services.{name}"),
+                    format!(
+                        "contains the mcp.separator {:?}: its tool names on /mcp would be ambiguous",
+                        mcp.separator
+                    ),
+                );
+            }
+        }
+    } else if services.len() > 1 {
+        d.warn(
+            "mcp.prefix",
+            "is \"never\" with several services: a tool name listed by two services is served by the first one only",
+        );
     }
 }
 
@@ -101,6 +136,15 @@ fn server(mut o: Obj<'_>, tls_base: &Path, d: &mut Diags<'_>) -> ServerConfig {
     for key in traffic::SERVER_KEYS {
         o.ignore(key);
     }
+    let allowed_origins = o
+        .read(d, "allowed_origins", |v| match v {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| read_str(i).map(|s| s.trim_end_matches('/').to_owned()))
+                .collect(),
+            other => Err(format!("expected an array of origins, got {}", kind(other))),
+        })
+        .unwrap_or_default();
     o.finish(d);
 
     ServerConfig {
@@ -113,6 +157,7 @@ fn server(mut o: Obj<'_>, tls_base: &Path, d: &mut Diags<'_>) -> ServerConfig {
         expose_commands,
         max_body_bytes,
         shutdown_grace,
+        allowed_origins,
     }
 }
 

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/services/{service}/call", post(routes::call))
         .route("/sessions", get(routes::sessions))
         .route("/sessions/{id}", delete(routes::close_session))
+        .merge(crate::front::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), limits::limit))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -214,6 +214,7 @@ fn session_json(s: SessionSnapshot) -> Value {
         "timeout": s.timeout,
         "calls": s.calls,
         "children": children,
+        "kind": s.kind,
     })
 }
 

@@ -47,6 +47,11 @@ pub(super) enum Command {
         method: String,
         params: Value,
     },
+    /// Answer a request the child made (relayed by a subscriber, see [`ChildEvent::Request`]).
+    Respond {
+        id: Value,
+        outcome: Result<Value, (i64, String)>,
+    },
     /// The caller gave up (timeout or dropped future): forget `id`, tell the child.
     Cancel {
         id: u64,
@@ -82,6 +87,9 @@ pub(super) struct Shared {
     pub closing: AtomicBool,
     pub stderr: StderrTail,
     pub events: broadcast::Sender<ChildEvent>,
+    /// Set by a subscriber that relays the child's sampling / elicitation / roots requests
+    /// (and then must answer each with [`Command::Respond`]).
+    pub relay_requests: AtomicBool,
 }
 
 impl Shared {
@@ -91,6 +99,7 @@ impl Shared {
             closing: AtomicBool::new(false),
             stderr: StderrTail::new(stderr_buffer_bytes),
             events: broadcast::Sender::new(64),
+            relay_requests: AtomicBool::new(false),
         }
     }
 }
@@ -273,7 +282,18 @@ impl Actor {
 
     fn on_message(&mut self, message: Incoming) {
         match message {
-            Incoming::Request { id, method, .. } => {
+            Incoming::Request { id, method, params } => {
+                if self.shared.relay_requests.load(Ordering::Acquire)
+                    && jsonrpc::is_relayable(&method)
+                    && self.shared.events.receiver_count() > 0
+                {
+                    tracing::debug!(%method, %id, "relaying a request from the server");
+                    let _ = self
+                        .shared
+                        .events
+                        .send(ChildEvent::Request { id, method, params });
+                    return;
+                }
                 // The child's id space: answered here, never matched against ours.
                 let line = match jsonrpc::answer_child_request(&method) {
                     Ok(result) => jsonrpc::encode_result(&id, result),
@@ -330,6 +350,14 @@ impl Actor {
             Some(Command::Notify { method, params }) => {
                 if self.closing.is_none() {
                     self.write(jsonrpc::encode_notification(&method, &params));
+                }
+            }
+            Some(Command::Respond { id, outcome }) => {
+                if self.closing.is_none() {
+                    self.write(match outcome {
+                        Ok(result) => jsonrpc::encode_result(&id, result),
+                        Err((code, message)) => jsonrpc::encode_error(&id, code, &message),
+                    });
                 }
             }
             Some(Command::Cancel { id, reason }) => {

@@ -59,6 +59,13 @@ pub enum ChildEvent {
     ToolsListChanged,
     /// Any other notification (`notifications/progress`, `notifications/message`, ...).
     Notification { method: String, params: Value },
+    /// A request of the child (sampling, elicitation, roots), sent only after
+    /// [`McpClient::relay_requests`]; answer it with [`McpClient::respond`].
+    Request {
+        id: Value,
+        method: String,
+        params: Value,
+    },
     /// The child exited and was reaped.
     Exited { status: ExitInfo },
 }
@@ -170,6 +177,56 @@ impl McpClient {
         }
     }
 
+    /// Connect to a remote MCP server (Streamable HTTP) and run the same handshake as
+    /// [`McpClient::start`]. The handle behaves like a child's: requests, notifications,
+    /// events, `stop` (DELETE of the upstream session). Its pid is 0.
+    pub async fn connect_remote(
+        remote: &crate::config::RemoteConfig,
+        opts: ClientOptions,
+    ) -> Result<McpClient, McpError> {
+        let span = tracing::info_span!("mcp_remote", service = %opts.service, session = %opts.session_id, url = %remote.url);
+        let shared = Arc::new(Shared::new(opts.stderr_buffer_bytes));
+        let (commands, rx) = mpsc::unbounded_channel();
+        let actor = super::remote::RemoteActor::new(
+            remote,
+            shared.clone(),
+            rx,
+            opts.max_line_bytes,
+            opts.stop_grace,
+        )?;
+        tokio::spawn(actor.run().instrument(span.clone()));
+        let link = Link {
+            commands,
+            shared,
+            next_id: AtomicU64::new(1),
+        };
+        let handshake =
+            tokio::time::timeout(opts.startup_timeout, handshake(&link, opts.startup_timeout));
+        let result = match handshake.instrument(span.clone()).await {
+            Ok(result) => result,
+            Err(_) => Err(McpError::Timeout {
+                method: "initialize".into(),
+                after: opts.startup_timeout,
+            }),
+        };
+        match result {
+            Ok(info) => Ok(McpClient {
+                inner: Arc::new(Inner {
+                    link,
+                    info,
+                    pid: 0,
+                    call_timeout: opts.call_timeout,
+                    calls_served: AtomicU64::new(0),
+                }),
+            }),
+            Err(err) => {
+                span.in_scope(|| tracing::warn!(error = %err, "remote service failed to start"));
+                link.stop().await;
+                Err(err)
+            }
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.inner.pid
     }
@@ -239,6 +296,26 @@ impl McpClient {
 
     pub fn subscribe(&self) -> broadcast::Receiver<ChildEvent> {
         self.inner.link.shared.events.subscribe()
+    }
+
+    /// From now on the child's sampling / elicitation / roots requests are published as
+    /// [`ChildEvent::Request`] (while anyone subscribes) instead of being answered here; the
+    /// subscriber must answer each with [`McpClient::respond`].
+    pub fn relay_requests(&self) {
+        self.inner
+            .link
+            .shared
+            .relay_requests
+            .store(true, Ordering::Release);
+    }
+
+    /// Answer the child's request `id` (its own id space) with a result or an error.
+    pub fn respond(&self, id: Value, outcome: Result<Value, (i64, String)>) {
+        let _ = self
+            .inner
+            .link
+            .commands
+            .send(Command::Respond { id, outcome });
     }
 
     /// False once a stop was asked for or the child was seen dying.

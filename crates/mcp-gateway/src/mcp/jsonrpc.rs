@@ -142,6 +142,14 @@ pub fn answer_child_request(method: &str) -> Result<Value, (i64, &'static str)> 
     }
 }
 
+/// Requests of the child that a subscriber may relay to an MCP client.
+pub fn is_relayable(method: &str) -> bool {
+    matches!(
+        method,
+        "sampling/createMessage" | "elicitation/create" | "roots/list"
+    )
+}
+
 /// Whether a timed-out or abandoned request gets `notifications/cancelled` (never `initialize`).
 pub fn is_cancellable(method: &str) -> bool {
     method != "initialize"

@@ -21,6 +21,7 @@ mod error;
 pub mod framing;
 pub mod jsonrpc;
 pub mod protocol;
+mod remote;
 mod stderr;
 
 #[cfg(test)]

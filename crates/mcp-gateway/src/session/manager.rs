@@ -18,6 +18,9 @@ use crate::config::{Config, ServiceConfig};
 use crate::mcp::{ChildEvent, ClientOptions, McpClient};
 use crate::sandbox::{self, SpawnRequest};
 
+mod front_door;
+pub use front_door::SessionUse;
+
 /// One `tools/call` through a session.
 #[derive(Debug, Clone)]
 pub struct CallRequest {
@@ -96,6 +99,7 @@ impl SessionManager {
         }
         let session = self.enter(&req, owner)?;
         let _in_flight = InFlight(&session);
+        session.forget_dead(&service.name);
         let child = self.child(&session, service).await?;
         if let Some(tools) = self.catalog.cached(&service.name)
             && !lists_tool(&tools, &req.tool)
@@ -228,6 +232,18 @@ impl SessionManager {
         service: &ServiceConfig,
         session_id: &str,
     ) -> Result<McpClient, SessionError> {
+        if let Some(remote) = &service.remote {
+            let opts = ClientOptions::for_service(
+                service,
+                session_id,
+                self.config.session.stderr_buffer_bytes,
+            );
+            let client = McpClient::connect_remote(remote, opts)
+                .await
+                .map_err(|e| SessionError::from_start(&service.name, e))?;
+            tracing::info!(service = %service.name, session = %session_id, url = %remote.url, "remote service connected");
+            return Ok(client);
+        }
         let spawned = sandbox::spawn(&SpawnRequest {
             service,
             session_id,

@@ -14,5 +14,5 @@ mod record;
 
 pub use catalog::Catalog;
 pub use error::SessionError;
-pub use manager::{CallOutcome, CallRequest, SessionManager};
+pub use manager::{CallOutcome, CallRequest, SessionManager, SessionUse};
 pub use record::{ChildSnapshot, SessionSnapshot};

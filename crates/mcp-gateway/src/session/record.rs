@@ -30,6 +30,9 @@ pub struct Session {
     /// The scoped key that created the session (`None`: the upstream credentials).
     owner: Option<String>,
     state: Mutex<State>,
+    /// Set once for sessions opened by the MCP front door: its per-session protocol state,
+    /// which lives exactly as long as the session.
+    mcp: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 struct State {
@@ -59,6 +62,8 @@ pub struct SessionSnapshot {
     pub timeout: Value,
     pub calls: u64,
     pub children: BTreeMap<String, ChildSnapshot>,
+    /// `"rest"` or `"mcp"` (opened by the MCP front door).
+    pub kind: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +80,7 @@ impl Session {
             id: id.to_string(),
             created_at: now,
             owner: None,
+            mcp: std::sync::OnceLock::new(),
             state: Mutex::new(State {
                 last_accessed: Instant::now(),
                 last_accessed_wall: now,
@@ -114,6 +120,26 @@ impl Session {
 
     pub fn is_closed(&self) -> bool {
         self.state().closed
+    }
+
+    /// Attach the MCP front door's state (once); the session is then of kind `"mcp"`.
+    pub fn attach_mcp(&self, state: Arc<dyn std::any::Any + Send + Sync>) {
+        let _ = self.mcp.set(state);
+    }
+
+    pub fn mcp_state(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        self.mcp.get().cloned()
+    }
+
+    /// Renew the idle clock without counting a call. False if the session was closed.
+    pub fn touch(&self) -> bool {
+        let mut s = self.state();
+        if s.closed {
+            return false;
+        }
+        s.last_accessed = Instant::now();
+        s.last_accessed_wall = Local::now();
+        true
     }
 
     /// Begin a call: renew the idle clock, apply a new timeout / metadata, count it in flight.
@@ -177,6 +203,18 @@ impl Session {
         }
     }
 
+    /// Forget the slot of `service` if its child is ready but stopping or dead (its watcher
+    /// may not have removed it yet), so the next use starts a fresh one.
+    pub fn forget_dead(&self, service: &str) {
+        let mut s = self.state();
+        let dead = s.children.get(service).is_some_and(
+            |slot| matches!(slot.cell.get(), Some(Ok(child)) if !child.client.is_alive()),
+        );
+        if dead {
+            s.children.remove(service);
+        }
+    }
+
     /// Mark closed and hand over every slot; the caller stops the ready children. A child
     /// still starting sees `is_closed` when it is ready and stops itself.
     pub fn close(&self) -> Vec<Arc<Slot>> {
@@ -224,6 +262,11 @@ impl Session {
             timeout: s.timeout_json.clone(),
             calls: s.calls,
             children,
+            kind: if self.mcp.get().is_some() {
+                "mcp"
+            } else {
+                "rest"
+            },
         }
     }
 }

@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod concurrency;
 mod failures;
+mod front;
 mod lifecycle;
 mod peers;
 mod sessions;

@@ -57,6 +57,7 @@ impl Scratch {
         ServiceConfig {
             name: "fixture".into(),
             command,
+            remote: None,
             description: String::new(),
             env: BTreeMap::new(),
             cwd: None,

@@ -1,0 +1,535 @@
+//! The MCP front door: every service (`/mcp`) or one (`/services/{name}/mcp`) served over
+//! Streamable HTTP, legacy shape (protocol revisions 2025-03-26, 2025-06-18, 2025-11-25), and
+//! the stateless 2026-07-28 revision for requests that carry its `_meta` (`modern`).
+//!
+//! An MCP session is a session of the shared table (its id is the `Mcp-Session-Id`), so its
+//! children are started, capped, sandboxed and reaped exactly like REST sessions' children.
+//! - `rpc`: JSON-RPC classification and responses (pure).
+//! - `aggregate`: names (`{service}{sep}{tool}`, shortening), merged and paginated lists.
+//! - `session`: per-session protocol state (name maps, in-flight requests, GET stream).
+//! - `relay`: `tools/call` with progress and cancellation, child notifications.
+//! - `methods`: the MCP methods answered here or forwarded to a child.
+
+mod aggregate;
+mod methods;
+mod modern;
+mod relay;
+mod rpc;
+mod session;
+
+use std::any::Any;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::http::AppState;
+use aggregate::Naming;
+use rpc::Inbound;
+use session::McpSession;
+
+/// The revisions we speak, newest first; the first is what we answer to an unknown one.
+pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The front door's routes, mounted behind the REST API's auth middleware.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/mcp", post(post_all).get(get_all).delete(delete_all))
+        .route(
+            "/services/{service}/mcp",
+            post(post_one).get(get_one).delete(delete_one),
+        )
+}
+
+/// Which endpoint a request came to.
+#[derive(Debug, Clone)]
+enum Endpoint {
+    All,
+    One(String),
+}
+
+impl Endpoint {
+    fn path(&self) -> String {
+        match self {
+            Endpoint::All => "/mcp".into(),
+            Endpoint::One(s) => format!("/services/{s}/mcp"),
+        }
+    }
+}
+
+async fn post_all(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    handle_post(state, Endpoint::All, headers, body).await
+}
+
+async fn post_one(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle_post(state, Endpoint::One(service), headers, body).await
+}
+
+async fn get_all(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    handle_get(state, Endpoint::All, headers)
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    handle_get(state, Endpoint::One(service), headers)
+}
+
+async fn delete_all(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    handle_delete(state, Endpoint::All, headers)
+}
+
+async fn delete_one(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    handle_delete(state, Endpoint::One(service), headers)
+}
+
+/// An HTTP-level failure with a JSON-RPC error body (`id: null`).
+fn http_error(status: StatusCode, code: i64, message: &str) -> Response {
+    let body =
+        json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Checks every request shares: Origin, Host (when bound to loopback), protocol version.
+fn check_common(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let server = &state.sessions.config().server;
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if !origin_allowed(origin, &server.allowed_origins) {
+            tracing::warn!(target: "security", event_type = "origin_rejected", %origin, "mcp request from a foreign origin");
+            return Err(http_error(
+                StatusCode::FORBIDDEN,
+                rpc::INVALID_REQUEST,
+                "origin not allowed",
+            ));
+        }
+    }
+    if server.host.is_loopback()
+        && let Some(host) = headers.get(header::HOST)
+        && !is_loopback_authority(host.to_str().unwrap_or(""))
+    {
+        tracing::warn!(target: "security", event_type = "host_rejected", host = ?host, "mcp request for a foreign host");
+        return Err(http_error(
+            StatusCode::FORBIDDEN,
+            rpc::INVALID_REQUEST,
+            "host not allowed",
+        ));
+    }
+    if let Some(version) = headers.get(VERSION_HEADER) {
+        let version = version.to_str().unwrap_or("");
+        if !SUPPORTED_VERSIONS.contains(&version) && version != modern::VERSION {
+            return Err(http_error(
+                StatusCode::BAD_REQUEST,
+                rpc::INVALID_REQUEST,
+                &format!(
+                    "unsupported MCP-Protocol-Version {version:?} (supported: {})",
+                    SUPPORTED_VERSIONS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Loopback origins (any port) and the configured ones are allowed; `*` allows all.
+fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
+    let origin = origin.trim_end_matches('/');
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https") && is_loopback_authority(authority)
+}
+
+/// `localhost`, `127.0.0.1` or `[::1]`, with or without a port.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1" || host == "::1"
+}
+
+fn accepts_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"))
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The live session named by the request, or the 400/404 to answer.
+fn find_session(
+    state: &AppState,
+    endpoint: &Endpoint,
+    headers: &HeaderMap,
+) -> Result<Arc<McpSession>, Response> {
+    let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+        return Err(http_error(
+            StatusCode::BAD_REQUEST,
+            rpc::INVALID_REQUEST,
+            "missing Mcp-Session-Id header (initialize first)",
+        ));
+    };
+    let session = state
+        .sessions
+        .mcp_session(id)
+        .and_then(|s| s.downcast::<McpSession>().ok())
+        .filter(|s| s.endpoint == endpoint.path())
+        .ok_or_else(|| {
+            http_error(
+                StatusCode::NOT_FOUND,
+                -32001,
+                "session not found: initialize a new one",
+            )
+        })?;
+    Ok(session)
+}
+
+async fn handle_post(
+    state: AppState,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = check_common(&state, &headers) {
+        return response;
+    }
+    if let Endpoint::One(service) = &endpoint
+        && !state.sessions.config().services.contains_key(service)
+    {
+        return http_error(
+            StatusCode::NOT_FOUND,
+            rpc::INVALID_REQUEST,
+            &format!("unknown service: {service}"),
+        );
+    }
+    if !is_json(&headers) {
+        return http_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            rpc::INVALID_REQUEST,
+            "content type must be application/json",
+        );
+    }
+    let message: Value = match serde_json::from_slice(&body) {
+        Ok(message) => message,
+        Err(err) => {
+            return http_error(
+                StatusCode::BAD_REQUEST,
+                rpc::PARSE_ERROR,
+                &format!("invalid JSON: {err}"),
+            );
+        }
+    };
+    let inbound = match rpc::classify(&message) {
+        Ok(inbound) => inbound,
+        Err((code, why)) => return http_error(StatusCode::BAD_REQUEST, code, &why),
+    };
+    if let Inbound::Request { id, method, params } = &inbound
+        && method == "initialize"
+    {
+        return initialize(&state, &endpoint, id, params);
+    }
+    if headers.get(SESSION_HEADER).is_none() && modern::is_modern(&inbound) {
+        return serve_modern(state, endpoint, headers, inbound).await;
+    }
+    let session = match find_session(&state, &endpoint, &headers) {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    match inbound {
+        Inbound::Notification { method, params } => {
+            if method == "notifications/cancelled"
+                && let Some(id) = params.get("requestId")
+            {
+                session.cancel(id);
+            }
+            StatusCode::ACCEPTED.into_response()
+        }
+        Inbound::Response => {
+            relay::client_response(&session, &message);
+            StatusCode::ACCEPTED.into_response()
+        }
+        Inbound::Request { id, method, params } => {
+            let ctx = methods::Ctx {
+                manager: state.sessions.clone(),
+                session,
+            };
+            if method == "tools/call" {
+                return tools_call(ctx, id, params, accepts_sse(&headers), Era::Legacy).await;
+            }
+            let response = methods::dispatch(&ctx, &id, &method, params).await;
+            axum::Json(response).into_response()
+        }
+    }
+}
+
+/// A 2026-07-28 (stateless) message: validated, then served by a session that lives for this
+/// one request (a fresh child per service it touches, stopped when the response is done).
+async fn serve_modern(
+    state: AppState,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    inbound: Inbound,
+) -> Response {
+    let Inbound::Request { id, method, params } = inbound else {
+        // Notifications (cancellation is closing the stream) and stray responses.
+        return StatusCode::ACCEPTED.into_response();
+    };
+    if let Err((status, error)) = modern::validate(&headers, &id, &method, &params) {
+        return (status, axum::Json(error)).into_response();
+    }
+    if method == "server/discover" {
+        return axum::Json(rpc::result(&id, modern::discover())).into_response();
+    }
+    if !modern::serves(&method) {
+        let error = rpc::error(
+            &id,
+            rpc::METHOD_NOT_FOUND,
+            format!("method not found: {method}"),
+        );
+        return (StatusCode::NOT_FOUND, axum::Json(error)).into_response();
+    }
+    let config = state.sessions.config();
+    let naming = match &endpoint {
+        Endpoint::All => Naming::all(config.services.keys().cloned().collect(), &config.mcp),
+        Endpoint::One(service) => Naming::one(service.clone(), &config.mcp),
+    };
+    let session_id = format!("modern-{}", uuid::Uuid::new_v4().simple());
+    // No capabilities: server-to-client requests do not exist in 2026-07-28 (MRTR is not
+    // implemented), so a child's sampling/elicitation requests are refused.
+    let session = Arc::new(McpSession::new(
+        session_id.clone(),
+        endpoint.path(),
+        naming,
+        json!({}),
+    ));
+    let metadata = json!({ "endpoint": endpoint.path(), "protocol_version": modern::VERSION, "method": method });
+    let any: Arc<dyn Any + Send + Sync> = session.clone();
+    if let Err(err) = state.sessions.open_mcp(&session_id, any, metadata) {
+        let error = rpc::RpcError::from_session(err).to_response(&id);
+        return axum::Json(error).into_response();
+    }
+    let ctx = methods::Ctx {
+        manager: state.sessions.clone(),
+        session,
+    };
+    if method == "tools/call" {
+        return tools_call(ctx, id, params, accepts_sse(&headers), Era::Modern).await;
+    }
+    let response = methods::dispatch(&ctx, &id, &method, params).await;
+    axum::Json(Era::Modern.finish(&ctx, &method, response)).into_response()
+}
+
+fn initialize(state: &AppState, endpoint: &Endpoint, id: &Value, params: &Value) -> Response {
+    let requested = params.get("protocolVersion").and_then(Value::as_str);
+    let version = requested
+        .filter(|v| SUPPORTED_VERSIONS.contains(v))
+        .unwrap_or(SUPPORTED_VERSIONS[0])
+        .to_string();
+    let config = state.sessions.config();
+    let naming = match endpoint {
+        Endpoint::All => Naming::all(config.services.keys().cloned().collect(), &config.mcp),
+        Endpoint::One(service) => Naming::one(service.clone(), &config.mcp),
+    };
+    let session_id = uuid::Uuid::new_v4().simple().to_string();
+    let session = Arc::new(McpSession::new(
+        session_id.clone(),
+        endpoint.path(),
+        naming,
+        params.get("capabilities").cloned().unwrap_or(json!({})),
+    ));
+    let metadata = json!({
+        "endpoint": endpoint.path(),
+        "protocol_version": version,
+        "client_info": params.get("clientInfo").cloned().unwrap_or(Value::Null),
+        "client_capabilities": params.get("capabilities").cloned().unwrap_or(json!({})),
+    });
+    let any: Arc<dyn Any + Send + Sync> = session.clone();
+    if let Err(err) = state.sessions.open_mcp(&session_id, any, metadata) {
+        return axum::Json(rpc::RpcError::from_session(err).to_response(id)).into_response();
+    }
+    if config.mcp.eager {
+        for service in session.naming.services.clone() {
+            let (manager, session) = (state.sessions.clone(), session.clone());
+            // Bounded by the service's startup_timeout; failures show on first use.
+            tokio::spawn(async move {
+                if let Err(err) = relay::child(&manager, &session, &service).await {
+                    tracing::warn!(session = %session.id, %service, error = %err.message, "eager start failed");
+                }
+            });
+        }
+    }
+    let result = json!({
+        "protocolVersion": version,
+        "capabilities": {
+            "tools": { "listChanged": true },
+            "prompts": { "listChanged": true },
+            "resources": { "subscribe": true, "listChanged": true },
+            "logging": {},
+            "completions": {},
+        },
+        "serverInfo": { "name": "mcp-gateway", "version": env!("CARGO_PKG_VERSION") },
+        "instructions": match endpoint {
+            Endpoint::All => "Tools of every service of this gateway; each service runs in a private child process per MCP session.".to_string(),
+            Endpoint::One(s) => format!("Service {s} of an mcp-gateway, in a private child process per MCP session."),
+        },
+    });
+    let mut response = axum::Json(rpc::result(id, result)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&session_id) {
+        response.headers_mut().insert(SESSION_HEADER, value);
+    }
+    response
+}
+
+/// `tools/call`: an SSE response (progress first, then the result) when the client accepts
+/// one, else plain JSON.
+/// How a response is finished: legacy as is; modern (2026-07-28) stamped with `resultType`
+/// and `serverInfo`, and its one-request session closed afterwards.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Era {
+    Legacy,
+    Modern,
+}
+
+impl Era {
+    fn finish(self, ctx: &methods::Ctx, method: &str, mut response: Value) -> Value {
+        if self == Era::Modern {
+            modern::stamp(method, &mut response);
+            let _ = ctx.manager.close(&ctx.session.id);
+        }
+        response
+    }
+}
+
+async fn tools_call(ctx: methods::Ctx, id: Value, params: Value, sse: bool, era: Era) -> Response {
+    let call = match methods::prepare_call(&ctx, &id, params).await {
+        Ok(call) => call,
+        Err(response) => {
+            return axum::Json(era.finish(&ctx, "tools/call", response)).into_response();
+        }
+    };
+    if !sse {
+        let response = relay::call_tool(&ctx.manager, &ctx.session, call, None)
+            .await
+            .unwrap_or_else(|| rpc::error(&id, -32800, "request cancelled"));
+        return axum::Json(era.finish(&ctx, "tools/call", response)).into_response();
+    }
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let response = relay::call_tool(&ctx.manager, &ctx.session, call, Some(tx.clone())).await;
+        match response {
+            Some(response) => {
+                let _ = tx.send(era.finish(&ctx, "tools/call", response)).await;
+            }
+            None if era == Era::Modern => {
+                let _ = ctx.manager.close(&ctx.session.id);
+            }
+            None => {}
+        }
+    });
+    sse_response(rx)
+}
+
+fn sse_response(rx: mpsc::Receiver<Value>) -> Response {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let message = rx.recv().await?;
+        let event = Event::default().event("message").data(message.to_string());
+        Some((Ok::<_, Infallible>(event), rx))
+    });
+    let mut response = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response();
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+fn handle_get(state: AppState, endpoint: Endpoint, headers: HeaderMap) -> Response {
+    if let Err(response) = check_common(&state, &headers) {
+        return response;
+    }
+    if !accepts_sse(&headers) {
+        return http_error(
+            StatusCode::NOT_ACCEPTABLE,
+            rpc::INVALID_REQUEST,
+            "GET needs Accept: text/event-stream",
+        );
+    }
+    match find_session(&state, &endpoint, &headers) {
+        Ok(session) => sse_response(session.open_stream()),
+        Err(response) => response,
+    }
+}
+
+fn handle_delete(state: AppState, endpoint: Endpoint, headers: HeaderMap) -> Response {
+    if let Err(response) = check_common(&state, &headers) {
+        return response;
+    }
+    match find_session(&state, &endpoint, &headers) {
+        Ok(session) => match state.sessions.close(&session.id) {
+            Ok(()) => {
+                tracing::info!(session = %session.id, "mcp session deleted by the client");
+                StatusCode::OK.into_response()
+            }
+            Err(_) => http_error(StatusCode::NOT_FOUND, -32001, "session not found"),
+        },
+        Err(response) => response,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let allowed = vec!["https://app.example.com".to_string()];
+        assert!(origin_allowed("http://localhost:6274", &allowed));
+        assert!(origin_allowed("http://127.0.0.1", &allowed));
+        assert!(origin_allowed("http://[::1]:8080", &allowed));
+        assert!(origin_allowed("https://app.example.com/", &allowed));
+        assert!(!origin_allowed("http://evil.example", &allowed));
+        assert!(!origin_allowed("http://localhost.evil.example", &allowed));
+        assert!(!origin_allowed("null", &allowed));
+        assert!(origin_allowed("http://evil.example", &["*".into()]));
+    }
+}

@@ -1,0 +1,195 @@
+//! One MCP session's protocol state. It is attached to the shared session table's record, so
+//! it lives exactly as long as the session (DELETE, idle reaping and shutdown end both).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::aggregate::{NameMap, Naming};
+
+/// Messages a GET stream may queue before further ones are dropped.
+pub const STREAM_BUFFER: usize = 256;
+
+/// One call in flight: its number and its response stream (none in JSON response mode).
+type CallStream = (u64, Option<mpsc::Sender<Value>>);
+
+pub struct McpSession {
+    pub id: String,
+    /// Which endpoint created it (`/mcp` or `/services/{name}/mcp`); other endpoints get 404.
+    pub endpoint: String,
+    pub naming: Naming,
+    pub tools: Mutex<NameMap>,
+    pub prompts: Mutex<NameMap>,
+    pub resources: Mutex<NameMap>,
+    /// Client request id (as JSON text) -> cancels the relay serving it.
+    inflight: Mutex<HashMap<String, CancellationToken>>,
+    /// The open GET stream, if any: server notifications not tied to a request.
+    stream: Mutex<Option<mpsc::Sender<Value>>>,
+    /// Children (by pid) whose notifications are being forwarded.
+    pub forwarded: Mutex<HashSet<u32>>,
+    /// Service -> the response streams of its `tools/call`s in flight (newest last): they
+    /// carry that child's log messages and requests.
+    call_streams: Mutex<HashMap<String, Vec<CallStream>>>,
+    next_call: std::sync::atomic::AtomicU64,
+    /// Our id of a child's request relayed to the client -> (the child, its own id).
+    pub client_requests: Mutex<HashMap<String, (crate::mcp::McpClient, Value)>>,
+    /// `capabilities` the client declared in `initialize`.
+    pub client_capabilities: Value,
+    pub log_level: Mutex<Option<String>>,
+}
+
+impl McpSession {
+    pub fn new(id: String, endpoint: String, naming: Naming, client_capabilities: Value) -> Self {
+        Self {
+            id,
+            endpoint,
+            naming,
+            tools: Mutex::default(),
+            prompts: Mutex::default(),
+            resources: Mutex::default(),
+            inflight: Mutex::default(),
+            stream: Mutex::default(),
+            forwarded: Mutex::default(),
+            call_streams: Mutex::default(),
+            next_call: Default::default(),
+            client_requests: Mutex::default(),
+            client_capabilities,
+            log_level: Mutex::default(),
+        }
+    }
+
+    /// Register a request so `notifications/cancelled` can reach it; dropping the guard
+    /// forgets it.
+    pub fn track(self: &Arc<Self>, id: &Value) -> Tracked {
+        let key = id.to_string();
+        let token = CancellationToken::new();
+        self.inflight
+            .lock()
+            .expect("inflight lock")
+            .insert(key.clone(), token.clone());
+        Tracked {
+            session: self.clone(),
+            key,
+            token,
+        }
+    }
+
+    /// Cancel the request the client knows as `id`; false if it is not in flight.
+    pub fn cancel(&self, id: &Value) -> bool {
+        let token = self
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .get(&id.to_string())
+            .cloned();
+        token.map(|t| t.cancel()).is_some()
+    }
+
+    /// Replace the GET stream (one at a time; the old one ends).
+    pub fn open_stream(&self) -> mpsc::Receiver<Value> {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        *self.stream.lock().expect("stream lock") = Some(tx);
+        rx
+    }
+
+    /// Send on the GET stream; dropped when none is open or it is full.
+    pub fn push(&self, message: Value) {
+        let mut stream = self.stream.lock().expect("stream lock");
+        if let Some(tx) = stream.as_ref() {
+            match tx.try_send(message) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(session = %self.id, "GET stream full: notification dropped");
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => *stream = None,
+            }
+        }
+    }
+
+    /// Whether a `tools/call` on `service` is in flight.
+    pub fn calls_on(&self, service: &str) -> bool {
+        self.call_streams
+            .lock()
+            .expect("calls lock")
+            .get(service)
+            .is_some_and(|calls| !calls.is_empty())
+    }
+
+    /// The newest open response stream of a call on `service`.
+    pub fn call_stream(&self, service: &str) -> Option<mpsc::Sender<Value>> {
+        let calls = self.call_streams.lock().expect("calls lock");
+        calls
+            .get(service)?
+            .iter()
+            .rev()
+            .filter_map(|(_, out)| out.clone())
+            .find(|out| !out.is_closed())
+    }
+
+    /// Whether a GET stream is open.
+    pub fn has_stream(&self) -> bool {
+        self.stream
+            .lock()
+            .expect("stream lock")
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed())
+    }
+
+    pub fn call_started(
+        self: &Arc<Self>,
+        service: &str,
+        out: Option<mpsc::Sender<Value>>,
+    ) -> CallOn {
+        let n = self
+            .next_call
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.call_streams
+            .lock()
+            .expect("calls lock")
+            .entry(service.to_string())
+            .or_default()
+            .push((n, out));
+        CallOn {
+            session: self.clone(),
+            service: service.to_string(),
+            n,
+        }
+    }
+}
+
+pub struct Tracked {
+    session: Arc<McpSession>,
+    key: String,
+    pub token: CancellationToken,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.session
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .remove(&self.key);
+    }
+}
+
+pub struct CallOn {
+    session: Arc<McpSession>,
+    service: String,
+    n: u64,
+}
+
+impl Drop for CallOn {
+    fn drop(&mut self) {
+        let mut calls = self.session.call_streams.lock().expect("calls lock");
+        if let Some(list) = calls.get_mut(&self.service) {
+            list.retain(|(n, _)| *n != self.n);
+            if list.is_empty() {
+                calls.remove(&self.service);
+            }
+        }
+    }
+}

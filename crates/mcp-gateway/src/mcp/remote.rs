@@ -1,0 +1,348 @@
+//! The actor of a remote MCP server (Streamable HTTP): the same [`Command`]s as the stdio
+//! actor, each request a POST whose JSON or SSE answer carries the response (and, first, the
+//! server's notifications and requests). The upstream session (`Mcp-Session-Id`) is ours
+//! alone; stopping ends it with DELETE. A network failure or an expired upstream session ends
+//! the "child": its requests fail with a clear error, and the next use connects afresh.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use super::actor::{Command, Ended, Reply, Shared};
+use super::jsonrpc;
+use super::{ChildEvent, ExitInfo, McpError};
+use crate::config::RemoteConfig;
+
+/// What every request task shares.
+struct Conn {
+    http: reqwest::Client,
+    url: String,
+    headers: HeaderMap,
+    session: Mutex<Option<String>>,
+    version: Mutex<Option<String>>,
+    shared: Arc<Shared>,
+    max_bytes: usize,
+}
+
+pub(super) struct RemoteActor {
+    conn: Arc<Conn>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    /// A request task reports the failure that ends the connection.
+    dead_tx: mpsc::UnboundedSender<String>,
+    dead: mpsc::UnboundedReceiver<String>,
+    tasks: HashMap<u64, AbortHandle>,
+    stop_grace: Duration,
+}
+
+impl RemoteActor {
+    pub fn new(
+        remote: &RemoteConfig,
+        shared: Arc<Shared>,
+        commands: mpsc::UnboundedReceiver<Command>,
+        max_bytes: usize,
+        stop_grace: Duration,
+    ) -> Result<Self, McpError> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &remote.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| McpError::Spawn(format!("bad header name {name:?}: {e}")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|e| McpError::Spawn(format!("bad value of header {name}: {e}")))?;
+            headers.insert(name, value);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| McpError::Spawn(e.to_string()))?;
+        let (dead_tx, dead) = mpsc::unbounded_channel();
+        Ok(Self {
+            conn: Arc::new(Conn {
+                http,
+                url: remote.url.clone(),
+                headers,
+                session: Mutex::default(),
+                version: Mutex::default(),
+                shared,
+                max_bytes,
+            }),
+            commands,
+            dead_tx,
+            dead,
+            tasks: HashMap::new(),
+            stop_grace,
+        })
+    }
+
+    pub async fn run(mut self) {
+        let (stopped, why) = loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(Command::Request { id, method, params, reply }) => self.request(id, method, params, reply),
+                    Some(Command::Notify { method, params }) => {
+                        self.fire(jsonrpc_message(None, &method, params));
+                    }
+                    Some(Command::Respond { id, outcome }) => {
+                        let message = match outcome {
+                            Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                            Err((code, message)) => json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
+                        };
+                        self.fire(message);
+                    }
+                    Some(Command::Cancel { id, reason }) => {
+                        if let Some(task) = self.tasks.remove(&id) {
+                            task.abort();
+                            self.fire(jsonrpc_message(None, "notifications/cancelled", json!({"requestId": id, "reason": reason})));
+                        }
+                    }
+                    Some(Command::Stop) | None => break (true, "stopped".to_string()),
+                },
+                Some(why) = self.dead.recv() => break (false, why),
+            }
+            self.tasks.retain(|_, task| !task.is_finished());
+        };
+        self.conn.shared.closing.store(true, Ordering::Release);
+        let info = ExitInfo {
+            code: None,
+            signal: None,
+            stderr_tail: if stopped { String::new() } else { why.clone() },
+        };
+        if stopped {
+            self.end_session().await;
+        } else {
+            tracing::warn!(url = %self.conn.url, reason = %why, "remote service connection ended");
+        }
+        // Published before the tasks go, so their waiters read this end.
+        self.conn.shared.exit.send_replace(Some(Ended {
+            info: info.clone(),
+            stopped,
+        }));
+        for (_, task) in self.tasks.drain() {
+            task.abort();
+        }
+        let _ = self
+            .conn
+            .shared
+            .events
+            .send(ChildEvent::Exited { status: info });
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            if let Command::Request { reply, .. } = command {
+                let _ = reply.send(Err(McpError::Closed));
+            }
+        }
+    }
+
+    fn request(&mut self, id: u64, method: String, params: Value, reply: Reply) {
+        let conn = self.conn.clone();
+        let dead = self.dead_tx.clone();
+        let task = tokio::spawn(async move {
+            let message = jsonrpc_message(Some(id), &method, params);
+            match conn.exchange(&message, Some(id)).await {
+                Ok(Some(outcome)) => {
+                    if method == "initialize"
+                        && let Ok(result) = &outcome
+                        && let Some(v) = result.get("protocolVersion").and_then(Value::as_str)
+                    {
+                        *conn.version.lock().expect("version lock") = Some(v.to_string());
+                    }
+                    let _ = reply.send(outcome);
+                }
+                Ok(None) => {
+                    let _ = reply.send(Err(McpError::Protocol(format!(
+                        "{method}: the remote service answered without a response"
+                    ))));
+                }
+                Err(why) => {
+                    let _ = reply.send(Err(McpError::ProcessExited {
+                        status: format!("remote service {} failed", conn.url),
+                        stderr_tail: why.clone(),
+                    }));
+                    let _ = dead.send(why);
+                }
+            }
+        });
+        self.tasks.insert(id, task.abort_handle());
+    }
+
+    /// Send a notification or a response; failures end the connection.
+    fn fire(&self, message: Value) {
+        let conn = self.conn.clone();
+        let dead = self.dead_tx.clone();
+        tokio::spawn(async move {
+            if let Err(why) = conn.exchange(&message, None).await {
+                let _ = dead.send(why);
+            }
+        });
+    }
+
+    async fn end_session(&self) {
+        let session = self.conn.session.lock().expect("session lock").clone();
+        if let Some(session) = session {
+            let request = self
+                .conn
+                .http
+                .delete(&self.conn.url)
+                .headers(self.conn.headers.clone())
+                .header("mcp-session-id", session);
+            let _ = tokio::time::timeout(self.stop_grace, request.send()).await;
+        }
+    }
+}
+
+fn jsonrpc_message(id: Option<u64>, method: &str, params: Value) -> Value {
+    let mut message = json!({"jsonrpc": "2.0", "method": method});
+    if let Some(id) = id {
+        message["id"] = json!(id);
+    }
+    if !params.is_null() {
+        message["params"] = params;
+    }
+    message
+}
+
+impl Conn {
+    /// POST one message; for a request, the outcome of the response with id `ours`. Server
+    /// notifications on the way are published; server requests are answered. `Err` = the
+    /// connection is unusable (network failure, expired session, server error).
+    async fn exchange(
+        &self,
+        message: &Value,
+        ours: Option<u64>,
+    ) -> Result<Option<Result<Value, McpError>>, String> {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .header("accept", "application/json, text/event-stream")
+            .json(message);
+        if let Some(session) = self.session.lock().expect("session lock").clone() {
+            request = request.header("mcp-session-id", session);
+        }
+        if let Some(version) = self.version.lock().expect("version lock").clone() {
+            request = request.header("mcp-protocol-version", version);
+        }
+        let mut response = request.send().await.map_err(|e| format!("{e}"))?;
+        let status = response.status();
+        if let Some(session) = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+        {
+            *self.session.lock().expect("session lock") = Some(session.to_string());
+        }
+        if status == reqwest::StatusCode::ACCEPTED {
+            return Ok(None);
+        }
+        let sse = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            let body: String = body.chars().take(300).collect();
+            return Err(format!("HTTP {status}: {body}"));
+        }
+        if !sse {
+            let bytes = response.bytes().await.map_err(|e| format!("{e}"))?;
+            if bytes.len() > self.max_bytes {
+                return Ok(Some(Err(McpError::ResponseTooLarge {
+                    limit: self.max_bytes,
+                })));
+            }
+            let message: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("the remote service sent invalid JSON: {e}"))?;
+            return Ok(self.handle(message, ours).await);
+        }
+        let mut buf = String::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| format!("{e}"))? {
+            buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+            if buf.len() > self.max_bytes {
+                return Ok(Some(Err(McpError::ResponseTooLarge {
+                    limit: self.max_bytes,
+                })));
+            }
+            while let Some(end) = buf.find("\n\n") {
+                let event: String = buf.drain(..end + 2).collect();
+                let data: Vec<&str> = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                    .collect();
+                if data.is_empty() || data.iter().all(|d| d.is_empty()) {
+                    continue;
+                }
+                let Ok(message) = serde_json::from_str::<Value>(&data.join("\n")) else {
+                    continue;
+                };
+                if let Some(outcome) = self.handle(message, ours).await {
+                    return Ok(Some(outcome));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// One message from the server: the response we wait for, or something to publish/answer.
+    async fn handle(&self, message: Value, ours: Option<u64>) -> Option<Result<Value, McpError>> {
+        let method = message.get("method").and_then(Value::as_str);
+        match (method, message.get("id")) {
+            (Some(method), Some(id)) => {
+                let (id, method) = (id.clone(), method.to_string());
+                let params = message.get("params").cloned().unwrap_or(Value::Null);
+                if self.shared.relay_requests.load(Ordering::Acquire)
+                    && jsonrpc::is_relayable(&method)
+                {
+                    let _ = self
+                        .shared
+                        .events
+                        .send(ChildEvent::Request { id, method, params });
+                } else {
+                    let answer = match jsonrpc::answer_child_request(&method) {
+                        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                        Err((code, text)) => {
+                            json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": text}})
+                        }
+                    };
+                    let _ = Box::pin(self.exchange(&answer, None)).await;
+                }
+                None
+            }
+            (Some(method), None) => {
+                let params = message.get("params").cloned().unwrap_or(Value::Null);
+                let event = if method == "notifications/tools/list_changed" {
+                    ChildEvent::ToolsListChanged
+                } else {
+                    ChildEvent::Notification {
+                        method: method.to_string(),
+                        params,
+                    }
+                };
+                let _ = self.shared.events.send(event);
+                None
+            }
+            (None, Some(id)) if ours.is_some() && id.as_u64() == ours => {
+                if let Some(result) = message.get("result") {
+                    return Some(Ok(result.clone()));
+                }
+                let error = message.get("error").cloned().unwrap_or(Value::Null);
+                Some(Err(McpError::Rpc {
+                    code: error.get("code").and_then(Value::as_i64).unwrap_or(-32603),
+                    message: error
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("error")
+                        .to_string(),
+                    data: error.get("data").cloned(),
+                }))
+            }
+            _ => None,
+        }
+    }
+}

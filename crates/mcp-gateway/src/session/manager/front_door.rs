@@ -1,0 +1,96 @@
+//! What the MCP front door needs of the session table: sessions it opens itself (their id is
+//! the `Mcp-Session-Id`), found without being re-created, and children started through the
+//! same single-flight, capped, sandboxed path as REST calls.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::{SessionManager, duration_json};
+use crate::mcp::McpClient;
+use crate::session::SessionError;
+use crate::session::record::Session;
+
+/// Counts one request in flight on a session (so the idle reaper leaves it alone) until
+/// dropped.
+pub struct SessionUse(Arc<Session>);
+
+impl Drop for SessionUse {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+impl SessionManager {
+    /// Open a new MCP session under `id` carrying the front door's `state`.
+    pub fn open_mcp(
+        &self,
+        id: &str,
+        state: Arc<dyn Any + Send + Sync>,
+        metadata: Value,
+    ) -> Result<(), SessionError> {
+        if self.shutdown.is_cancelled() {
+            return Err(SessionError::ShuttingDown);
+        }
+        let timeout = self.config.session.default_timeout;
+        let session = Arc::new(Session::new(id, timeout, duration_json(timeout), metadata));
+        session.attach_mcp(state);
+        let mut table = self.sessions.lock().expect("session table lock");
+        if table.contains_key(id) {
+            return Err(SessionError::SessionLimit(format!("session {id} exists")));
+        }
+        table.insert(id.to_string(), session);
+        tracing::info!(session = %id, "mcp session created");
+        Ok(())
+    }
+
+    /// The state of a live MCP session, renewing its idle clock. `None` when the id is
+    /// unknown, expired, closed or a REST session: the client must re-initialize.
+    pub fn mcp_session(&self, id: &str) -> Option<Arc<dyn Any + Send + Sync>> {
+        let session = self.live_mcp(id)?;
+        session.touch().then(|| session.mcp_state()).flatten()
+    }
+
+    fn live_mcp(&self, id: &str) -> Option<Arc<Session>> {
+        let session = self
+            .sessions
+            .lock()
+            .expect("session table lock")
+            .get(id)
+            .cloned()?;
+        let live = !session.is_expired(Instant::now()) && !session.is_closed();
+        (live && session.mcp_state().is_some()).then_some(session)
+    }
+
+    /// The MCP session's child of `service`, started on first use; the returned guard keeps
+    /// the session from being reaped while the caller uses the child.
+    pub async fn mcp_child(
+        self: &Arc<Self>,
+        id: &str,
+        service: &str,
+    ) -> Result<(McpClient, SessionUse), SessionError> {
+        let service = self.service(service)?;
+        let session = self
+            .live_mcp(id)
+            .ok_or_else(|| SessionError::UnknownSession(id.to_string()))?;
+        if !session.enter(None, None) {
+            return Err(SessionError::UnknownSession(id.to_string()));
+        }
+        let guard = SessionUse(session.clone());
+        session.forget_dead(&service.name);
+        let child = self.child(&session, service).await?;
+        Ok((child.client, guard))
+    }
+
+    /// The MCP session's running child of `service`, if any (never starts one).
+    pub fn mcp_running_child(&self, id: &str, service: &str) -> Option<McpClient> {
+        let session = self.live_mcp(id)?;
+        session
+            .ready_children()
+            .into_iter()
+            .find(|(name, child)| name == service && child.client.is_alive())
+            .map(|(_, child)| child.client)
+    }
+}

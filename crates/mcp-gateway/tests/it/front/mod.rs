@@ -1,0 +1,10 @@
+//! The MCP front door (`/mcp`, `/services/{name}/mcp`): protocol details with a hand-written
+//! client, aggregation, progress and cancellation, session lifecycle.
+
+mod client;
+mod conformance;
+mod modern;
+mod protocol;
+mod relay;
+mod remote;
+mod sdk_clients;
