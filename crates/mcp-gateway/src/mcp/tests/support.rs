@@ -76,6 +76,7 @@ impl Scratch {
             service,
             session_id: "test-session",
             sandbox_root: self.dir.path(),
+            protected: &[],
         };
         sandbox::spawn(&req).expect("spawn python3")
     }
