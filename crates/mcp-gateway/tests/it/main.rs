@@ -8,4 +8,5 @@ mod concurrency;
 mod failures;
 mod lifecycle;
 mod peers;
+mod sandbox;
 mod sessions;
