@@ -227,23 +227,43 @@ fn add_program(program: &str, path_env: &str, cwd: &Path, out: &mut Vec<PathBuf>
     };
     let real = std::fs::canonicalize(&found).unwrap_or_else(|_| found.clone());
     for path in [&found, &real] {
-        if let Some(dir) = path.parent() {
-            out.push(dir.to_path_buf());
-            if matches!(
-                dir.file_name().and_then(|n| n.to_str()),
-                Some("bin" | ".bin")
-            ) && let Some(prefix) = dir.parent()
-                && prefix.parent().is_some()
-            {
-                out.push(prefix.to_path_buf());
-            }
-        }
+        out.extend(install_trees(path));
     }
     if depth < 2
         && let Some(interpreter) = shebang(&real)
     {
         add_program(&interpreter, path_env, cwd, out, depth + 1);
     }
+}
+
+/// The trees a program at `path` is likely to need: its directory; the prefix of a `bin` or
+/// `.bin` directory (a venv, an install prefix, a `node_modules`); the root of a version
+/// manager's `shims` directory (pyenv, rbenv); the outermost `node_modules` and the prefix of
+/// a `site-packages`/`dist-packages` it lies in. Never `/`.
+fn install_trees(path: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Some(dir) = path.parent() else {
+        return out;
+    };
+    out.push(dir.to_path_buf());
+    let name = |p: &Path| p.file_name().and_then(|n| n.to_str()).map(str::to_owned);
+    if matches!(name(dir).as_deref(), Some("bin" | ".bin" | "shims"))
+        && let Some(prefix) = dir.parent()
+    {
+        out.push(prefix.to_path_buf());
+    }
+    for ancestor in dir.ancestors() {
+        match name(ancestor).as_deref() {
+            Some("node_modules") => out.push(ancestor.to_path_buf()),
+            Some("site-packages" | "dist-packages") => {
+                // <prefix>/lib/pythonX.Y/site-packages
+                out.extend(ancestor.ancestors().nth(3).map(Path::to_path_buf));
+            }
+            _ => {}
+        }
+    }
+    out.retain(|p| p.parent().is_some());
+    out
 }
 
 fn find_program(program: &str, path_env: &str, cwd: &Path) -> Option<PathBuf> {
@@ -383,6 +403,38 @@ mod tests {
         assert_eq!(shebang(&script).as_deref(), Some("/opt/py/bin/python3"));
         std::fs::write(&script, "\x7fELF").unwrap();
         assert_eq!(shebang(&script), None);
+    }
+
+    #[test]
+    fn install_trees_of_common_layouts() {
+        let check = |program: &str, expected: &[&str]| {
+            let got = install_trees(Path::new(program));
+            let expected: Vec<PathBuf> = expected.iter().map(|s| p(s)).collect();
+            assert_eq!(got, expected, "{program}");
+        };
+        check("/usr/bin/node", &["/usr/bin", "/usr"]);
+        check("/bin/sh", &["/bin"]);
+        check("/opt/venv/bin/python3", &["/opt/venv/bin", "/opt/venv"]);
+        check(
+            "/root/.pyenv/shims/python3",
+            &["/root/.pyenv/shims", "/root/.pyenv"],
+        );
+        check(
+            "/srv/node_modules/@scope/pkg/dist/index.js",
+            &["/srv/node_modules/@scope/pkg/dist", "/srv/node_modules"],
+        );
+        check(
+            "/srv/node_modules/.bin/tool",
+            &[
+                "/srv/node_modules/.bin",
+                "/srv/node_modules",
+                "/srv/node_modules",
+            ],
+        );
+        check(
+            "/opt/py/lib/python3.11/site-packages/pkg/server.py",
+            &["/opt/py/lib/python3.11/site-packages/pkg", "/opt/py"],
+        );
     }
 
     #[test]

@@ -38,6 +38,10 @@ impl Scratch {
         }
     }
 
+    pub(super) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("received.jsonl")
     }
