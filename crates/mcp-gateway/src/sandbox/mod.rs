@@ -131,7 +131,7 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     if plan.private_dir {
         guard.private_dir = Some(private_dir(req.sandbox_root, &unique, plan.drop_to)?);
     }
-    let env = child_env(service, guard.private_dir(), &|k| std::env::var(k).ok());
+    let env = child_env(service, guard.private_dir(), &env::gateway_env());
 
     let gateway_cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let program = &service.command[0];
