@@ -35,7 +35,10 @@ fn probe() -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
     let path = own
         .lines()
-        .filter_map(|l| l.splitn(3, ':').nth(1).zip(l.splitn(3, ':').nth(2)))
+        .filter_map(|l| {
+            let mut fields = l.splitn(3, ':').skip(1);
+            fields.next().zip(fields.next())
+        })
         .find(|(controllers, _)| controllers.split(',').any(|c| c == "pids"))
         .map(|(_, path)| path.trim_start_matches('/'))
         .ok_or("the gateway is in no pids cgroup")?;
