@@ -44,7 +44,34 @@ fn probe() -> Result<PathBuf, String> {
         .ok_or("the gateway is in no pids cgroup")?;
     let base = mount.join(path).join("mcp-gateway");
     std::fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
+    // It may exist already (made by another gateway): can this one make cgroups in it?
+    nix::unistd::access(&base, nix::unistd::AccessFlags::W_OK)
+        .map_err(|e| format!("cannot create cgroups in {}: {e}", base.display()))?;
+    sweep(&base);
     Ok(base)
+}
+
+/// Remove the cgroups of gateways that are gone (a SIGKILLed gateway cannot clean up; its
+/// children died by PDEATHSIG, daemons that escaped the group are killed here). Cgroups are
+/// named `<gateway pid>-...`; those of a live process are left alone.
+fn sweep(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|n| n.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(owner.to_string()).exists();
+        if !alive && entry.path().is_dir() {
+            PidsCgroup { dir: entry.path() }.remove();
+        }
+    }
 }
 
 /// One child's pids cgroup. [`PidsCgroup::remove`] kills what is left in it and removes it.

@@ -173,7 +173,9 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
         landlock: None,
     };
     if let (Some(max), Ok(base)) = (plan.pids_max, &host.pids_cgroup) {
-        let (cgroup, procs) = cgroup::PidsCgroup::create(base, &unique, max)
+        // Named after the gateway's pid, so a later gateway can sweep it if this one is killed.
+        let name = format!("{}-{unique}", std::process::id());
+        let (cgroup, procs) = cgroup::PidsCgroup::create(base, &name, max)
             .map_err(|e| SandboxError::Setup(format!("pids cgroup: {e}")))?;
         guard.cgroup = Some(cgroup);
         hook.cgroup_procs = Some(procs);
