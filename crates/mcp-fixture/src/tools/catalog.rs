@@ -42,6 +42,7 @@ pub const NAMES: &[&str] = &[
     "connect",
     "read_env",
     "spawn_daemon",
+    "signal",
 ];
 
 pub fn definitions() -> &'static [Value] {

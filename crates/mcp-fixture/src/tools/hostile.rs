@@ -23,6 +23,7 @@ pub const NAMES: &[&str] = &[
     "connect",
     "read_env",
     "spawn_daemon",
+    "signal",
 ];
 
 /// The tool definitions, in [`NAMES`] order.
@@ -88,6 +89,12 @@ pub fn definitions() -> Vec<Value> {
             json!({}),
             &[],
         ),
+        tool(
+            "signal",
+            "Send a signal (default 0: only the permission check) to a pid with kill(1)",
+            json!({"pid": int("Target process"), "signal": int("Signal number (default 0)")}),
+            &["pid"],
+        ),
     ]
 }
 
@@ -110,6 +117,10 @@ pub fn call(name: &str, args: &Args) -> Result<Outcome, String> {
                 .map_err(|e| format!("{name}: {e}"))
         }
         "spawn_daemon" => spawn_daemon(),
+        "signal" => signal(
+            args::size(args, "pid", None)?,
+            args::size(args, "signal", Some(0))?,
+        ),
         other => Err(format!("no hostile tool {other}")),
     }
 }
@@ -220,4 +231,21 @@ fn spawn_daemon() -> Result<Outcome, String> {
         ));
     }
     Ok(text(pid))
+}
+
+fn signal(pid: u64, signal: u64) -> Result<Outcome, String> {
+    let out = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run kill: {e}"))?;
+    if out.status.success() {
+        Ok(text(format!("signalled {pid}")))
+    } else {
+        Err(format!(
+            "kill -{signal} {pid} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
 }

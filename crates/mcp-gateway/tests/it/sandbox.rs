@@ -41,6 +41,15 @@ async fn home(gw: &TestGateway, service: &str, session: &str) -> PathBuf {
     PathBuf::from(home)
 }
 
+impl TestGateway {
+    /// Start the child of (session, service) with a call, and return its pid.
+    async fn child_pid_after_call(&self, service: &str, session: &str) -> u32 {
+        self.call_ok(service, session, "echo", json!({"text": "up"}))
+            .await;
+        self.child_pid(session, service).await
+    }
+}
+
 fn s(path: &Path) -> String {
     path.display().to_string()
 }
@@ -248,6 +257,22 @@ async fn gateway_secrets_reach_only_the_levels_that_pass_the_environment() {
     assert!(read("high").await.is_err(), "High leaks the secret");
     assert_eq!(read("medium").await.as_deref(), Ok("s3cret"));
     assert_eq!(read("none").await.as_deref(), Ok("s3cret"));
+}
+
+#[tokio::test]
+async fn the_gateway_and_other_sessions_cannot_be_signalled() {
+    let gw = TestGateway::start(config(json!({"fx": hostile(json!({}))}), json!({}))).await;
+    let other = gw.child_pid_after_call("fx", "other").await;
+    let own = gw.child_pid_after_call("fx", "own").await;
+    for pid in [gw.pid(), other] {
+        let got = attempt(&gw, "fx", "own", "signal", json!({"pid": pid})).await;
+        let err = got.expect_err(&format!("signalling {pid} must fail"));
+        assert!(err.contains("not permitted"), "{err}");
+    }
+    // Its own process tree it may signal.
+    attempt(&gw, "fx", "own", "signal", json!({"pid": own}))
+        .await
+        .expect("a child may signal itself");
 }
 
 fn alive(pid: u32) -> bool {
