@@ -57,6 +57,22 @@ fn validate(path: &std::path::Path) -> ExitCode {
                 return ExitCode::FAILURE;
             }
             println!("{}", config::describe(&loaded.config));
+            let mut refused = Vec::new();
+            for service in loaded.config.services.values() {
+                let report = crate::sandbox::describe(service);
+                print!("{report}");
+                if !report.ok() {
+                    refused.push(service.name.clone());
+                }
+            }
+            if !refused.is_empty() {
+                println!(
+                    "error: {}: the sandbox of {} cannot be enforced on this host (see MISSING above)",
+                    path.display(),
+                    refused.join(", ")
+                );
+                return ExitCode::FAILURE;
+            }
             println!("{}: OK", path.display());
             ExitCode::SUCCESS
         }
@@ -115,6 +131,14 @@ async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
         && config.traffic.keys.is_empty()
     {
         tracing::warn!("no credentials configured: every route is open");
+    }
+    for service in config.services.values() {
+        let report = crate::sandbox::describe(service);
+        if report.ok() {
+            tracing::info!(service = %service.name, level = report.level, enforced = ?report.enforced, not_enforced = ?report.missing, "sandbox");
+        } else {
+            tracing::error!(service = %service.name, level = report.level, missing = ?report.missing, "sandbox cannot be enforced: the service will refuse to start (set sandbox.allow_weaker to run it anyway)");
+        }
     }
     let sessions = SessionManager::new(config.clone());
     sessions.prefetch_tools();

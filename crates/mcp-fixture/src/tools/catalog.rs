@@ -32,6 +32,17 @@ pub const NAMES: &[&str] = &[
     "progress",
     "work",
     "spawn_grandchild",
+    // hostile.rs
+    "alloc_mb",
+    "spin_cpu",
+    "write_file",
+    "fork_many",
+    "read_file",
+    "list_dir",
+    "connect",
+    "read_env",
+    "spawn_daemon",
+    "signal",
 ];
 
 pub fn definitions() -> &'static [Value] {
@@ -70,6 +81,12 @@ fn integer(description: &str) -> Value {
 }
 
 fn build() -> Vec<Value> {
+    let mut tools = build_basic();
+    tools.extend(super::hostile::definitions());
+    tools
+}
+
+fn build_basic() -> Vec<Value> {
     let read_only = json!({"readOnlyHint": true, "openWorldHint": false});
     let todo_id = json!({"id": {"type": "integer", "description": "The todo item ID"}});
     vec![

@@ -7,6 +7,7 @@ mod args;
 mod basic;
 pub mod catalog;
 pub mod conformance;
+pub mod hostile;
 mod process;
 pub mod todo;
 mod wire;
@@ -68,7 +69,7 @@ pub fn exists(server: &Server, name: &str) -> bool {
 /// in arrival order.
 pub fn runs_on_thread(name: &str, args: &Map<String, Value>) -> bool {
     match name {
-        "sleep" | "ask_client" => true,
+        "sleep" | "ask_client" | "spin_cpu" => true,
         conformance if conformance.starts_with("test_") => conformance::runs_on_thread(conformance),
         "progress" => args
             .get("interval_ms")
@@ -110,6 +111,7 @@ pub fn call(call: &Call<'_>, name: &str) -> Outcome {
         "progress" => wire::progress(call),
         "work" => basic::work(args),
         "spawn_grandchild" => process::spawn_grandchild(args),
+        hostile if hostile::NAMES.contains(&hostile) => hostile::call(hostile, args),
         dynamic => Ok(text(format!("dynamic {dynamic}"))),
     };
     outcome.unwrap_or_else(|message| Outcome::Result(error_result(message)))

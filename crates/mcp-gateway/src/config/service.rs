@@ -221,6 +221,24 @@ fn sandbox(o: Option<Obj<'_>>, d: &mut Diags<'_>) -> (SandboxConfig, Option<Path
         restricted_env: o.bool(d, "restricted_env", defaults.restricted_env),
         drop_privileges: o.bool(d, "drop_privileges", defaults.drop_privileges),
         allowed_paths: allowed_paths(&mut o, d),
+        filesystem: choice(
+            &mut o,
+            d,
+            "filesystem",
+            &[
+                ("isolated", Filesystem::Isolated),
+                ("host", Filesystem::Host),
+            ],
+            defaults.filesystem,
+        ),
+        network: choice(
+            &mut o,
+            d,
+            "network",
+            &[("host", Network::Host), ("none", Network::None)],
+            defaults.network,
+        ),
+        allow_weaker: o.bool(d, "allow_weaker", defaults.allow_weaker),
         limits: ResourceLimits {
             cpu_seconds: o.uint(d, "cpu_seconds", limits.cpu_seconds, 1..=1 << 40),
             memory_mb: o.uint(d, "memory_mb", limits.memory_mb, 1..=1 << 24),
@@ -233,6 +251,29 @@ fn sandbox(o: Option<Obj<'_>>, d: &mut Diags<'_>) -> (SandboxConfig, Option<Path
     o.ignore("note");
     o.finish(d);
     (sandbox, working_dir)
+}
+
+/// A string naming one of `choices`; anything else is an error naming the choices.
+fn choice<T: Copy>(
+    o: &mut Obj<'_>,
+    d: &mut Diags<'_>,
+    key: &'static str,
+    choices: &[(&str, T)],
+    default: T,
+) -> T {
+    let full = o.key(key);
+    let Some(text) = o.string(d, key) else {
+        return default;
+    };
+    if let Some((_, value)) = choices.iter().find(|(name, _)| *name == text) {
+        return *value;
+    }
+    let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+    d.error(
+        &full,
+        format!("expected one of {}, got {text:?}", names.join(", ")),
+    );
+    default
 }
 
 /// `allowed_paths`: strings (read-only) or `{"path": ..., "writable": bool}`.

@@ -110,9 +110,33 @@ pub struct SandboxConfig {
     pub restricted_env: bool,
     /// `sandbox.drop_privileges` (default false).
     pub drop_privileges: bool,
-    /// `sandbox.allowed_paths` (default empty).
+    /// `sandbox.allowed_paths` (default empty): extra trees the child may read (or write).
     pub allowed_paths: Vec<AllowedPath>,
+    /// `sandbox.filesystem`: `"isolated"` (default) = landlock, or `"host"` = no filesystem rules.
+    pub filesystem: Filesystem,
+    /// `sandbox.network`: `"host"` (default) or `"none"` (a new, empty network namespace).
+    pub network: Network,
+    /// `sandbox.allow_weaker` (default false): start even when part of the requested isolation
+    /// cannot be enforced on this host (the startup log says what is missing).
+    pub allow_weaker: bool,
     pub limits: ResourceLimits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filesystem {
+    /// Landlock: read system paths and the server's own install tree, write only the private
+    /// dir and writable `allowed_paths`.
+    Isolated,
+    /// No filesystem rules (beyond what the uid allows).
+    Host,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// The gateway's network.
+    Host,
+    /// A new network namespace with only a loopback interface that is down: no route at all.
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +151,8 @@ pub struct ResourceLimits {
     pub cpu_seconds: u64,
     /// `sandbox.memory_mb` (default 512).
     pub memory_mb: u64,
-    /// `sandbox.max_processes` (default 10).
+    /// `sandbox.max_processes` (default 64): tasks (processes and threads) in the child's tree.
+    /// Upstream's 10 was never enforced (root) and counted threads: Node 20 alone runs 11.
     pub max_processes: u64,
     /// `sandbox.max_file_size_mb` (default 10).
     pub max_file_size_mb: u64,
@@ -138,7 +163,7 @@ impl Default for ResourceLimits {
         Self {
             cpu_seconds: 300,
             memory_mb: 512,
-            max_processes: 10,
+            max_processes: 64,
             max_file_size_mb: 10,
         }
     }
@@ -152,6 +177,9 @@ impl Default for SandboxConfig {
             restricted_env: true,
             drop_privileges: false,
             allowed_paths: Vec::new(),
+            filesystem: Filesystem::Isolated,
+            network: Network::Host,
+            allow_weaker: false,
             limits: ResourceLimits::default(),
         }
     }

@@ -486,7 +486,14 @@ async fn a_child_that_stops_reading_stdin_is_treated_as_gone() {
 async fn works_in_the_default_sandbox() {
     let scratch = Scratch::new();
     let mut service = scratch.service(&[]);
-    service.sandbox = SandboxConfig::default();
+    // The fixture logs what it receives into the scratch dir, outside its private dir.
+    service.sandbox = SandboxConfig {
+        allowed_paths: vec![crate::config::AllowedPath {
+            path: scratch.path().to_path_buf(),
+            writable: true,
+        }],
+        ..SandboxConfig::default()
+    };
     let spawned = scratch.spawn(&service);
     let private_dir = spawned
         .guard

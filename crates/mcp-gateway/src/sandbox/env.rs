@@ -25,24 +25,28 @@ pub const LOADER_VARS: &[&str] = &[
     "DYLD_LIBRARY_PATH",
 ];
 
-/// Build the child's complete environment. `gateway_env` looks up the gateway's own variables
-/// (injectable so tests never touch the process environment).
+/// The gateway's own environment (variables that are not UTF-8 are skipped).
+pub fn gateway_env() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Build the child's complete environment from the gateway's (`gateway`, injectable so tests
+/// never touch the process environment).
 pub fn child_env(
     service: &ServiceConfig,
     private_dir: Option<&Path>,
-    gateway_env: &dyn Fn(&str) -> Option<String>,
+    gateway: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
     let sandbox = &service.sandbox;
     let mut env = BTreeMap::new();
     if !sandbox.enabled || !sandbox.restricted_env {
-        env.extend(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-        );
+        env.extend(gateway.iter().map(|(k, v)| (k.clone(), v.clone())));
     } else {
         for name in PASSTHROUGH {
-            if let Some(value) = gateway_env(name) {
-                env.insert((*name).to_string(), value);
+            if let Some(value) = gateway.get(*name) {
+                env.insert((*name).to_string(), value.clone());
             }
         }
         env.entry("PATH".into())
@@ -63,4 +67,89 @@ pub fn child_env(
         }
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SandboxConfig;
+
+    fn service(sandbox: SandboxConfig, env: &[(&str, &str)]) -> ServiceConfig {
+        ServiceConfig {
+            name: "svc".into(),
+            command: vec!["srv".into()],
+            description: String::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            cwd: None,
+            call_timeout: std::time::Duration::from_secs(1),
+            startup_timeout: std::time::Duration::from_secs(1),
+            max_line_bytes: 1024,
+            stop_grace: std::time::Duration::from_secs(1),
+            remote: None,
+            sandbox,
+        }
+    }
+
+    fn gateway() -> BTreeMap<String, String> {
+        [
+            ("PATH", "/usr/bin"),
+            ("TZ", "UTC"),
+            ("API_KEY", "s3cret"),
+            ("LD_PRELOAD", "/evil.so"),
+            ("HOME", "/root"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn keys(env: &BTreeMap<String, String>) -> Vec<&str> {
+        env.keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn restricted_env_is_the_allow_list_plus_the_service_env() {
+        let svc = service(
+            SandboxConfig::default(),
+            &[("TOKEN", "t"), ("LD_AUDIT", "x")],
+        );
+        let env = child_env(&svc, Some(Path::new("/sbx/d")), &gateway());
+        assert_eq!(
+            keys(&env),
+            [
+                "HOME", "LANG", "PATH", "TEMP", "TMP", "TMPDIR", "TOKEN", "TZ", "USER"
+            ]
+        );
+        assert_eq!(env["HOME"], "/sbx/d");
+        assert_eq!(env["USER"], "nobody");
+        assert_eq!(env["TOKEN"], "t");
+    }
+
+    #[test]
+    fn medium_passes_the_gateway_env_without_loader_variables() {
+        let medium = SandboxConfig {
+            restricted_env: false,
+            ..SandboxConfig::default()
+        };
+        let env = child_env(
+            &service(medium, &[("LD_PRELOAD", "/x.so")]),
+            None,
+            &gateway(),
+        );
+        assert_eq!(env["API_KEY"], "s3cret");
+        assert!(!env.contains_key("LD_PRELOAD"));
+    }
+
+    #[test]
+    fn none_passes_everything() {
+        let none = SandboxConfig {
+            enabled: false,
+            ..SandboxConfig::default()
+        };
+        let env = child_env(&service(none, &[]), None, &gateway());
+        assert_eq!(env, gateway());
+    }
 }

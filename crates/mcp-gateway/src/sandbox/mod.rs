@@ -1,12 +1,22 @@
 //! The only module that builds a process `Command`.
 //!
 //! [`spawn`] turns a service's configuration into a running child with piped stdio, in its own
-//! process group, with a parent-death signal, the environment the sandbox level allows, a
-//! private per-session directory and the configured resource limits. The returned [`Spawned`]
-//! owns everything the spawn created; [`SandboxGuard::cleanup`] removes it after the child is
-//! reaped.
+//! process group, with a parent-death signal, and, at the levels that ask for it: the
+//! environment allow-list, a private per-child directory, resource limits, a pids cgroup,
+//! landlock filesystem rules, a private network namespace and dropped privileges. What will be
+//! enforced is decided once per service by [`plan`] from the configuration and the host's
+//! capabilities ([`describe`] prints it); a level that cannot be enforced refuses to start
+//! unless `allow_weaker` is set. The returned [`Spawned`] owns everything the spawn created;
+//! [`SandboxGuard::cleanup`] removes it after the child is reaped.
+//!
+//! Submodules: `plan` (decisions and report, pure), `env` (the child's environment, pure),
+//! `landlock` (rule computation and ruleset), `cgroup` (per-child pids cgroup), `preexec` (the
+//! only unsafe code: what runs between fork and exec, and the landlock syscalls).
 
+mod cgroup;
 mod env;
+mod landlock;
+mod plan;
 mod preexec;
 
 use std::io;
@@ -16,9 +26,10 @@ use std::process::Stdio;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
-use crate::config::ServiceConfig;
+use crate::config::{Config, ServiceConfig, TlsConfig};
 
 pub use env::child_env;
+pub use plan::{Host, SandboxReport, describe};
 
 /// What to spawn, for which session.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +39,21 @@ pub struct SpawnRequest<'a> {
     pub session_id: &'a str,
     /// `session.sandbox_dir`: parent of the private dirs.
     pub sandbox_root: &'a Path,
+    /// Paths the child must never read, even under an allowed tree ([`protected_paths`]).
+    pub protected: &'a [PathBuf],
+}
+
+/// The gateway's own files a child must not reach: the config file, the TLS files, the log
+/// file and the sandbox root (every session's private dir; a child gets its own back).
+pub fn protected_paths(config: &Config) -> Vec<PathBuf> {
+    let mut paths = vec![config.source.clone(), config.session.sandbox_dir.clone()];
+    match &config.server.tls {
+        Some(TlsConfig::Files { cert, key }) => paths.extend([cert.clone(), key.clone()]),
+        Some(TlsConfig::CombinedPem(pem)) => paths.push(pem.clone()),
+        None => {}
+    }
+    paths.extend(config.logging.file.clone());
+    paths
 }
 
 /// A running child and what its spawn created.
@@ -41,10 +67,12 @@ pub struct Spawned {
     pub guard: SandboxGuard,
 }
 
-/// Owns the per-child private directory; removes it on [`SandboxGuard::cleanup`] or drop.
+/// Owns the per-child private directory and pids cgroup; [`SandboxGuard::cleanup`] (or drop)
+/// kills whatever is left in the cgroup and removes both.
 #[derive(Debug, Default)]
 pub struct SandboxGuard {
     private_dir: Option<PathBuf>,
+    cgroup: Option<cgroup::PidsCgroup>,
 }
 
 impl SandboxGuard {
@@ -52,8 +80,12 @@ impl SandboxGuard {
         self.private_dir.as_deref()
     }
 
-    /// Remove the private directory. Call after the child has been reaped.
+    /// Kill every task left in the child's cgroup (daemons included) and remove the cgroup and
+    /// the private directory. Call after the child has been reaped.
     pub fn cleanup(&mut self) {
+        if let Some(cgroup) = self.cgroup.take() {
+            cgroup.remove();
+        }
         if let Some(dir) = self.private_dir.take()
             && let Err(err) = std::fs::remove_dir_all(&dir)
             && err.kind() != io::ErrorKind::NotFound
@@ -73,6 +105,10 @@ impl Drop for SandboxGuard {
 pub enum SandboxError {
     #[error("cannot create sandbox dir {path}: {source}")]
     PrivateDir { path: PathBuf, source: io::Error },
+    #[error("the sandbox cannot be enforced on this host: {}; set sandbox.allow_weaker to run without it", missing.join("; "))]
+    NotEnforceable { missing: Vec<String> },
+    #[error("cannot set up the sandbox: {0}")]
+    Setup(String),
     #[error("cannot start {program:?}: {source}")]
     Spawn { program: String, source: io::Error },
 }
@@ -83,44 +119,92 @@ pub enum SandboxError {
 /// parent-death signal fires when the *thread* that forked exits.
 pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     let service = req.service;
-    let sandbox = &service.sandbox;
-    let mut guard = SandboxGuard::default();
-    if sandbox.enabled {
-        let dir = private_dir_path(req.sandbox_root, &service.name, req.session_id);
-        std::fs::create_dir_all(&dir).map_err(|source| SandboxError::PrivateDir {
-            path: dir.clone(),
-            source,
-        })?;
-        guard.private_dir = Some(absolute(&dir));
+    if service.command.is_empty() {
+        return Err(SandboxError::Setup(format!("service {} has no command to spawn", service.name)));
     }
+    let host = Host::get();
+    let plan = plan::plan(service, host);
+    if !plan.report.ok() {
+        return Err(SandboxError::NotEnforceable {
+            missing: plan.report.missing,
+        });
+    }
+    let unique = unique_name(&service.name, req.session_id);
+    let mut guard = SandboxGuard::default();
+    if plan.private_dir {
+        guard.private_dir = Some(private_dir(req.sandbox_root, &unique, plan.drop_to)?);
+    }
+    let env = child_env(service, guard.private_dir(), &env::gateway_env());
 
+    let gateway_cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let program = &service.command[0];
-    let mut cmd = tokio::process::Command::new(program);
+    // A relative program path keeps meaning the gateway's working directory (or `cwd`), even
+    // when the child starts in its private dir.
+    let program_path = if program.contains('/') {
+        gateway_cwd
+            .join(service.cwd.as_deref().unwrap_or(Path::new("")))
+            .join(program)
+    } else {
+        PathBuf::from(program)
+    };
+    let mut cmd = tokio::process::Command::new(&program_path);
     cmd.args(&service.command[1..])
         .env_clear()
-        .envs(child_env(service, guard.private_dir(), &|k| {
-            std::env::var(k).ok()
-        }))
+        .envs(&env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(false)
         .process_group(0);
-    let cwd = service.cwd.clone();
-    if let Some(cwd) = cwd {
+    // Without a configured cwd, an isolated child starts in its private dir rather than in
+    // the gateway's working directory (which holds the config and the sandbox root).
+    let cwd = match (&service.cwd, plan.landlock_abi, guard.private_dir()) {
+        (Some(cwd), _, _) => Some(gateway_cwd.join(cwd)),
+        (None, Some(_), Some(dir)) => Some(dir.to_path_buf()),
+        _ => None,
+    };
+    if let Some(cwd) = &cwd {
         cmd.current_dir(cwd);
     }
-    let limits = if sandbox.enabled && sandbox.resource_limits {
-        Some(preexec::Limits::from_config(&sandbox.limits))
-    } else {
-        None
+
+    let mut hook = preexec::Hook {
+        parent: std::process::id() as libc::pid_t,
+        cgroup_procs: None,
+        limits: plan.limits,
+        netns: None,
+        drop_to: plan.drop_to,
+        landlock: None,
     };
-    preexec::install(&mut cmd, limits);
+    if let (Some(max), Ok(base)) = (plan.pids_max, &host.pids_cgroup) {
+        // Named after the gateway's pid, so a later gateway can sweep it if this one is killed.
+        let name = format!("{}-{unique}", std::process::id());
+        let (cgroup, procs) = cgroup::PidsCgroup::create(base, &name, max)
+            .map_err(|e| SandboxError::Setup(format!("pids cgroup: {e}")))?;
+        guard.cgroup = Some(cgroup);
+        hook.cgroup_procs = Some(procs);
+    }
+    if let Some(abi) = plan.landlock_abi {
+        let inputs = landlock_inputs(req, &env, &cwd, &gateway_cwd, guard.private_dir());
+        let rules = landlock::rules(&inputs, &landlock::list_dir);
+        let ruleset = landlock::ruleset(abi, &rules)
+            .map_err(|e| SandboxError::Setup(format!("landlock: {e}")))?;
+        hook.landlock = Some(ruleset);
+    }
+    hook.netns = plan.netns.map(|kind| match kind {
+        plan::NetNsKind::Direct => preexec::NetNs::Direct,
+        plan::NetNsKind::ViaUserNs => preexec::NetNs::ViaUserNs {
+            uid_map: format!("{0} {0} 1", host.uid).into_bytes(),
+            gid_map: format!("{0} {0} 1", host.gid).into_bytes(),
+        },
+    });
+    preexec::install(&mut cmd, hook);
 
     let child = cmd.spawn().map_err(|source| SandboxError::Spawn {
         program: program.clone(),
         source,
     })?;
+    // `cmd` (and with it the hook's fds) is dropped here; the child keeps what it needs.
+    drop(cmd);
     let pid = child.id().unwrap_or(0);
     Ok(Spawned {
         child,
@@ -130,6 +214,84 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     })
 }
 
+/// The trees the child may read and write, with the gateway's files carved out.
+fn landlock_inputs(
+    req: &SpawnRequest<'_>,
+    env: &std::collections::BTreeMap<String, String>,
+    cwd: &Option<PathBuf>,
+    gateway_cwd: &Path,
+    private_dir: Option<&Path>,
+) -> landlock::Inputs {
+    let service = req.service;
+    let canonical = |p: &Path| std::fs::canonicalize(gateway_cwd.join(p)).ok();
+    let path_env = env.get("PATH").map(String::as_str).unwrap_or("");
+    let exec_dir = cwd.as_deref().unwrap_or(gateway_cwd);
+    let mut read: Vec<PathBuf> = landlock::SYSTEM_READ.iter().map(PathBuf::from).collect();
+    read.extend(landlock::program_trees(
+        &service.command[0],
+        path_env,
+        exec_dir,
+    ));
+    if let Some(cwd) = &service.cwd {
+        read.extend(canonical(cwd));
+    }
+    let mut write = Vec::new();
+    for allowed in &service.sandbox.allowed_paths {
+        let Some(path) = canonical(&allowed.path) else {
+            tracing::warn!(service = %service.name, path = %allowed.path.display(), "allowed path does not exist");
+            continue;
+        };
+        if allowed.writable {
+            write.push(path);
+        } else {
+            read.push(path);
+        }
+    }
+    let mut devices: Vec<PathBuf> = landlock::DEVICES_RW.iter().map(PathBuf::from).collect();
+    read.extend(landlock::DEVICES_READ.iter().map(PathBuf::from));
+    devices.retain(|d| d.exists());
+    let mut protected: Vec<PathBuf> = req.protected.iter().filter_map(|p| canonical(p)).collect();
+    protected.extend(landlock::HOST_SECRETS.iter().map(PathBuf::from));
+    read.sort();
+    read.dedup();
+    landlock::Inputs {
+        read,
+        devices,
+        write,
+        private_dir: private_dir.map(Path::to_path_buf),
+        protected,
+    }
+}
+
+/// Create the private dir `root/unique` (0700, owned by the child's uid) and return its
+/// canonical path.
+fn private_dir(
+    root: &Path,
+    unique: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<PathBuf, SandboxError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = root.join(unique);
+    let err = |source| SandboxError::PrivateDir {
+        path: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(root).map_err(err)?;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(err)?;
+    if let Some((uid, gid)) = owner {
+        nix::unistd::chown(
+            &dir,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        )
+        .map_err(|e| err(e.into()))?;
+    }
+    Ok(std::fs::canonicalize(&dir).unwrap_or(dir))
+}
+
 /// Send `sig` to the whole process group `pgid`. Errors (group already gone) are ignored.
 pub fn signal_group(pgid: i32, sig: Signal) {
     if pgid > 0 {
@@ -137,14 +299,11 @@ pub fn signal_group(pgid: i32, sig: Signal) {
     }
 }
 
-fn private_dir_path(root: &Path, service: &str, session_id: &str) -> PathBuf {
+/// `service-session-random`: names the private dir and the cgroup of one child.
+fn unique_name(service: &str, session_id: &str) -> String {
     // Session ids are validated to [A-Za-z0-9_.-]; a random suffix keeps two children of the
-    // same (service, session) pair (e.g. after a crash) from sharing a directory.
+    // same (service, session) pair (e.g. after a crash) apart.
     let unique = uuid::Uuid::new_v4().simple().to_string();
     let session = session_id.replace("..", "__");
-    root.join(format!("{service}-{session}-{}", &unique[..12]))
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+    format!("{service}-{session}-{}", &unique[..12])
 }

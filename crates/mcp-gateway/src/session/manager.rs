@@ -248,6 +248,7 @@ impl SessionManager {
             service,
             session_id,
             sandbox_root: &self.config.session.sandbox_dir,
+            protected: &sandbox::protected_paths(&self.config),
         })
         .map_err(|e| SessionError::ServiceUnavailable {
             service: service.name.clone(),

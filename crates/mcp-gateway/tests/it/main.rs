@@ -9,6 +9,7 @@ mod failures;
 mod front;
 mod lifecycle;
 mod peers;
+mod sandbox;
 mod sessions;
 mod tls_logging;
 mod traffic;

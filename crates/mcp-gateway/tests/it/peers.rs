@@ -77,6 +77,8 @@ async fn server_memory_from_npm_keeps_state_per_session() {
         json!({"memory": {
             "command": [peer("node/node_modules/.bin/mcp-server-memory")],
             "env": {"MEMORY_FILE_PATH": memory_file},
+            // The file is outside the child's private dir: the sandbox must be told.
+            "sandbox": {"allowed_paths": [{"path": dir.path(), "writable": true}]},
             "startup_timeout": 60
         }}),
         json!({}),

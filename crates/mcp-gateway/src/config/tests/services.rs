@@ -12,7 +12,8 @@ fn service_keys() {
         "max_line_bytes": 1024, "stop_grace": 0.5,
         "sandbox": {"enabled": false, "resource_limits": "false", "restricted_env": false,
                     "drop_privileges": true, "cpu_seconds": 1, "memory_mb": "2048",
-                    "max_processes": 3, "max_file_size_mb": 4}
+                    "max_processes": 3, "max_file_size_mb": 4, "filesystem": "host",
+                    "network": "none", "allow_weaker": true}
     }}}"#;
     let s = service(json);
     assert_eq!(s.description, "d");
@@ -31,6 +32,9 @@ fn service_keys() {
         restricted_env: false,
         drop_privileges: true,
         allowed_paths: Vec::new(),
+        filesystem: Filesystem::Host,
+        network: Network::None,
+        allow_weaker: true,
         limits: ResourceLimits {
             cpu_seconds: 1,
             memory_mb: 2048,
@@ -186,4 +190,17 @@ fn allowed_paths_forms() {
         "services.s.sandbox.allowed_paths[0]",
         "got a number",
     );
+}
+
+#[test]
+fn sandbox_choices_name_the_allowed_values() {
+    check_error(
+        &with_service(r#""sandbox": {"network": "off"}"#),
+        "services.s.sandbox.network",
+        "expected one of \"host\", \"none\", got \"off\"",
+    );
+    let s = service(&with_service(r#""sandbox": {}"#));
+    assert_eq!(s.sandbox.filesystem, Filesystem::Isolated);
+    assert_eq!(s.sandbox.network, Network::Host);
+    assert!(!s.sandbox.allow_weaker);
 }

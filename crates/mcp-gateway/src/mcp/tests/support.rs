@@ -38,6 +38,10 @@ impl Scratch {
         }
     }
 
+    pub(super) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("received.jsonl")
     }
@@ -77,6 +81,7 @@ impl Scratch {
             service,
             session_id: "test-session",
             sandbox_root: self.dir.path(),
+            protected: &[],
         };
         sandbox::spawn(&req).expect("spawn python3")
     }
