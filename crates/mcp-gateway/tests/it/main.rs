@@ -7,6 +7,7 @@ mod cli;
 mod concurrency;
 mod failures;
 mod lifecycle;
+mod ops;
 mod peers;
 mod sessions;
 mod tls_logging;
