@@ -6,6 +6,7 @@
 mod args;
 mod basic;
 pub mod catalog;
+mod counting;
 mod process;
 pub mod todo;
 mod wire;
@@ -50,12 +51,15 @@ pub fn list(server: &Server) -> Vec<Value> {
     let dynamic = lock(&server.state.dynamic_tools);
     let mut tools = Vec::with_capacity(catalog::NAMES.len() + dynamic.len());
     tools.extend_from_slice(catalog::definitions());
+    tools.extend(counting::definitions());
     tools.extend(dynamic.iter().map(|name| catalog::dynamic_definition(name)));
     tools
 }
 
 pub fn exists(server: &Server, name: &str) -> bool {
-    catalog::NAMES.contains(&name) || lock(&server.state.dynamic_tools).iter().any(|n| n == name)
+    catalog::NAMES.contains(&name)
+        || counting::NAMES.contains(&name)
+        || lock(&server.state.dynamic_tools).iter().any(|n| n == name)
 }
 
 /// Tools that wait (on time or on the client) run on their own thread; the rest run inline,
@@ -100,6 +104,7 @@ pub fn call(call: &Call<'_>, name: &str) -> Outcome {
         "progress" => wire::progress(call),
         "work" => basic::work(args),
         "spawn_grandchild" => process::spawn_grandchild(args),
+        "failing" => return counting::call(args),
         dynamic => Ok(text(format!("dynamic {dynamic}"))),
     };
     outcome.unwrap_or_else(|message| Outcome::Result(error_result(message)))

@@ -171,7 +171,7 @@ fn tools_list_is_paginated_with_opaque_cursors() {
         }
     }
     assert_eq!(cursors.first(), Some(&json!("page-2")));
-    assert_eq!(names.len(), 26);
+    assert_eq!(names.len(), 27);
     assert_eq!(
         names.iter().collect::<HashSet<_>>().len(),
         names.len(),
@@ -185,7 +185,7 @@ fn tools_list_is_paginated_with_opaque_cursors() {
     let mut unpaged = Fixture::start(&[]);
     unpaged.initialize("2025-11-25");
     let all = unpaged.roundtrip(json!(1), "tools/list", json!({}));
-    assert_eq!(all["tools"].as_array().map(Vec::len), Some(26));
+    assert_eq!(all["tools"].as_array().map(Vec::len), Some(27));
     assert!(all.get("nextCursor").is_none());
 }
 
