@@ -35,13 +35,13 @@ pub enum Command {
     /// would run; exit 1 if there is an error.
     Validate,
     #[command(flatten)]
-    Ops(ops::OpsCommand),
+    Ops(Box<ops::OpsCommand>),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Validate => validate(&cli.config),
-        Command::Ops(command) => ops::run(command),
+        Command::Ops(command) => ops::run(*command),
         Command::Serve => match serve(&cli.config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {

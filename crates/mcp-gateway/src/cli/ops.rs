@@ -531,8 +531,10 @@ mod tests {
     #[test]
     fn bad_pairs_are_usage_errors() {
         for bad in ["novalue", "=x", " =x"] {
-            let err = parse_pair(bad).err().expect(bad);
-            assert_eq!(err.exit, Exit::Usage, "{bad}");
+            match parse_pair(bad) {
+                Err(err) => assert_eq!(err.exit, Exit::Usage, "{bad}"),
+                Ok(parsed) => panic!("{bad} parsed as {parsed:?}"),
+            }
         }
     }
 
