@@ -13,8 +13,8 @@ use crate::support::agent::new_agent;
 use crate::support::real::fixture_service;
 use crate::support::{AgentUnderTest, TestGateway, free_port, function, function_names, within};
 
-/// Three services, each its own fixture child per session: `greeter`, `todo`, and
-/// `slow` (a 0.5 s call timeout).
+/// Four services, each its own fixture child per session: `greeter`, `todo`, `slow`
+/// (a 0.5 s call timeout) and `crashy` (only used for its `crash` tool).
 fn services() -> Value {
     let mut slow = fixture_service("slow", "Times out after half a second");
     slow["call_timeout"] = json!(0.5);
@@ -22,6 +22,7 @@ fn services() -> Value {
         "greeter": fixture_service("greeter", "Greets, counts and fails on purpose"),
         "todo": fixture_service("todo", "A todo list per session"),
         "slow": slow,
+        "crashy": fixture_service("crashy", "Dies on request"),
     })
 }
 
@@ -37,9 +38,13 @@ fn skill_params(gw: &TestGateway) -> Value {
 }
 
 async fn agent_for(gw: &TestGateway, name: &str) -> AgentUnderTest {
+    agent_with(gw, name, skill_params(gw)).await
+}
+
+async fn agent_with(gw: &TestGateway, name: &str, params: Value) -> AgentUnderTest {
     let mut agent = new_agent(name);
     agent
-        .add_mcp_gateway(skill_params(gw))
+        .add_mcp_gateway(params)
         .unwrap_or_else(|e| panic!("skill loads: {e}\ngateway log:\n{}", gw.log()));
     AgentUnderTest::serve(agent).await
 }
@@ -242,7 +247,12 @@ async fn hangup_closes_the_session_and_stops_its_children() {
 #[tokio::test]
 async fn a_failing_tool_is_run_exactly_once() {
     let gw = TestGateway::real(services());
-    let agent = agent_for(&gw, "e2e-failing").await;
+    let mut params = skill_params(&gw);
+    params["services"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "crashy", "tools": ["crash"]}));
+    let agent = agent_with(&gw, "e2e-failing", params).await;
 
     // A tool error (isError): spoken, not retried. The fixture numbers its executions.
     let text = agent
@@ -301,6 +311,35 @@ async fn a_failing_tool_is_run_exactly_once() {
         .await;
     let ids: Vec<Value> = serde_json::from_str(&cancelled).expect("a JSON array of ids");
     assert_eq!(ids.len(), 1, "{cancelled}");
+
+    // A server that dies during the call: spoken, not retried (a retry would start a
+    // second child for this session).
+    let text = agent
+        .say(
+            "mcp_crashy_crash",
+            json!({"message": "boom"}),
+            Some("call-F"),
+        )
+        .await;
+    assert!(
+        text.starts_with("The crashy service stopped unexpectedly"),
+        "{text}"
+    );
+    assert!(!text.contains("boom"), "no server internals: {text}");
+    let started = || {
+        gw.log()
+            .lines()
+            .filter(|l| l.contains("child started service=crashy session=call-F"))
+            .count()
+    };
+    within("the gateway's log of the crashy child", async {
+        while started() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let started = started();
+    assert_eq!(started, 1, "gateway log:\n{}", gw.log());
 }
 
 #[tokio::test]
@@ -343,7 +382,7 @@ async fn a_gateway_that_is_down_then_up() {
     let generic = function(&agent.swml().await, "mcp_call");
     assert_eq!(
         generic["parameters"]["properties"]["service"]["enum"],
-        json!(["greeter", "slow", "todo"]),
+        json!(["crashy", "greeter", "slow", "todo"]),
         "the discovered services are offered"
     );
     assert_eq!(

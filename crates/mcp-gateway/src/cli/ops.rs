@@ -14,15 +14,31 @@ use mcp_gateway_client::{
 };
 use serde_json::{Map, Value, json};
 
+/// Shown after the help of every operator subcommand; mirrors [`Exit`].
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the tool ran and failed (isError result, or a JSON-RPC error from the server)
+  2  usage: bad flags, --arg or --arguments, url, incomplete credentials
+  3  the gateway could not be reached
+  4  the gateway rejected the credentials (401)
+  5  unknown service, tool or session (404)
+  6  the gateway refused the request as invalid (400, 405, 413, 415)
+  7  timed out (504 or --timeout): the tool may have run
+  8  busy or unavailable (429, 503): nothing ran, try again later
+  9  the MCP server died during the call (502), or another gateway failure";
+
 /// Subcommands flattened into the top-level command list.
 #[derive(Debug, Subcommand)]
 pub enum OpsCommand {
     /// List the gateway's services.
+    #[command(after_help = EXIT_CODES)]
     Services {
         #[command(flatten)]
         conn: Connection,
     },
     /// List a service's tools and their arguments.
+    #[command(after_help = EXIT_CODES)]
     Tools {
         /// Service name (see `services`).
         service: String,
@@ -30,13 +46,16 @@ pub enum OpsCommand {
         conn: Connection,
     },
     /// Call a tool. Without --session the call gets a one-off session, closed after it.
+    #[command(after_help = EXIT_CODES)]
     Call(CallArgs),
     /// List the open sessions, with their services and child pids.
+    #[command(after_help = EXIT_CODES)]
     Sessions {
         #[command(flatten)]
         conn: Connection,
     },
     /// Close a session (stops its MCP server processes).
+    #[command(after_help = EXIT_CODES)]
     Close {
         /// Session id (see `sessions`).
         id: String,

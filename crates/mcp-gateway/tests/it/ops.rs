@@ -311,6 +311,39 @@ async fn exit_codes_tell_failures_apart() {
 }
 
 #[tokio::test]
+async fn a_full_gateway_is_exit_code_8() {
+    let gw = TestGateway::start(config(
+        json!({ "fixture": fixture_service(&[]) }),
+        json!({ "session": { "max_total_sessions": 1 } }),
+    ))
+    .await;
+    let out = run(&gw, &["call", "fixture", "count", "--session", "one"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = run(
+        &gw,
+        &["call", "fixture", "count", "--session", "two", "--json"],
+    )
+    .await;
+    assert_eq!(out.code, 8, "{out:?}");
+    assert_eq!(out.json()["code"], "session_limit");
+}
+
+#[tokio::test]
+async fn help_lists_the_exit_codes() {
+    let out = run_env(&["call", "--help"], &[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    for needle in [
+        "--arg <KEY=VALUE>",
+        "--arguments <JSON>",
+        "MCP_GATEWAY_URL",
+        "Exit codes:",
+        "  9  ",
+    ] {
+        assert!(out.stdout.contains(needle), "{needle:?} in {out:?}");
+    }
+}
+
+#[tokio::test]
 async fn url_and_credentials_come_from_the_environment() {
     let gw = fixture_gateway().await;
     let out = run_env(
