@@ -310,7 +310,8 @@ async fn call(args: CallArgs) -> Result<Exit, Failure> {
         request = request.timeout(t);
     }
     let outcome = client.call(&args.service, &request).await;
-    if one_off {
+    let unreachable = matches!(outcome, Err(GatewayError::Connect { .. }));
+    if one_off && !unreachable {
         // Nobody can reuse a one-off session: stop its server now, not at idle timeout.
         let _ = client.close_session(&session).await;
     }
