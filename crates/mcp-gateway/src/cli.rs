@@ -1,5 +1,8 @@
-//! Command line: `mcp-gateway [-c config.json] [serve|validate]`. The only place `anyhow` is
-//! welcome.
+//! Command line: `mcp-gateway [-c config.json] [serve|validate]`, and the operator
+//! subcommands of [`ops`] (`services|tools|call|sessions|close`). The only place `anyhow`
+//! is welcome.
+
+mod ops;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,11 +34,14 @@ pub enum Command {
     /// Check a configuration file: print every problem with file, key and reason, then what
     /// would run; exit 1 if there is an error.
     Validate,
+    #[command(flatten)]
+    Ops(Box<ops::OpsCommand>),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Validate => validate(&cli.config),
+        Command::Ops(command) => ops::run(*command),
         Command::Serve => match serve(&cli.config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {

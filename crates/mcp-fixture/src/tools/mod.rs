@@ -8,6 +8,7 @@ mod basic;
 pub mod catalog;
 pub mod conformance;
 pub mod hostile;
+mod counting;
 mod process;
 pub mod todo;
 mod wire;
@@ -52,6 +53,7 @@ pub fn list(server: &Server) -> Vec<Value> {
     let dynamic = lock(&server.state.dynamic_tools);
     let mut tools = Vec::with_capacity(catalog::NAMES.len() + dynamic.len());
     tools.extend_from_slice(catalog::definitions());
+    tools.extend(counting::definitions());
     tools.extend(dynamic.iter().map(|name| catalog::dynamic_definition(name)));
     if server.options.conformance {
         tools.extend(conformance::definitions());
@@ -62,6 +64,7 @@ pub fn list(server: &Server) -> Vec<Value> {
 pub fn exists(server: &Server, name: &str) -> bool {
     (server.options.conformance && conformance::NAMES.contains(&name))
         || catalog::NAMES.contains(&name)
+        || counting::NAMES.contains(&name)
         || lock(&server.state.dynamic_tools).iter().any(|n| n == name)
 }
 
@@ -111,6 +114,7 @@ pub fn call(call: &Call<'_>, name: &str) -> Outcome {
         "progress" => wire::progress(call),
         "work" => basic::work(args),
         "spawn_grandchild" => process::spawn_grandchild(args),
+        "failing" => return counting::call(args),
         hostile if hostile::NAMES.contains(&hostile) => hostile::call(hostile, args),
         dynamic => Ok(text(format!("dynamic {dynamic}"))),
     };

@@ -72,10 +72,7 @@ pub fn convert(input_schema: &Value) -> Converted {
         parameters["required"] = json!(required);
     }
 
-    let mut notes = Vec::new();
-    if let Some(d) = text(&top, "description").or_else(|| text(&top, "title")) {
-        notes.push(d);
-    }
+    let description = text(&top, "description").or_else(|| text(&top, "title"));
     let consumed = [
         "type",
         "properties",
@@ -84,10 +81,10 @@ pub fn convert(input_schema: &Value) -> Converted {
         "title",
         "$ref",
     ];
-    notes.extend(constraint_notes(&top, &consumed));
+    let notes = constraint_notes(&top, &consumed);
     Converted {
         parameters,
-        note: (!notes.is_empty()).then(|| notes.join(" ")),
+        note: join_description(description, &notes),
     }
 }
 
@@ -464,8 +461,20 @@ fn constraint_notes(s: &Map<String, Value>, consumed: &[&str]) -> Vec<String> {
     }
 }
 
+/// The description, ended with a period when notes follow it, then the notes.
 fn join_description(description: Option<String>, notes: &[String]) -> Option<String> {
-    let mut all: Vec<String> = description.into_iter().collect();
+    let mut all: Vec<String> = description
+        .map(|d| {
+            let d = d.trim_end().to_owned();
+            if notes.is_empty() || d.ends_with(['.', '!', '?', ':', ';']) {
+                d
+            } else {
+                format!("{d}.")
+            }
+        })
+        .filter(|d| !d.is_empty())
+        .into_iter()
+        .collect();
     all.extend(notes.iter().cloned());
     (!all.is_empty()).then(|| all.join(" "))
 }

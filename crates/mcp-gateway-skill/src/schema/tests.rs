@@ -70,7 +70,7 @@ fn moves_unsupported_keywords_into_the_description() {
                   "properties": {"a": {"type": "boolean"}}}
         }}),
         json!({"type": "object", "properties": {
-            "n": {"type": "integer", "description": "How many Constraints: minimum 1; maximum 10."},
+            "n": {"type": "integer", "description": "How many. Constraints: minimum 1; maximum 10."},
             "s": {"type": "string", "pattern": "^x", "format": "date_time",
                   "description": "Constraints: at least 2 characters."},
             "f": {"type": "string", "description": "Constraints: format color."},
@@ -165,7 +165,7 @@ fn top_level_extras_become_a_note_and_empty_schemas_work() {
     assert_eq!(c.parameters, json!({"type": "object", "properties": {}}));
     assert_eq!(
         c.note.as_deref(),
-        Some("Adds numbers Constraints: no properties other than the listed ones.")
+        Some("Adds numbers. Constraints: no properties other than the listed ones.")
     );
     assert_eq!(
         convert(&json!({})).parameters,

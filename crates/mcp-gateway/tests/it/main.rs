@@ -8,6 +8,7 @@ mod concurrency;
 mod failures;
 mod front;
 mod lifecycle;
+mod ops;
 mod peers;
 mod sandbox;
 mod sessions;

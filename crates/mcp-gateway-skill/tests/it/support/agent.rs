@@ -53,6 +53,11 @@ impl AgentUnderTest {
         this
     }
 
+    /// `127.0.0.1:<port>` of the agent's HTTP server.
+    pub fn host_port(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     /// The SWML document, as the platform fetches it (POST /).
     pub async fn swml(&self) -> Value {
         let response = within(

@@ -4,6 +4,7 @@ use mcp_gateway_client::testing::{FakeGateway, FakeOptions};
 use mcp_gateway_client::{Auth, ClientConfig, GatewayClient, SessionInfo};
 use serde_json::{Value, json};
 
+use super::real::{self, RealGateway};
 use super::within;
 
 /// A running gateway and the credentials to use it.
@@ -12,6 +13,7 @@ pub struct TestGateway {
     pub user: String,
     pub password: String,
     fake: Option<FakeGateway>,
+    real: Option<RealGateway>,
 }
 
 impl TestGateway {
@@ -28,7 +30,31 @@ impl TestGateway {
             user,
             password,
             fake: Some(fake),
+            real: None,
         }
+    }
+
+    /// The real `mcp-gateway` binary with `services` (see [`real::fixture_service`]),
+    /// on any free port.
+    pub fn real(services: Value) -> Self {
+        Self::real_on(services, 0)
+    }
+
+    /// The real gateway on a given port.
+    pub fn real_on(services: Value, port: u16) -> Self {
+        let gw = RealGateway::start(services, port);
+        TestGateway {
+            url: gw.url.clone(),
+            user: real::USER.into(),
+            password: real::PASSWORD.into(),
+            fake: None,
+            real: Some(gw),
+        }
+    }
+
+    /// The real gateway's log (for failure messages).
+    pub fn log(&self) -> String {
+        self.real.as_ref().map(RealGateway::log).unwrap_or_default()
     }
 
     /// A client of this gateway (works for the fake and the real one alike).

@@ -1,12 +1,14 @@
 //! Test harness: a gateway to talk to and an agent served over real HTTP.
 //!
-//! Tests get a [`TestGateway`] (today the in-process fake of `mcp-gateway-client`;
-//! the real `mcp-gateway` binary with fixture children slots in behind the same
-//! struct) and an [`AgentUnderTest`], an SDK agent with the skill, served by the SDK's
-//! own HTTP server on `127.0.0.1`.
+//! Tests get a [`TestGateway`] and an [`AgentUnderTest`], an SDK agent with the skill,
+//! served by the SDK's own HTTP server on `127.0.0.1`. The gateway is either the real
+//! `mcp-gateway` binary with `mcp-fixture` children ([`real`], used by `e2e`), or the
+//! in-process fake of `mcp-gateway-client`, for answers a real gateway gives only under
+//! load (429, 503) and for execution counts of every failure kind.
 
 pub mod agent;
 pub mod gateway;
+pub mod real;
 
 pub use agent::{AgentUnderTest, function, function_names};
 pub use gateway::TestGateway;
