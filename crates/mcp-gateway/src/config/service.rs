@@ -48,6 +48,8 @@ pub(super) fn services(
             disabled.push(name.clone());
         }
     }
+    // Sorted: the file's order is not kept when serde_json's preserve_order is off.
+    disabled.sort();
     (services, disabled)
 }
 

@@ -120,7 +120,10 @@ pub enum SandboxError {
 pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     let service = req.service;
     if service.command.is_empty() {
-        return Err(SandboxError::Setup(format!("service {} has no command to spawn", service.name)));
+        return Err(SandboxError::Setup(format!(
+            "service {} has no command to spawn",
+            service.name
+        )));
     }
     let host = Host::get();
     let plan = plan::plan(service, host);
