@@ -9,5 +9,6 @@ pub mod config;
 pub mod http;
 pub mod logging;
 pub mod mcp;
+pub mod metrics;
 pub mod sandbox;
 pub mod session;

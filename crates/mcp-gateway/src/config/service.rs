@@ -105,6 +105,7 @@ fn service(name: &str, mut o: Obj<'_>, d: &mut Diags<'_>) -> (bool, Option<Servi
             max: 10 * MINUTE,
         },
     );
+    let warm_pool = o.usize(d, "warm_pool", 0, 0..=10_000);
     o.finish(d);
 
     let service = command.map(|command| ServiceConfig {
@@ -117,6 +118,7 @@ fn service(name: &str, mut o: Obj<'_>, d: &mut Diags<'_>) -> (bool, Option<Servi
         startup_timeout,
         max_line_bytes,
         stop_grace,
+        warm_pool,
         sandbox,
     });
     (enabled, service)

@@ -29,6 +29,7 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
     let session = session(top.section(d, "session", &empty), d);
     let rate_limiting = rate_limiting(top.section(d, "rate_limiting", &empty), d);
     let logging = logging(top.section(d, "logging", &empty), d);
+    let metrics = metrics(top.section(d, "metrics", &empty), d);
     if top.get("security").is_some() {
         d.warn(
             "security",
@@ -45,7 +46,17 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
         session,
         rate_limiting,
         logging,
+        metrics,
     }
+}
+
+fn metrics(mut o: Obj<'_>, d: &mut Diags<'_>) -> MetricsConfig {
+    let config = MetricsConfig {
+        enabled: o.bool(d, "enabled", true),
+        require_auth: o.bool(d, "require_auth", true),
+    };
+    o.finish(d);
+    config
 }
 
 fn server(mut o: Obj<'_>, tls_base: &Path, d: &mut Diags<'_>) -> ServerConfig {

@@ -78,6 +78,7 @@ pub async fn drain<R: AsyncRead + Unpin>(mut stderr: R, tail: &StderrTail, ctx: 
         match stderr.read(&mut chunk).await {
             Ok(0) => break,
             Ok(n) => {
+                crate::metrics::stderr_bytes(&logger.ctx.service, n);
                 tail.push(&chunk[..n]);
                 logger.feed(&chunk[..n], Instant::now());
             }
