@@ -77,11 +77,8 @@ impl Direct {
     }
 
     pub async fn call(&mut self, tool: &str, arguments: &Value) -> anyhow::Result<Value> {
-        self.request(
-            "tools/call",
-            json!({"name": tool, "arguments": arguments}),
-        )
-        .await
+        self.request("tools/call", json!({"name": tool, "arguments": arguments}))
+            .await
     }
 
     /// Close stdin and wait for the exit (kill after a second).

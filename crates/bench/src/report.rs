@@ -37,7 +37,12 @@ impl Report {
 
     pub fn table(&self) -> String {
         let w0 = self.rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-        let w1 = self.rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+        let w1 = self
+            .rows
+            .iter()
+            .map(|r| r.1.chars().count())
+            .max()
+            .unwrap_or(0);
         let mut out = String::new();
         let mut last = "";
         for (section, name, value) in &self.rows {

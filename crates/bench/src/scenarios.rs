@@ -60,9 +60,7 @@ impl Env {
             python_server: python_server.canonicalize()?,
             upstream,
             quick,
-            live_sessions: args
-                .live_sessions
-                .unwrap_or(if quick { 200 } else { 1000 }),
+            live_sessions: args.live_sessions.unwrap_or(if quick { 200 } else { 1000 }),
             churn_sessions: args
                 .churn_sessions
                 .unwrap_or(if quick { 1000 } else { 10_000 }),
@@ -171,10 +169,11 @@ async fn stop(gw: Arc<Gateway>) {
 pub async fn latency(env: &Env, r: &mut Report) -> anyhow::Result<()> {
     let (warmup, n) = (env.n(500, 100), env.n(20_000, 2_000));
     let args = json!({"text": "hello"});
-    let direct = Stats::new(
-        direct::sequential_calls(&env.fixture_argv(), "echo", &args, warmup, n).await?,
-    );
-    let gw = env.start(json!({"fx": env.service(env.fixture_argv(), true, 0)})).await?;
+    let direct =
+        Stats::new(direct::sequential_calls(&env.fixture_argv(), "echo", &args, warmup, n).await?);
+    let gw = env
+        .start(json!({"fx": env.service(env.fixture_argv(), true, 0)}))
+        .await?;
     let t = fixture_echo("fx");
     let through = Stats::new(load::sequential(&gw, &t, "lat", warmup, n).await?);
     let health = Stats::new(load::get_latency(&gw, "/health", n).await?);
@@ -230,7 +229,8 @@ pub async fn throughput(env: &Env, r: &mut Report) -> anyhow::Result<()> {
         format!("{direct_rate:.0} calls/s"),
     );
     r.put("throughput.direct_fixture", json!(direct_rate));
-    let py_direct = direct::throughput(&env.python_argv(), "greet", &json!({"name": "Ada"}), dur).await?;
+    let py_direct =
+        direct::throughput(&env.python_argv(), "greet", &json!({"name": "Ada"}), dur).await?;
     r.row(
         "throughput",
         "direct stdio, python greeter, 1 client",
@@ -259,7 +259,11 @@ pub async fn throughput(env: &Env, r: &mut Report) -> anyhow::Result<()> {
             let lat = Stats::new(lat);
             let name = format!(
                 "fixture, {clients} client(s), {}",
-                if spread { "1 session each" } else { "one session" }
+                if spread {
+                    "1 session each"
+                } else {
+                    "one session"
+                }
             );
             r.row(
                 "throughput",
@@ -270,7 +274,10 @@ pub async fn throughput(env: &Env, r: &mut Report) -> anyhow::Result<()> {
                 "throughput.fixture_c{clients}_{}",
                 if spread { "spread" } else { "one" }
             );
-            r.put(&key, json!({"rate": rate, "latency": lat.json(), "errors": errors}));
+            r.put(
+                &key,
+                json!({"rate": rate, "latency": lat.json(), "errors": errors}),
+            );
         }
     }
     let t = greet("py");
@@ -309,8 +316,20 @@ pub async fn sessions(env: &Env, r: &mut Report) -> anyhow::Result<()> {
     wait_pools(&gw, &["fx_pool", "py_pool"], pool).await?;
     let baseline = gw.descendants();
     let kinds: [(&str, &str, Vec<String>, Target, usize); 2] = [
-        ("fixture", "fx", env.fixture_argv(), fixture_echo("fx"), env.n(300, 60)),
-        ("python", "py", env.python_argv(), greet("py"), env.n(60, 16)),
+        (
+            "fixture",
+            "fx",
+            env.fixture_argv(),
+            fixture_echo("fx"),
+            env.n(300, 60),
+        ),
+        (
+            "python",
+            "py",
+            env.python_argv(),
+            greet("py"),
+            env.n(60, 16),
+        ),
     ];
     for (label, svc, argv, target, n) in kinds {
         for concurrency in [1usize, 8] {
@@ -328,7 +347,11 @@ pub async fn sessions(env: &Env, r: &mut Report) -> anyhow::Result<()> {
                 json!({"rate": bare_rate, "latency": bare.json()}),
             );
             for sandbox in [true, false] {
-                let service = if sandbox { svc.to_string() } else { format!("{svc}_nosb") };
+                let service = if sandbox {
+                    svc.to_string()
+                } else {
+                    format!("{svc}_nosb")
+                };
                 let t = Target {
                     service: service.clone(),
                     ..target.clone()
@@ -364,15 +387,26 @@ pub async fn sessions(env: &Env, r: &mut Report) -> anyhow::Result<()> {
     }
     // From the warm pool: one new session at a time, each once the pool is full again.
     for (label, svc, target, n) in [
-        ("fixture", "fx_pool", fixture_echo("fx_pool"), env.n(100, 30)),
+        (
+            "fixture",
+            "fx_pool",
+            fixture_echo("fx_pool"),
+            env.n(100, 30),
+        ),
         ("python", "py_pool", greet("py_pool"), env.n(30, 10)),
     ] {
         let mut lat = Vec::new();
         for i in 0..n {
             wait_pools(&gw, &[svc], pool).await?;
             let s = Instant::now();
-            gw.call(&target.service, &format!("pool-{svc}-{i}"), &target.tool, &target.args, None)
-                .await?;
+            gw.call(
+                &target.service,
+                &format!("pool-{svc}-{i}"),
+                &target.tool,
+                &target.args,
+                None,
+            )
+            .await?;
             lat.push(s.elapsed());
         }
         let stats = Stats::new(lat);
@@ -424,7 +458,9 @@ async fn wait_descendants(gw: &Gateway, n: usize) {
 pub async fn live(env: &Env, r: &mut Report) -> anyhow::Result<()> {
     let n = env.live_sessions;
     let tenth = n / 10;
-    let gw = env.start(json!({"fx": env.service(env.fixture_argv(), true, 0)})).await?;
+    let gw = env
+        .start(json!({"fx": env.service(env.fixture_argv(), true, 0)}))
+        .await?;
     let t = fixture_echo("fx");
     // Warm up allocator and metric families with a few sessions, then measure the idle base.
     let (_, _, ids) = load::create_sessions(&gw, &t, "warm", 20, 4, None).await?;
@@ -476,10 +512,18 @@ pub async fn live(env: &Env, r: &mut Report) -> anyhow::Result<()> {
         tools.summary(),
     );
     let listing = Stats::new(load::get_latency(&gw, "/sessions", env.n(50, 10)).await?);
-    r.row("live", format!("GET /sessions with {n} live sessions"), listing.summary());
+    r.row(
+        "live",
+        format!("GET /sessions with {n} live sessions"),
+        listing.summary(),
+    );
     // A call on a warm session while everything is live.
     let warm = Stats::new(load::sequential(&gw, &t, &ids[0], 10, reps).await?);
-    r.row("live", format!("warm call with {n} live sessions"), warm.summary());
+    r.row(
+        "live",
+        format!("warm call with {n} live sessions"),
+        warm.summary(),
+    );
 
     let sequential: Vec<String> = ids.drain(..tenth.min(ids.len())).collect();
     let (del_seq, _) = load::delete_sessions(&gw, sequential, 1).await?;
@@ -518,11 +562,13 @@ fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
 
-/// 5. Churn: N sessions created, used and deleted (9 in 10) or expired (1 in 10, 1 s idle
-///    timeout), 16 in flight; then children left and RSS before/after.
+/// 5. Churn: N sessions created, used and deleted (9 in 10) or left to expire (1 in 10, 1 s
+///    idle timeout) by 16 workers; then children left, and RSS before, at half-time and after.
 pub async fn churn(env: &Env, r: &mut Report) -> anyhow::Result<()> {
     let n = env.churn_sessions;
-    let gw = env.start(json!({"fx": env.service(env.fixture_argv(), true, 0)})).await?;
+    let gw = env
+        .start(json!({"fx": env.service(env.fixture_argv(), true, 0)}))
+        .await?;
     let t = fixture_echo("fx");
     let (_, _, ids) = load::create_sessions(&gw, &t, "warm", 200, 16, None).await?;
     load::delete_sessions(&gw, ids, 16).await?;
@@ -530,29 +576,41 @@ pub async fn churn(env: &Env, r: &mut Report) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = gw.rss();
     let start = Instant::now();
-    let batch = 500;
-    let mut done = 0;
-    let mut expiring = 0;
-    while done < n {
-        let k = batch.min(n - done);
-        let expire_k = k / 10;
-        let (_, _, ids) = load::create_sessions(
-            &gw,
-            &t,
-            &format!("churn-{done}"),
-            k - expire_k,
-            16,
-            None,
-        )
-        .await?;
-        let (_, _, _) =
-            load::create_sessions(&gw, &t, &format!("churn-exp-{done}"), expire_k, 16, Some(1))
-                .await?;
-        load::delete_sessions(&gw, ids, 16).await?;
-        done += k;
-        expiring += expire_k;
+    let mut mid = 0;
+    for half in 0..2 {
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(half * n / 2));
+        let end = if half == 0 { n / 2 } else { n };
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (gw, t, next) = (gw.clone(), t.clone(), next.clone());
+            tasks.spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= end {
+                        return anyhow::Ok(());
+                    }
+                    let id = format!("churn-{i}");
+                    if i % 10 == 9 {
+                        gw.call(&t.service, &id, &t.tool, &t.args, Some(1)).await?;
+                    } else {
+                        gw.call(&t.service, &id, &t.tool, &t.args, None).await?;
+                        gw.call(&t.service, &id, &t.tool, &t.args, None).await?;
+                        gw.delete(&format!("/sessions/{id}")).await?;
+                    }
+                }
+            });
+        }
+        while let Some(res) = tasks.join_next().await {
+            res??;
+        }
+        if half == 0 {
+            gw.wait_no_descendants(Duration::from_secs(60)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            mid = gw.rss();
+        }
     }
     let wall = start.elapsed();
+    let expiring = n / 10;
     let left = gw.wait_no_descendants(Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = gw.rss();
@@ -561,8 +619,12 @@ pub async fn churn(env: &Env, r: &mut Report) -> anyhow::Result<()> {
     let listed = listed.as_object().map(|m| m.len()).unwrap_or(0);
     r.row(
         "churn",
-        format!("{n} sessions ({expiring} expired by idle timeout), 16 in flight"),
-        format!("{:.1} s, {:.0} sessions/s", wall.as_secs_f64(), n as f64 / wall.as_secs_f64()),
+        format!("{n} sessions ({expiring} left to expire, 1 s), 16 workers"),
+        format!(
+            "{:.1} s, {:.0} sessions/s",
+            wall.as_secs_f64(),
+            n as f64 / wall.as_secs_f64()
+        ),
     );
     r.row(
         "churn",
@@ -571,14 +633,19 @@ pub async fn churn(env: &Env, r: &mut Report) -> anyhow::Result<()> {
     );
     r.row(
         "churn",
-        "gateway RSS before / after",
-        format!("{:.1} / {:.1} MiB", mib(before), mib(after)),
+        "gateway RSS before / half-way / after (no growth)",
+        format!(
+            "{:.1} / {:.1} / {:.1} MiB",
+            mib(before),
+            mib(mid),
+            mib(after)
+        ),
     );
     r.put(
         "churn",
         json!({"sessions": n, "expired": expiring, "wall_s": wall.as_secs_f64(),
                "children_left": left, "sessions_listed": listed,
-               "rss_before": before, "rss_after": after}),
+               "rss_before": before, "rss_half": mid, "rss_after": after}),
     );
     stop(gw).await;
     Ok(())
@@ -588,7 +655,11 @@ pub async fn churn(env: &Env, r: &mut Report) -> anyhow::Result<()> {
 /// throughput at 1 and 8 clients, new session, GET /tools, DELETE; ours right after.
 pub async fn upstream(env: &Env, r: &mut Report) -> anyhow::Result<()> {
     let Some(bin) = &env.upstream else {
-        r.row("upstream", "skipped", "no upstream mcp-gateway found (see --upstream)");
+        r.row(
+            "upstream",
+            "skipped",
+            "no upstream mcp-gateway found (see --upstream)",
+        );
         return Ok(());
     };
     let unlimited = "1000000 per minute";
@@ -604,7 +675,9 @@ pub async fn upstream(env: &Env, r: &mut Report) -> anyhow::Result<()> {
     let dur = env.dur();
     let n_new = env.n(20, 5);
     let up = Arc::new(Gateway::start_upstream(bin, &config).await?);
-    let ours = env.start(json!({"py": env.service(env.python_argv(), true, 0)})).await?;
+    let ours = env
+        .start(json!({"py": env.service(env.python_argv(), true, 0)}))
+        .await?;
     for (who, gw) in [("upstream", &up), ("ours", &ours)] {
         let t = greet("py");
         for clients in [1usize, 8] {
@@ -621,16 +694,25 @@ pub async fn upstream(env: &Env, r: &mut Report) -> anyhow::Result<()> {
                 json!({"rate": rate, "latency": lat.json(), "errors": errors}),
             );
         }
-        let (lat, wall, ids) = load::create_sessions(gw, &t, &format!("{who}-new"), n_new, 1, None).await?;
+        let (lat, wall, ids) =
+            load::create_sessions(gw, &t, &format!("{who}-new"), n_new, 1, None).await?;
         let stats = Stats::new(lat);
         r.row(
             "upstream",
             format!("{who}: new session (spawn+init+call), one at a time"),
-            format!("{:.1}/s  {}", n_new as f64 / wall.as_secs_f64(), stats.summary()),
+            format!(
+                "{:.1}/s  {}",
+                n_new as f64 / wall.as_secs_f64(),
+                stats.summary()
+            ),
         );
         r.put(&format!("upstream.{who}_new_session"), stats.json());
         let tools = Stats::new(load::get_latency(gw, "/services/py/tools", env.n(10, 3)).await?);
-        r.row("upstream", format!("{who}: GET /services/py/tools"), tools.summary());
+        r.row(
+            "upstream",
+            format!("{who}: GET /services/py/tools"),
+            tools.summary(),
+        );
         r.put(&format!("upstream.{who}_get_tools"), tools.json());
         let (del, wall) = load::delete_sessions(gw, ids, 1).await?;
         let del = Stats::new(del);

@@ -7,5 +7,7 @@ mod cli;
 mod concurrency;
 mod failures;
 mod lifecycle;
+mod metrics;
 mod peers;
+mod pool;
 mod sessions;
