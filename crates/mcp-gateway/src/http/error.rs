@@ -13,8 +13,10 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Extra fields merged into the body (e.g. `rpc_error`, `stderr_tail`).
-    pub extra: Map<String, Value>,
+    /// Extra fields merged into the body (e.g. `rpc_error`, `stderr_tail`). Boxed: with
+    /// serde_json's `preserve_order` (enabled in the workspace by signalwire-sdk) a `Map` is
+    /// large enough to trip `clippy::result_large_err` on every `Result<_, ApiError>`.
+    pub extra: Box<Map<String, Value>>,
     pub retry_after: Option<u64>,
 }
 
@@ -24,7 +26,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            extra: Map::new(),
+            extra: Box::default(),
             retry_after: None,
         }
     }
@@ -132,7 +134,7 @@ fn tail(text: &str, max: usize) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = self.extra;
+        let mut body = *self.extra;
         body.insert("error".into(), Value::String(self.message));
         body.insert("code".into(), Value::String(self.code.into()));
         let mut response = (self.status, Json(Value::Object(body))).into_response();
