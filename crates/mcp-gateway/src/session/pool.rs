@@ -146,6 +146,7 @@ pub(super) async fn refill(
     shutdown: CancellationToken,
 ) {
     const RETRY: Duration = Duration::from_secs(1);
+    const REFILL_DELAY: Duration = Duration::from_millis(20);
     loop {
         pool.purge_dead();
         while pool.len() < pool.target && !shutdown.is_cancelled() {
@@ -166,7 +167,11 @@ pub(super) async fn refill(
             }
         }
         tokio::select! {
-            _ = pool.wake.notified() => {}
+            _ = pool.wake.notified() => {
+                // Let the session that just took a child get its answer out before we fork:
+                // a fork stalls every thread of the gateway for a moment.
+                tokio::time::sleep(REFILL_DELAY).await;
+            }
             _ = tokio::time::sleep(RETRY) => {}
             _ = shutdown.cancelled() => {
                 let pooled: Vec<Pooled> = pool.queue().drain(..).collect();
