@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::SessionError;
 use super::limits::Reservation;
 use super::manager::SessionManager;
 use crate::config::Config;
@@ -147,6 +148,8 @@ pub(super) async fn refill(
 ) {
     const RETRY: Duration = Duration::from_secs(1);
     const REFILL_DELAY: Duration = Duration::from_millis(20);
+    // Consecutive failures to start a child (not counting a full cap): back off.
+    let mut failures = 0u32;
     loop {
         pool.purge_dead();
         while pool.len() < pool.target && !shutdown.is_cancelled() {
@@ -158,26 +161,44 @@ pub(super) async fn refill(
                 Ok(pooled) if shutdown.is_cancelled() => {
                     stop_all(&pool.service, vec![pooled]).await
                 }
-                Ok(pooled) => pool.queue().push_back(pooled),
+                Ok(pooled) => {
+                    failures = 0;
+                    pool.queue().push_back(pooled);
+                }
+                Err(SessionError::SessionLimit(_)) => {
+                    // The normal case: the pool refills when a child exits.
+                    break;
+                }
                 Err(err) => {
-                    // A full cap is the normal case; the pool refills when a child exits.
-                    tracing::debug!(service = %pool.service, error = %err, "warm pool not refilled");
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(service = %pool.service, error = %err, failures, "warm pool child failed to start");
                     break;
                 }
             }
         }
+        if failures > 0 {
+            let backoff = RETRY * 2u32.saturating_pow(failures.min(6));
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.cancelled() => {}
+            }
+            if !shutdown.is_cancelled() {
+                continue;
+            }
+        }
         tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                let pooled: Vec<Pooled> = pool.queue().drain(..).collect();
+                stop_all(&pool.service, pooled).await;
+                return;
+            }
             _ = pool.wake.notified() => {
                 // Let the session that just took a child get its answer out before we fork:
                 // a fork stalls every thread of the gateway for a moment.
                 tokio::time::sleep(REFILL_DELAY).await;
             }
             _ = tokio::time::sleep(RETRY) => {}
-            _ = shutdown.cancelled() => {
-                let pooled: Vec<Pooled> = pool.queue().drain(..).collect();
-                stop_all(&pool.service, pooled).await;
-                return;
-            }
         }
     }
 }
