@@ -19,7 +19,17 @@ pub struct Direct {
 impl Direct {
     /// Spawn `argv` and run the MCP handshake.
     pub async fn start(argv: &[String]) -> anyhow::Result<Self> {
-        let mut child = Command::new(&argv[0])
+        Self::start_with(argv, false).await
+    }
+
+    /// As [`Direct::start`]; `fork` installs a no-op `pre_exec` hook, which makes std spawn
+    /// with `fork` + `exec` (as the gateway's sandbox does) instead of `posix_spawn`.
+    pub async fn start_with(argv: &[String], fork: bool) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(&argv[0]);
+        if fork {
+            force_fork(&mut cmd);
+        }
+        let mut child = cmd
             .args(&argv[1..])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -93,6 +103,16 @@ impl Direct {
     }
 }
 
+/// A no-op `pre_exec` hook: std then cannot use `posix_spawn` and forks.
+#[allow(unsafe_code)]
+fn force_fork(cmd: &mut Command) {
+    // SAFETY: the closure does nothing, so it is trivially async-signal-safe between fork
+    // and exec.
+    unsafe {
+        cmd.pre_exec(|| Ok(()));
+    }
+}
+
 /// `n` sequential calls on one child: per-call latency.
 pub async fn sequential_calls(
     argv: &[String],
@@ -146,6 +166,7 @@ pub async fn spawn_ready(
     args: &Value,
     n: usize,
     concurrency: usize,
+    fork: bool,
 ) -> anyhow::Result<(Vec<Duration>, Duration)> {
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -159,7 +180,7 @@ pub async fn spawn_ready(
             let mut kept = Vec::new();
             for _ in 0..count {
                 let t = Instant::now();
-                let mut d = Direct::start(&argv).await?;
+                let mut d = Direct::start_with(&argv, fork).await?;
                 d.call(&tool, &args).await?;
                 lat.push(t.elapsed());
                 kept.push(d);

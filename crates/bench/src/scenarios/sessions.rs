@@ -37,7 +37,8 @@ pub async fn sessions(env: &Env, r: &mut Report) -> anyhow::Result<()> {
     for (label, svc, argv, target, n) in kinds {
         for concurrency in [1usize, 8] {
             let (lat, wall) =
-                direct::spawn_ready(&argv, &target.tool, &target.args, n, concurrency).await?;
+                direct::spawn_ready(&argv, &target.tool, &target.args, n, concurrency, false)
+                    .await?;
             let bare_rate = n as f64 / wall.as_secs_f64();
             let bare = Stats::new(lat);
             r.row(
@@ -48,6 +49,24 @@ pub async fn sessions(env: &Env, r: &mut Report) -> anyhow::Result<()> {
             r.put(
                 &format!("sessions.{label}_bare_c{concurrency}"),
                 json!({"rate": bare_rate, "latency": bare.json()}),
+            );
+            let (lat, wall) =
+                direct::spawn_ready(&argv, &target.tool, &target.args, n, concurrency, true)
+                    .await?;
+            let fork_rate = n as f64 / wall.as_secs_f64();
+            let forked = Stats::new(lat);
+            r.row(
+                "sessions",
+                format!("{label}: bare, forced fork (no-op pre_exec), {concurrency} in flight"),
+                format!(
+                    "{fork_rate:.0}/s ({:.0}% of bare)  {}",
+                    100.0 * fork_rate / bare_rate,
+                    forked.summary()
+                ),
+            );
+            r.put(
+                &format!("sessions.{label}_bare_fork_c{concurrency}"),
+                json!({"rate": fork_rate, "vs_bare": fork_rate / bare_rate, "latency": forked.json()}),
             );
             for sandbox in [true, false] {
                 let service = if sandbox {
