@@ -65,6 +65,7 @@ fn main() {
             max_line_bytes: 1 << 20,
             stop_grace: Duration::from_secs(1),
             remote: None,
+            warm_pool: 0,
             sandbox,
         };
         let protected = [root.path().to_path_buf()];

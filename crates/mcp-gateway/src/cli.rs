@@ -148,6 +148,7 @@ async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
     }
     let sessions = SessionManager::new(config.clone());
     sessions.prefetch_tools();
+    sessions.start_pools();
     tokio::spawn(sessions.clone().run_reaper());
     let result = crate::http::serve(sessions.clone(), shutdown_signal(), |l| {
         eprintln!(

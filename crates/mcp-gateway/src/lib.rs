@@ -11,6 +11,7 @@ pub mod front;
 pub mod http;
 pub mod logging;
 pub mod mcp;
+pub mod metrics;
 pub mod ratelimit;
 pub mod sandbox;
 pub mod session;

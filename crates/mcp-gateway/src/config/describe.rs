@@ -179,6 +179,9 @@ fn write_service(out: &mut String, service: &ServiceConfig) -> std::fmt::Result 
         secs(service.call_timeout),
         secs(service.startup_timeout)
     ));
+    if service.warm_pool > 0 {
+        details.push(format!("warm pool {}", service.warm_pool));
+    }
     writeln!(out, "    {}", details.join("; "))
 }
 

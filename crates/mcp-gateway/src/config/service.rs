@@ -118,6 +118,7 @@ fn service(name: &str, mut o: Obj<'_>, d: &mut Diags<'_>) -> (bool, Option<Servi
     for key in super::traffic::SERVICE_KEYS {
         o.ignore(key);
     }
+    let warm_pool = o.usize(d, "warm_pool", 0, 0..=10_000);
     o.finish(d);
 
     let service = command.map(|command| ServiceConfig {
@@ -131,6 +132,7 @@ fn service(name: &str, mut o: Obj<'_>, d: &mut Diags<'_>) -> (bool, Option<Servi
         startup_timeout,
         max_line_bytes,
         stop_grace,
+        warm_pool,
         sandbox,
     });
     (enabled, service)

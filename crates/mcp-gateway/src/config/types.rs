@@ -24,6 +24,17 @@ pub struct Config {
     pub traffic: super::TrafficConfig,
     /// The MCP front door (`/mcp`).
     pub mcp: McpConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// `metrics`: the Prometheus endpoint `GET /metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `metrics.enabled` (default true): serve `GET /metrics`.
+    pub enabled: bool,
+    /// `metrics.require_auth` (default true): `GET /metrics` needs the same credentials as the
+    /// API. False = open to anyone who can reach the port (for a scraper on a private network).
+    pub require_auth: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +100,10 @@ pub struct ServiceConfig {
     pub max_line_bytes: usize,
     /// `stop_grace` seconds (default 2): wait after closing stdin, and again after SIGTERM.
     pub stop_grace: Duration,
+    /// `warm_pool` (default 0): children kept spawned and initialized, each handed to one new
+    /// session (never reused across sessions), refilled in the background, counted against
+    /// the session caps.
+    pub warm_pool: usize,
     pub sandbox: SandboxConfig,
 }
 

@@ -32,6 +32,7 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
     let traffic = traffic::traffic(root, top.section(d, "auth", &empty), &services, d);
     let mcp = super::mcp::mcp(top.section(d, "mcp", &empty), d);
     check_mcp_names(&mcp, &services, d);
+    let metrics = metrics(top.section(d, "metrics", &empty), d);
     if top.get("security").is_some() {
         d.warn(
             "security",
@@ -48,6 +49,7 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
         session,
         rate_limiting,
         logging,
+        metrics,
         traffic,
         mcp,
     }
@@ -83,6 +85,15 @@ fn check_mcp_names(
             "is \"never\" with several services: a tool name listed by two services is served by the first one only",
         );
     }
+}
+
+fn metrics(mut o: Obj<'_>, d: &mut Diags<'_>) -> MetricsConfig {
+    let config = MetricsConfig {
+        enabled: o.bool(d, "enabled", true),
+        require_auth: o.bool(d, "require_auth", true),
+    };
+    o.finish(d);
+    config
 }
 
 fn server(mut o: Obj<'_>, tls_base: &Path, d: &mut Diags<'_>) -> ServerConfig {

@@ -254,6 +254,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
                 path = %request.uri().path(),
                 "rate limit exceeded"
             );
+            crate::metrics::rate_limited("api");
             refused(&decision)
         }
         Outcome::Unchecked => next.run(request).await,
@@ -279,7 +280,10 @@ pub async fn unauthenticated(state: &AppState, addr: IpAddr) -> Response {
             set_headers(response.headers_mut(), &decision);
             response
         }
-        Outcome::Checked(decision) => refused(&decision),
+        Outcome::Checked(decision) => {
+            crate::metrics::rate_limited("unauthenticated");
+            refused(&decision)
+        }
         Outcome::Unchecked => ApiError::unauthorized().into_response(),
         Outcome::Unavailable => unavailable(),
     }
@@ -287,6 +291,7 @@ pub async fn unauthenticated(state: &AppState, addr: IpAddr) -> Response {
 
 /// 429 for an address blocked after repeated auth failures.
 pub fn blocked(secs: u64) -> Response {
+    crate::metrics::rate_limited("auth_blocked");
     let mut e = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
@@ -360,6 +365,7 @@ pub async fn enter_call(
             Ok(permit) => permits.extend(permit),
             Err(refused) => {
                 tracing::info!(gate = %refused.name, max_in_flight = refused.max_in_flight, "concurrency limit: call refused");
+                crate::metrics::rate_limited("concurrency");
                 let mut e = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "concurrency_limited",

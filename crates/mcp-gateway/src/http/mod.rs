@@ -3,6 +3,7 @@
 mod auth;
 mod error;
 mod limits;
+mod metrics;
 mod routes;
 mod server;
 mod validate;
@@ -38,24 +39,32 @@ pub fn router(state: AppState) -> Router {
     let config = state.sessions.config();
     let max_body = config.server.max_body_bytes;
     let tls = config.server.tls.is_some();
-    let protected = Router::new()
+    let metrics_cfg = config.metrics;
+    let mut protected = Router::new()
         .route("/services", get(routes::services))
         .route("/services/{service}/tools", get(routes::tools))
         .route("/services/{service}/call", post(routes::call))
         .route("/sessions", get(routes::sessions))
         .route("/sessions/{id}", delete(routes::close_session))
         .merge(crate::front::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), limits::limit))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_auth,
-        ));
+        .route_layer(middleware::from_fn_with_state(state.clone(), limits::limit));
+    // /metrics is added after the rate-limit layer: a scraper must never spend API budgets.
+    let mut public = Router::new().route("/health", get(routes::health));
+    if metrics_cfg.enabled && metrics_cfg.require_auth {
+        protected = protected.route("/metrics", get(metrics::metrics));
+    } else if metrics_cfg.enabled {
+        public = public.route("/metrics", get(metrics::metrics));
+    }
+    let protected = protected.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_auth,
+    ));
     let x_request_id = HeaderName::from_static("x-request-id");
-    let mut app = Router::new()
-        .route("/health", get(routes::health))
+    let mut app = public
         .merge(protected)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(middleware::from_fn(metrics::count_requests))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))

@@ -31,7 +31,9 @@ use crate::sandbox::{SandboxGuard, signal_group};
 pub(super) const EXIT_SETTLE: Duration = Duration::from_millis(200);
 /// How much stderr an [`ExitInfo`] carries.
 pub(super) const EXIT_TAIL_BYTES: usize = 4096;
-const STDOUT_BUFFER: usize = 64 * 1024;
+/// Per child: a line longer than this is assembled across fills (see `LineReader`), so a small
+/// buffer costs nothing but syscalls on huge replies, and keeps idle sessions cheap.
+const STDOUT_BUFFER: usize = 8 * 1024;
 
 pub(super) type Reply = oneshot::Sender<Result<Value, McpError>>;
 

@@ -14,7 +14,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 pub const LOG_LINE_MAX: usize = 2048;
 /// Most stderr lines logged per second per child; the others are counted.
 const LOG_LINES_PER_SECOND: u32 = 200;
-const READ_CHUNK: usize = 64 * 1024;
+/// Per child, allocated for its whole life: small, so idle sessions stay cheap.
+const READ_CHUNK: usize = 4 * 1024;
 
 /// The last `capacity` bytes a child wrote to stderr.
 #[derive(Debug)]
@@ -78,6 +79,7 @@ pub async fn drain<R: AsyncRead + Unpin>(mut stderr: R, tail: &StderrTail, ctx: 
         match stderr.read(&mut chunk).await {
             Ok(0) => break,
             Ok(n) => {
+                crate::metrics::stderr_bytes(&logger.ctx.service, n);
                 tail.push(&chunk[..n]);
                 logger.feed(&chunk[..n], Instant::now());
             }

@@ -296,6 +296,7 @@ mod tests {
             max_line_bytes: 1024,
             stop_grace: std::time::Duration::from_secs(1),
             remote: None,
+            warm_pool: 0,
             sandbox,
         }
     }

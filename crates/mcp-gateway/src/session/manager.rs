@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::Local;
@@ -13,9 +13,11 @@ use tokio_util::task::TaskTracker;
 use super::SessionError;
 use super::catalog::{Catalog, Tools, lists_tool};
 use super::limits::{Caps, Reservation};
+use super::pool::{self, Pooled, Pools};
 use super::record::{Child, Session, SessionSnapshot};
 use crate::config::{Config, ServiceConfig};
 use crate::mcp::{ChildEvent, ClientOptions, McpClient};
+use crate::metrics::{self, ExitCause};
 use crate::sandbox::{self, SpawnRequest};
 
 mod front_door;
@@ -44,6 +46,7 @@ pub struct SessionManager {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     caps: Arc<Caps>,
     catalog: Catalog,
+    pools: Pools,
     /// Every background task (child watchers, stops): waited for at shutdown.
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -57,6 +60,7 @@ impl SessionManager {
             config.session.max_total_sessions,
         );
         Arc::new(Self {
+            pools: Pools::new(&config),
             config,
             sessions: Mutex::default(),
             caps,
@@ -106,11 +110,10 @@ impl SessionManager {
         {
             return Err(unknown_tool(&req));
         }
-        let result = child
-            .client
-            .call_tool(&req.tool, req.arguments)
-            .await
-            .map_err(|e| SessionError::from_call(&service.name, e))?;
+        let started = Instant::now();
+        let result = child.client.call_tool(&req.tool, req.arguments).await;
+        metrics::tool_call(&service.name, result.is_ok(), started.elapsed());
+        let result = result.map_err(|e| SessionError::from_call(&service.name, e))?;
         Ok(CallOutcome { result })
     }
 
@@ -153,7 +156,7 @@ impl SessionManager {
             }
         };
         if let Some(old) = expired {
-            self.stop_session(&old, "idle");
+            self.stop_session(&old, ExitCause::Idle);
         }
         if !session.enter(req.timeout.clone(), req.metadata.clone()) {
             return Err(SessionError::UnknownSession(req.session_id.clone()));
@@ -192,19 +195,22 @@ impl SessionManager {
         if self.shutdown.is_cancelled() {
             return Err(SessionError::ShuttingDown);
         }
-        let reservation = self.caps.reserve(&service.name)?;
-        let client = self.spawn_client(service, &session.id).await?;
-        if !self.catalog_has(&service.name) {
-            match client.list_tools().await {
-                Ok(tools) => self.catalog.store(&service.name, tools),
-                Err(err) => {
-                    tracing::warn!(service = %service.name, error = %err, "tools/list failed")
-                }
+        let (client, reservation) = match self.pools.take(&service.name) {
+            Some(Pooled {
+                client,
+                reservation,
+            }) => (client, reservation),
+            None => {
+                let reservation = self.caps.reserve(&service.name)?;
+                let client = self.spawn_client(service, &session.id).await?;
+                self.ensure_catalog(&service.name, &client).await;
+                (client, reservation)
             }
-        }
+        };
         let child = Child {
             client: client.clone(),
             started_at: Local::now(),
+            stop_cause: Arc::new(OnceLock::new()),
         };
         self.tasks.spawn(watch_child(
             Arc::downgrade(self),
@@ -212,10 +218,12 @@ impl SessionManager {
             service.name.clone(),
             slot_id,
             client.clone(),
+            child.stop_cause.clone(),
             reservation,
         ));
         if session.is_closed() || self.shutdown.is_cancelled() {
             // Closed while we were starting: nobody else will stop this child.
+            let _ = child.stop_cause.set(ExitCause::Stopped);
             self.stop_in_background(client);
             return Err(SessionError::UnknownSession(session.id.clone()));
         }
@@ -224,6 +232,44 @@ impl SessionManager {
 
     fn catalog_has(&self, service: &str) -> bool {
         self.catalog.cached(service).is_some()
+    }
+
+    /// Feed the catalog from a fresh child if it has nothing for `service` yet.
+    async fn ensure_catalog(&self, service: &str, client: &McpClient) {
+        if !self.catalog_has(service) {
+            match client.list_tools().await {
+                Ok(tools) => self.catalog.store(service, tools),
+                Err(err) => tracing::warn!(service = %service, error = %err, "tools/list failed"),
+            }
+        }
+    }
+
+    /// Start one refill task per warm pool (services with `warm_pool` > 0).
+    pub fn start_pools(self: &Arc<Self>) {
+        for pool in self.pools.all() {
+            self.tasks.spawn(pool::refill(
+                pool.clone(),
+                Arc::downgrade(self),
+                self.shutdown.clone(),
+            ));
+        }
+    }
+
+    /// A child for a warm pool: cap reserved, spawned and initialized like a session's child,
+    /// under the synthetic session id `id`.
+    pub(super) async fn spawn_pooled(
+        &self,
+        service: &str,
+        id: &str,
+    ) -> Result<Pooled, SessionError> {
+        let service = self.service(service)?;
+        let reservation = self.caps.reserve(&service.name)?;
+        let client = self.spawn_client(service, id).await?;
+        self.ensure_catalog(&service.name, &client).await;
+        Ok(Pooled {
+            client,
+            reservation,
+        })
     }
 
     /// Spawn and initialize a child of `service` (no caps: the caller reserved).
@@ -260,9 +306,10 @@ impl SessionManager {
             session_id,
             self.config.session.stderr_buffer_bytes,
         );
-        let client = McpClient::start(spawned, opts)
-            .await
-            .map_err(|e| SessionError::from_start(&service.name, e))?;
+        let started = Instant::now();
+        let client = McpClient::start(spawned, opts).await;
+        metrics::spawn(&service.name, client.is_ok(), started.elapsed());
+        let client = client.map_err(|e| SessionError::from_start(&service.name, e))?;
         tracing::info!(service = %service.name, session = %session_id, pid, "child started");
         Ok(client)
     }
@@ -287,7 +334,11 @@ impl SessionManager {
         }
         let client = self.spawn_client(service, "discovery").await?;
         let tools = client.list_tools().await;
-        self.stop_in_background(client);
+        let name = service.name.clone();
+        self.tasks.spawn(async move {
+            client.stop().await;
+            metrics::child_exit(&name, ExitCause::Discovery);
+        });
         tools.map_err(|e| SessionError::from_start(&service.name, e))
     }
 
@@ -370,17 +421,18 @@ impl SessionManager {
         };
         match session {
             Some(s) => {
-                self.stop_session(&s, "deleted");
+                self.stop_session(&s, ExitCause::Deleted);
                 Ok(())
             }
             None => Err(SessionError::UnknownSession(id.to_string())),
         }
     }
 
-    fn stop_session(&self, session: &Session, reason: &'static str) {
-        tracing::info!(session = %session.id, reason, "session closed");
+    fn stop_session(&self, session: &Session, cause: ExitCause) {
+        tracing::info!(session = %session.id, reason = cause.as_str(), "session closed");
         for slot in session.close() {
             if let Some(Ok(child)) = slot.cell.get() {
+                let _ = child.stop_cause.set(cause);
                 self.stop_in_background(child.client.clone());
             }
         }
@@ -405,7 +457,7 @@ impl SessionManager {
             ids.iter().filter_map(|id| table.remove(id)).collect()
         };
         for session in &expired {
-            self.stop_session(session, "idle");
+            self.stop_session(session, ExitCause::Idle);
         }
         expired.len()
     }
@@ -422,9 +474,18 @@ impl SessionManager {
         }
     }
 
-    /// Live children (reserved slots), for metrics and tests.
+    /// Live children (reserved slots, pooled ones included), for metrics and tests.
     pub fn live_children(&self) -> usize {
         self.caps.live()
+    }
+
+    /// The state gauges of `GET /metrics`.
+    pub fn metrics_snapshot(&self) -> metrics::Snapshot {
+        metrics::Snapshot {
+            sessions: self.sessions.lock().expect("session table lock").len(),
+            children: self.caps.live(),
+            pooled: self.pools.ready_counts(),
+        }
     }
 
     /// Stop every child concurrently and wait until all are reaped.
@@ -438,7 +499,7 @@ impl SessionManager {
             .map(|(_, s)| s)
             .collect();
         for session in &sessions {
-            self.stop_session(session, "shutdown");
+            self.stop_session(session, ExitCause::Shutdown);
         }
         self.tasks.close();
         self.tasks.wait().await;
@@ -477,14 +538,15 @@ async fn watch_child(
     service: String,
     slot_id: u64,
     client: McpClient,
+    stop_cause: Arc<OnceLock<ExitCause>>,
     reservation: Reservation,
 ) {
     let mut events = client.subscribe();
-    loop {
+    let status = loop {
         tokio::select! {
             status = client.exited() => {
                 tracing::info!(service = %service, pid = client.pid(), %status, "child exited");
-                break;
+                break status;
             }
             event = events.recv() => match event {
                 Ok(ChildEvent::ToolsListChanged) => {
@@ -502,13 +564,21 @@ async fn watch_child(
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                     let status = client.exited().await;
                     tracing::info!(service = %service, pid = client.pid(), %status, "child exited");
-                    break;
+                    break status;
                 }
             }
         }
-    }
+    };
+    let cause = stop_cause
+        .get()
+        .copied()
+        .unwrap_or_else(|| ExitCause::unrequested(status.signal));
+    metrics::child_exit(&service, cause);
     if let Some(session) = session.upgrade() {
         session.remove_slot(&service, slot_id);
     }
     drop(reservation);
+    if let Some(manager) = manager.upgrade() {
+        manager.pools.wake_all();
+    }
 }

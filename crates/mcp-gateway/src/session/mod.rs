@@ -10,6 +10,7 @@ mod catalog;
 mod error;
 mod limits;
 mod manager;
+mod pool;
 mod record;
 
 pub use catalog::Catalog;

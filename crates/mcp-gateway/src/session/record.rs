@@ -1,7 +1,7 @@
 //! One session: its idle clock, metadata and children (one per service).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local};
@@ -10,12 +10,16 @@ use tokio::sync::OnceCell;
 
 use super::SessionError;
 use crate::mcp::McpClient;
+use crate::metrics::ExitCause;
 
 /// A ready child of a session.
 #[derive(Clone)]
 pub struct Child {
     pub client: McpClient,
     pub started_at: DateTime<Local>,
+    /// Why the gateway stopped this child, set before stopping it (unset: it exited on its
+    /// own). Read by the child's watcher for the `child_exits` metric.
+    pub stop_cause: Arc<OnceLock<ExitCause>>,
 }
 
 /// A child being started or ready: concurrent first calls share one start (single-flight).

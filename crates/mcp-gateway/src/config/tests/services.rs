@@ -204,3 +204,33 @@ fn sandbox_choices_name_the_allowed_values() {
     assert_eq!(s.sandbox.network, Network::Host);
     assert!(!s.sandbox.allow_weaker);
 }
+
+#[test]
+fn warm_pool_defaults_to_zero_and_is_bounded() {
+    assert_eq!(
+        service(r#"{"services": {"s": {"command": ["srv"]}}}"#).warm_pool,
+        0
+    );
+    let s = service(r#"{"services": {"s": {"command": ["srv"], "warm_pool": "3"}}}"#);
+    assert_eq!(s.warm_pool, 3);
+    check_error(
+        r#"{"services": {"s": {"command": ["srv"], "warm_pool": -1}}}"#,
+        "services.s.warm_pool",
+        "",
+    );
+}
+
+#[test]
+fn metrics_section() {
+    let c = config("{}");
+    assert_eq!(
+        c.metrics,
+        MetricsConfig {
+            enabled: true,
+            require_auth: true
+        }
+    );
+    let c = config(r#"{"metrics": {"enabled": false, "require_auth": "false"}}"#);
+    assert!(!c.metrics.enabled && !c.metrics.require_auth);
+    check_warning(r#"{"metrics": {"path": "/m"}}"#, "metrics.path", "");
+}

@@ -69,6 +69,7 @@ impl Scratch {
             startup_timeout: Duration::from_secs(10),
             max_line_bytes: 1 << 20,
             stop_grace: GRACE,
+            warm_pool: 0,
             sandbox: SandboxConfig {
                 enabled: false,
                 ..SandboxConfig::default()
