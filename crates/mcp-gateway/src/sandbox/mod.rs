@@ -159,13 +159,11 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
         .stderr(Stdio::piped())
         .kill_on_drop(false)
         .process_group(0);
-    // Without a configured cwd, an isolated child starts in its private dir rather than in
-    // the gateway's working directory (which holds the config and the sandbox root).
-    let cwd = match (&service.cwd, plan.landlock_abi, guard.private_dir()) {
-        (Some(cwd), _, _) => Some(gateway_cwd.join(cwd)),
-        (None, Some(_), Some(dir)) => Some(dir.to_path_buf()),
-        _ => None,
-    };
+    // Without a configured cwd the child starts in the gateway's working directory, as
+    // upstream: configs name scripts relative to it (`["python3", "servers/todo.py"]`).
+    // Landlock still keeps the config, TLS files and other sessions' dirs out of reach; only
+    // the directories of the files named in argv are readable (see `landlock_inputs`).
+    let cwd = service.cwd.as_ref().map(|cwd| gateway_cwd.join(cwd));
     if let Some(cwd) = &cwd {
         cmd.current_dir(cwd);
     }
@@ -238,6 +236,7 @@ fn landlock_inputs(
     if let Some(cwd) = &service.cwd {
         read.extend(canonical(cwd));
     }
+    read.extend(argv_file_dirs(&service.command[1..], exec_dir));
     let mut write = Vec::new();
     for allowed in &service.sandbox.allowed_paths {
         let Some(path) = canonical(&allowed.path) else {
@@ -264,6 +263,17 @@ fn landlock_inputs(
         private_dir: private_dir.map(Path::to_path_buf),
         protected,
     }
+}
+
+/// The directories of the files named in argv (`python3 servers/todo.py` needs to read
+/// `servers/`, where its modules live too), relative to the child's working directory.
+fn argv_file_dirs(args: &[String], exec_dir: &Path) -> Vec<PathBuf> {
+    args.iter()
+        .filter(|a| !a.starts_with('-') && a.contains('/'))
+        .map(|a| exec_dir.join(a))
+        .filter(|p| p.is_file())
+        .filter_map(|p| p.parent().and_then(|d| std::fs::canonicalize(d).ok()))
+        .collect()
 }
 
 /// Create the private dir `root/unique` (0700, owned by the child's uid) and return its

@@ -64,3 +64,82 @@ fn help_and_version() {
     assert!(stdout.contains("--config"), "{stdout}");
     assert!(stdout.contains("validate"), "{stdout}");
 }
+
+/// The README's first command and curl examples: the bundled config, run from the repository
+/// root, under the default High sandbox, with scripts named relative to the working directory.
+#[tokio::test]
+async fn the_bundled_example_serves_its_tools() {
+    use crate::support::TestGateway;
+    let gw = TestGateway::start_example().await;
+    let get = |path: &str| {
+        gw.http
+            .get(gw.url(path))
+            .basic_auth("admin", Some("changeme"))
+            .send()
+    };
+    let services: serde_json::Value = get("/services").await.unwrap().json().await.unwrap();
+    for name in ["todo", "greeter", "calculator"] {
+        assert_eq!(services[name]["enabled"], true, "{services}");
+    }
+    let tools: serde_json::Value = get("/services/todo/tools")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        tools["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["name"] == "add_todo")),
+        "{tools}"
+    );
+    let call = |service: &str, tool: &str, arguments: serde_json::Value| {
+        gw.http
+            .post(gw.url(&format!("/services/{service}/call")))
+            .basic_auth("admin", Some("changeme"))
+            .json(&json!({"tool": tool, "arguments": arguments, "session_id": "readme-1"}))
+            .send()
+    };
+    let add: serde_json::Value = call("todo", "add_todo", json!({"text": "milk"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        add["result"], "Added todo #1: milk (priority: medium)",
+        "{add}"
+    );
+    let list: serde_json::Value = call("todo", "list_todos", json!({}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["result"], "Todo List (all):\n○ #1 [medium] milk",
+        "{list}"
+    );
+    let greet: serde_json::Value = call("greeter", "greet", json!({"name": "Ada"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(greet["result"], "Hello, Ada!", "{greet}");
+    let div: serde_json::Value = call("calculator", "divide", json!({"a": 1, "b": 0}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(div["isError"], true, "{div}");
+    let closed = gw
+        .http
+        .delete(gw.url("/sessions/readme-1"))
+        .basic_auth("admin", Some("changeme"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status(), 200);
+}

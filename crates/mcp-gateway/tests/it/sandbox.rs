@@ -172,6 +172,10 @@ async fn gateway_files_and_other_sessions_dirs_are_unreadable() {
         ("list_dir", &s(&gw.path().join("sandbox"))),
         ("read_file", config_file.as_str()),
         ("list_dir", &s(gw.path())),
+        // The child starts in the gateway's working directory (upstream semantics), yet a
+        // relative path to the config is as unreadable as an absolute one.
+        ("read_file", "config.json"),
+        ("list_dir", "."),
         ("read_file", "/etc/shadow"),
     ] {
         let got = attempt(&gw, "fx", "b", tool, json!({"path": path})).await;

@@ -103,9 +103,25 @@ impl TestGateway {
 
     /// Start with `config.json` in `dir` and extra environment variables.
     pub async fn start_in(dir: TempDir, env: &[(&str, &str)]) -> Self {
+        let cwd = dir.path().to_path_buf();
+        Self::launch(dir, &cwd, "config.json", env).await
+    }
+
+    /// Start the bundled example (`examples/config.json`) from the repository root, as the
+    /// README's first command does (`MCP_PORT=0` picks a free port).
+    pub async fn start_example() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .canonicalize()
+            .unwrap();
+        let scratch = tempfile::tempdir().expect("tempdir");
+        Self::launch(scratch, &root, "examples/config.json", &[("MCP_PORT", "0")]).await
+    }
+
+    async fn launch(dir: TempDir, cwd: &Path, config: &str, env: &[(&str, &str)]) -> Self {
         let mut process = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-            .args(["-c", "config.json"])
-            .current_dir(dir.path())
+            .args(["-c", config])
+            .current_dir(cwd)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
