@@ -84,8 +84,11 @@ pub async fn prepare_call(ctx: &Ctx, id: &Value, params: Value) -> Result<ToolCa
     let Some(name) = params.get("name").and_then(Value::as_str) else {
         return Err(RpcError::invalid_params("tools/call needs a name").to_response(id));
     };
+    // A tool the session's key may not use is an unknown one.
+    let principal = &ctx.session.principal;
     let (service, tool) = resolve_tool(ctx, name)
         .await
+        .filter(|(service, tool)| principal.allows_tool(service, tool))
         .ok_or_else(|| RpcError::invalid_params(format!("unknown tool: {name}")).to_response(id))?;
     tracing::info!(
         target: "security",
@@ -141,6 +144,15 @@ async fn list(ctx: &Ctx, kind: &ListKind, params: &Value) -> Result<Value, RpcEr
     let mut all = Vec::new();
     for service in &naming.services {
         let items = match service_items(ctx, kind, service).await {
+            // A scoped key lists only the tools it may use.
+            Ok(items) if kind.items == "tools" => items
+                .into_iter()
+                .filter(|t| {
+                    t.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|name| ctx.session.principal.allows_tool(service, name))
+                })
+                .collect(),
             Ok(items) => items,
             Err(err) => {
                 tracing::warn!(session = %ctx.session.id, %service, error = %err.message, "{} failed: service skipped", kind.method);

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -32,7 +32,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::http::AppState;
+use crate::http::{AppState, Principal};
 use aggregate::Naming;
 use rpc::Inbound;
 use session::McpSession;
@@ -67,43 +67,77 @@ impl Endpoint {
             Endpoint::One(s) => format!("/services/{s}/mcp"),
         }
     }
+
+    /// The services this endpoint serves to `principal`: a scoped key sees the gateway as if
+    /// only the services it may use were configured (names and prefixes included).
+    fn naming(&self, state: &AppState, principal: &Principal) -> Naming {
+        let config = state.sessions.config();
+        match self {
+            Endpoint::All => Naming::all(
+                config
+                    .services
+                    .keys()
+                    .filter(|s| principal.allows_service(s))
+                    .cloned()
+                    .collect(),
+                &config.mcp,
+            ),
+            Endpoint::One(service) => Naming::one(service.clone(), &config.mcp),
+        }
+    }
 }
 
-async fn post_all(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    handle_post(state, Endpoint::All, headers, body).await
+async fn post_all(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle_post(state, principal, Endpoint::All, headers, body).await
 }
 
 async fn post_one(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(service): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle_post(state, Endpoint::One(service), headers, body).await
+    handle_post(state, principal, Endpoint::One(service), headers, body).await
 }
 
-async fn get_all(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    handle_get(state, Endpoint::All, headers)
+async fn get_all(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> Response {
+    handle_get(state, principal, Endpoint::All, headers)
 }
 
 async fn get_one(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(service): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    handle_get(state, Endpoint::One(service), headers)
+    handle_get(state, principal, Endpoint::One(service), headers)
 }
 
-async fn delete_all(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    handle_delete(state, Endpoint::All, headers)
+async fn delete_all(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> Response {
+    handle_delete(state, principal, Endpoint::All, headers)
 }
 
 async fn delete_one(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(service): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    handle_delete(state, Endpoint::One(service), headers)
+    handle_delete(state, principal, Endpoint::One(service), headers)
 }
 
 /// An HTTP-level failure with a JSON-RPC error body (`id: null`).
@@ -195,9 +229,11 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// The live session named by the request, or the 400/404 to answer.
+/// The live session named by the request, or the 400/404 to answer. Another key's session is
+/// an unknown one (unscoped principals may use every session, as on the REST API).
 fn find_session(
     state: &AppState,
+    principal: &Principal,
     endpoint: &Endpoint,
     headers: &HeaderMap,
 ) -> Result<Arc<McpSession>, Response> {
@@ -210,7 +246,7 @@ fn find_session(
     };
     let session = state
         .sessions
-        .mcp_session(id)
+        .mcp_session(id, principal.owner())
         .and_then(|s| s.downcast::<McpSession>().ok())
         .filter(|s| s.endpoint == endpoint.path())
         .ok_or_else(|| {
@@ -225,6 +261,7 @@ fn find_session(
 
 async fn handle_post(
     state: AppState,
+    principal: Principal,
     endpoint: Endpoint,
     headers: HeaderMap,
     body: Bytes,
@@ -232,8 +269,10 @@ async fn handle_post(
     if let Err(response) = check_common(&state, &headers) {
         return response;
     }
+    // A service the key may not use is an unknown one.
     if let Endpoint::One(service) = &endpoint
-        && !state.sessions.config().services.contains_key(service)
+        && (!state.sessions.config().services.contains_key(service)
+            || !principal.allows_service(service))
     {
         return http_error(
             StatusCode::NOT_FOUND,
@@ -265,12 +304,12 @@ async fn handle_post(
     if let Inbound::Request { id, method, params } = &inbound
         && method == "initialize"
     {
-        return initialize(&state, &endpoint, id, params);
+        return initialize(&state, principal, &endpoint, id, params);
     }
     if headers.get(SESSION_HEADER).is_none() && modern::is_modern(&inbound) {
-        return serve_modern(state, endpoint, headers, inbound).await;
+        return serve_modern(state, principal, endpoint, headers, inbound).await;
     }
-    let session = match find_session(&state, &endpoint, &headers) {
+    let session = match find_session(&state, &principal, &endpoint, &headers) {
         Ok(session) => session,
         Err(response) => return response,
     };
@@ -305,6 +344,7 @@ async fn handle_post(
 /// one request (a fresh child per service it touches, stopped when the response is done).
 async fn serve_modern(
     state: AppState,
+    principal: Principal,
     endpoint: Endpoint,
     headers: HeaderMap,
     inbound: Inbound,
@@ -327,11 +367,8 @@ async fn serve_modern(
         );
         return (StatusCode::NOT_FOUND, axum::Json(error)).into_response();
     }
-    let config = state.sessions.config();
-    let naming = match &endpoint {
-        Endpoint::All => Naming::all(config.services.keys().cloned().collect(), &config.mcp),
-        Endpoint::One(service) => Naming::one(service.clone(), &config.mcp),
-    };
+    let naming = endpoint.naming(&state, &principal);
+    let owner = principal.owner().map(str::to_owned);
     let session_id = format!("modern-{}", uuid::Uuid::new_v4().simple());
     // No capabilities: server-to-client requests do not exist in 2026-07-28 (MRTR is not
     // implemented), so a child's sampling/elicitation requests are refused.
@@ -339,11 +376,15 @@ async fn serve_modern(
         session_id.clone(),
         endpoint.path(),
         naming,
+        principal,
         json!({}),
     ));
     let metadata = json!({ "endpoint": endpoint.path(), "protocol_version": modern::VERSION, "method": method });
     let any: Arc<dyn Any + Send + Sync> = session.clone();
-    if let Err(err) = state.sessions.open_mcp(&session_id, any, metadata) {
+    if let Err(err) = state
+        .sessions
+        .open_mcp(&session_id, any, metadata, owner.as_deref())
+    {
         let error = rpc::RpcError::from_session(err).to_response(&id);
         return axum::Json(error).into_response();
     }
@@ -358,22 +399,27 @@ async fn serve_modern(
     axum::Json(Era::Modern.finish(&ctx, &method, response)).into_response()
 }
 
-fn initialize(state: &AppState, endpoint: &Endpoint, id: &Value, params: &Value) -> Response {
+fn initialize(
+    state: &AppState,
+    principal: Principal,
+    endpoint: &Endpoint,
+    id: &Value,
+    params: &Value,
+) -> Response {
     let requested = params.get("protocolVersion").and_then(Value::as_str);
     let version = requested
         .filter(|v| SUPPORTED_VERSIONS.contains(v))
         .unwrap_or(SUPPORTED_VERSIONS[0])
         .to_string();
     let config = state.sessions.config();
-    let naming = match endpoint {
-        Endpoint::All => Naming::all(config.services.keys().cloned().collect(), &config.mcp),
-        Endpoint::One(service) => Naming::one(service.clone(), &config.mcp),
-    };
+    let naming = endpoint.naming(state, &principal);
+    let owner = principal.owner().map(str::to_owned);
     let session_id = uuid::Uuid::new_v4().simple().to_string();
     let session = Arc::new(McpSession::new(
         session_id.clone(),
         endpoint.path(),
         naming,
+        principal,
         params.get("capabilities").cloned().unwrap_or(json!({})),
     ));
     let metadata = json!({
@@ -383,7 +429,10 @@ fn initialize(state: &AppState, endpoint: &Endpoint, id: &Value, params: &Value)
         "client_capabilities": params.get("capabilities").cloned().unwrap_or(json!({})),
     });
     let any: Arc<dyn Any + Send + Sync> = session.clone();
-    if let Err(err) = state.sessions.open_mcp(&session_id, any, metadata) {
+    if let Err(err) = state
+        .sessions
+        .open_mcp(&session_id, any, metadata, owner.as_deref())
+    {
         return axum::Json(rpc::RpcError::from_session(err).to_response(id)).into_response();
     }
     if config.mcp.eager {
@@ -483,7 +532,12 @@ fn sse_response(rx: mpsc::Receiver<Value>) -> Response {
     response
 }
 
-fn handle_get(state: AppState, endpoint: Endpoint, headers: HeaderMap) -> Response {
+fn handle_get(
+    state: AppState,
+    principal: Principal,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+) -> Response {
     if let Err(response) = check_common(&state, &headers) {
         return response;
     }
@@ -494,18 +548,23 @@ fn handle_get(state: AppState, endpoint: Endpoint, headers: HeaderMap) -> Respon
             "GET needs Accept: text/event-stream",
         );
     }
-    match find_session(&state, &endpoint, &headers) {
+    match find_session(&state, &principal, &endpoint, &headers) {
         Ok(session) => sse_response(session.open_stream()),
         Err(response) => response,
     }
 }
 
-fn handle_delete(state: AppState, endpoint: Endpoint, headers: HeaderMap) -> Response {
+fn handle_delete(
+    state: AppState,
+    principal: Principal,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+) -> Response {
     if let Err(response) = check_common(&state, &headers) {
         return response;
     }
-    match find_session(&state, &endpoint, &headers) {
-        Ok(session) => match state.sessions.close(&session.id) {
+    match find_session(&state, &principal, &endpoint, &headers) {
+        Ok(session) => match state.sessions.close_for(&session.id, principal.owner()) {
             Ok(()) => {
                 tracing::info!(session = %session.id, "mcp session deleted by the client");
                 StatusCode::OK.into_response()

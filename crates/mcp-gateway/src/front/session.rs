@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::aggregate::{NameMap, Naming};
+use crate::http::Principal;
 
 /// Messages a GET stream may queue before further ones are dropped.
 pub const STREAM_BUFFER: usize = 256;
@@ -21,6 +22,8 @@ pub struct McpSession {
     /// Which endpoint created it (`/mcp` or `/services/{name}/mcp`); other endpoints get 404.
     pub endpoint: String,
     pub naming: Naming,
+    /// Who initialized it: a scoped key sees only its services (`naming`) and tools.
+    pub principal: Principal,
     pub tools: Mutex<NameMap>,
     pub prompts: Mutex<NameMap>,
     pub resources: Mutex<NameMap>,
@@ -42,11 +45,18 @@ pub struct McpSession {
 }
 
 impl McpSession {
-    pub fn new(id: String, endpoint: String, naming: Naming, client_capabilities: Value) -> Self {
+    pub fn new(
+        id: String,
+        endpoint: String,
+        naming: Naming,
+        principal: Principal,
+        client_capabilities: Value,
+    ) -> Self {
         Self {
             id,
             endpoint,
             naming,
+            principal,
             tools: Mutex::default(),
             prompts: Mutex::default(),
             resources: Mutex::default(),

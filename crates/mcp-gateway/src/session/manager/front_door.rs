@@ -24,18 +24,21 @@ impl Drop for SessionUse {
 }
 
 impl SessionManager {
-    /// Open a new MCP session under `id` carrying the front door's `state`.
+    /// Open a new MCP session under `id` carrying the front door's `state`, owned by the
+    /// scoped key `owner` (`None`: unscoped), as REST sessions are.
     pub fn open_mcp(
         &self,
         id: &str,
         state: Arc<dyn Any + Send + Sync>,
         metadata: Value,
+        owner: Option<&str>,
     ) -> Result<(), SessionError> {
         if self.shutdown.is_cancelled() {
             return Err(SessionError::ShuttingDown);
         }
         let timeout = self.config.session.default_timeout;
-        let session = Arc::new(Session::new(id, timeout, duration_json(timeout), metadata));
+        let session =
+            Arc::new(Session::new(id, timeout, duration_json(timeout), metadata).with_owner(owner));
         session.attach_mcp(state);
         let mut table = self.sessions.lock().expect("session table lock");
         if table.contains_key(id) {
@@ -47,9 +50,10 @@ impl SessionManager {
     }
 
     /// The state of a live MCP session, renewing its idle clock. `None` when the id is
-    /// unknown, expired, closed or a REST session: the client must re-initialize.
-    pub fn mcp_session(&self, id: &str) -> Option<Arc<dyn Any + Send + Sync>> {
-        let session = self.live_mcp(id)?;
+    /// unknown, expired, closed, a REST session or another key's (`owner` as in
+    /// [`Self::close_for`]): the client must re-initialize.
+    pub fn mcp_session(&self, id: &str, owner: Option<&str>) -> Option<Arc<dyn Any + Send + Sync>> {
+        let session = self.live_mcp(id).filter(|s| s.visible_to(owner))?;
         session.touch().then(|| session.mcp_state()).flatten()
     }
 

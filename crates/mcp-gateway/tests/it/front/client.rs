@@ -11,6 +11,8 @@ pub struct Mcp<'a> {
     pub session: Option<String>,
     pub version: String,
     pub next_id: u64,
+    /// The Bearer token sent (the upstream token unless a test picks a scoped key).
+    pub token: &'static str,
 }
 
 /// The JSON-RPC messages of an SSE body (`data:` lines of each event).
@@ -53,12 +55,19 @@ impl<'a> Mcp<'a> {
             session: None,
             version: "2025-11-25".into(),
             next_id: 1,
+            token: TOKEN,
         }
     }
 
     /// initialize + notifications/initialized.
     pub async fn open(gw: &'a TestGateway, path: &str) -> Self {
+        Self::open_as(gw, path, TOKEN).await
+    }
+
+    /// [`Self::open`] with the Bearer token `token`.
+    pub async fn open_as(gw: &'a TestGateway, path: &str, token: &'static str) -> Self {
         let mut mcp = Self::new(gw, path);
+        mcp.token = token;
         let (status, init) = mcp.initialize("2025-11-25").await;
         assert_eq!(status, 200, "{init:?}");
         let status = mcp
@@ -92,7 +101,7 @@ impl<'a> Mcp<'a> {
 
     pub fn with_headers(&self, req: RequestBuilder) -> RequestBuilder {
         let mut req = req
-            .bearer_auth(TOKEN)
+            .bearer_auth(self.token)
             .header("accept", "application/json, text/event-stream");
         if let Some(id) = &self.session {
             req = req

@@ -3,6 +3,7 @@
 
 mod client;
 mod conformance;
+mod keys;
 mod modern;
 mod protocol;
 mod relay;
