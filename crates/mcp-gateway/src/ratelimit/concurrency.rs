@@ -77,8 +77,11 @@ impl Gates {
                 max_in_flight: max,
             });
         }
+        // The place in line is given back however the wait ends, including when the caller
+        // gives up (its request future is dropped while it waits).
+        let in_line = InLine(&gate.waiting);
         let acquired = gate.places.clone().acquire_owned().await;
-        gate.waiting.fetch_sub(1, Ordering::SeqCst);
+        drop(in_line);
         permit.permit = acquired.ok();
         Ok(Some(permit))
     }
@@ -86,6 +89,15 @@ impl Gates {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.gates.lock().expect("gates lock").len()
+    }
+}
+
+/// One place in a gate's queue, released on drop.
+struct InLine<'a>(&'a AtomicUsize);
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -108,6 +120,35 @@ impl Drop for Permit {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_while_queued_frees_its_place() {
+        let gates = Arc::new(Gates::default());
+        let policy = Concurrency {
+            max_in_flight: Some(1),
+            max_queued: 1,
+        };
+        let busy = gates.enter("s".into(), policy).await.unwrap();
+        // Queue one caller, then drop its future while it waits (a client that disconnects).
+        let queued =
+            tokio::time::timeout(Duration::from_millis(20), gates.enter("s".into(), policy)).await;
+        assert!(queued.is_err(), "the second caller must wait");
+        // Its place in line is free again: another caller may queue.
+        let gates2 = gates.clone();
+        let waiter =
+            tokio::spawn(async move { gates2.enter("s".into(), policy).await.map(|_| ()) });
+        tokio::task::yield_now().await;
+        drop(busy);
+        let entered = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("queued caller admitted")
+            .unwrap();
+        assert!(
+            entered.is_ok(),
+            "queue was wrongly full: {:?}",
+            entered.err().map(|r| r.name)
+        );
+    }
 
     #[tokio::test]
     async fn in_flight_queue_and_refusal() {
