@@ -298,10 +298,21 @@ fn allowed_paths(o: &mut Obj<'_>, d: &mut Diags<'_>) -> Vec<AllowedPath> {
         let item_key = format!("{key}[{i}]");
         match item {
             Value::String(s) if s.is_empty() => d.error(&item_key, "must not be empty"),
-            Value::String(s) => paths.push(AllowedPath {
-                path: s.into(),
-                writable: false,
-            }),
+            Value::String(s) => {
+                // Upstream ignored this key; here a plain path is enforced read-only, which a
+                // server that wrote there under upstream would trip over.
+                d.warn(
+                    &item_key,
+                    format!(
+                        "{s:?} is readable but not writable by the child (upstream ignored \
+                         allowed_paths); write {{\"path\": {s:?}, \"writable\": true}} to allow writes"
+                    ),
+                );
+                paths.push(AllowedPath {
+                    path: s.into(),
+                    writable: false,
+                })
+            }
             Value::Object(map) => {
                 let mut entry = Obj::from_map(item_key, map);
                 let path = entry.path(d, "path");

@@ -185,7 +185,16 @@ fn upstream_sample_config_loads() {
         c.services["todo"].command,
         ["python3", "./test/todo_mcp.py"]
     );
-    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
+    // The only warnings: upstream's plain `allowed_paths` are enforced read-only here.
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .all(|w| w.key.contains(".sandbox.allowed_paths[")
+                && w.message.contains("readable but not writable")),
+        "{:#?}",
+        loaded.warnings
+    );
 
     let summary = describe(&c);
     for expected in [

@@ -175,10 +175,16 @@ fn allowed_paths_forms() {
             writable,
         });
     assert_eq!(paths, expected);
+    // `note` never warns; the plain (read-only) path does, once, naming how to allow writes.
+    let w = warnings(&json);
+    assert_eq!(w.len(), 1, "{w:#?}");
     assert!(
-        warnings(&json).is_empty(),
-        "note must not warn: {:#?}",
-        warnings(&json)
+        w[0].contains("services.s.sandbox.allowed_paths[0]"),
+        "{w:#?}"
+    );
+    assert!(
+        w[0].contains(r#"{"path": "/ro", "writable": true}"#),
+        "{w:#?}"
     );
     check_error(
         &with_service(r#""sandbox": {"allowed_paths": [{"writable": true}]}"#),
