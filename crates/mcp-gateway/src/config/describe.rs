@@ -99,9 +99,9 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
         writeln!(
             out,
             "rate limits: default {defaults}; tools {}; call {}; session delete {}; storage {}",
-            rates.tools_limit.text,
-            rates.call_limit.text,
-            rates.session_delete_limit.text,
+            texts(&rates.tools_limit),
+            texts(&rates.call_limit),
+            texts(&rates.session_delete_limit),
             rates.storage_uri,
         )?;
         writeln!(
@@ -200,4 +200,13 @@ fn quote(arg: &str) -> String {
     } else {
         format!("{arg:?}")
     }
+}
+
+/// Several limits of one key, as written: "10 per minute; 100 per hour".
+fn texts(rates: &[crate::config::RateLimit]) -> String {
+    rates
+        .iter()
+        .map(|r| r.text.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -28,7 +28,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use describe::describe;
-pub use rate::parse_rate;
+pub use rate::{parse_rate, parse_rates};
 pub use subst::substitute;
 pub use traffic::{
     ApiKey, Concurrency, IpNet, KeyLimits, Names, ServiceTraffic, TrafficConfig, canonical,

@@ -2,7 +2,8 @@
 //! `COUNT (per|/) [MULTIPLE] UNIT[s]`, e.g. "10 per minute", "5/second", "100 per 2 hours".
 //!
 //! Units and their lengths are the library's: second, minute, hour, day, month (30 days) and
-//! year (12 months = 360 days), singular or plural, any case. One limit per string.
+//! year (12 months = 360 days), singular or plural, any case. A string may hold several limits
+//! separated by `;`, `,` or `|` (as `limits.parse_many` does): every one of them is enforced.
 
 use std::time::Duration;
 
@@ -16,6 +17,11 @@ const UNITS: [(&str, u64); 6] = [
     ("month", 30 * 86_400),
     ("year", 12 * 30 * 86_400),
 ];
+
+/// Parse one or more rates: "10 per minute; 100/hour" (separators `;`, `,`, `|`).
+pub fn parse_rates(s: &str) -> Result<Vec<RateLimit>, String> {
+    s.split([';', ',', '|']).map(parse_rate).collect()
+}
 
 /// Parse one rate such as "10 per minute" or "100/2 hours".
 pub fn parse_rate(s: &str) -> Result<RateLimit, String> {

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::types::RateLimit;
 use super::walk::{Diags, Obj, Secs, join, kind, read_str};
-use super::{parse_rate, validate::DAY};
+use super::{parse_rate, parse_rates, validate::DAY};
 
 /// The keys of `services.<name>` read here.
 pub(super) const SERVICE_KEYS: [&str; 3] =
@@ -63,7 +63,7 @@ impl Default for Concurrency {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceTraffic {
     /// `services.<name>.call_limit`: replaces `rate_limiting.call_limit` for this service.
-    pub call_limit: Option<RateLimit>,
+    pub call_limit: Option<Vec<RateLimit>>,
     /// `services.<name>.max_calls_in_flight` / `max_queued_calls`.
     pub concurrency: Concurrency,
 }
@@ -147,9 +147,9 @@ impl Names {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyLimits {
     pub default_limits: Option<Vec<RateLimit>>,
-    pub tools_limit: Option<RateLimit>,
-    pub call_limit: Option<RateLimit>,
-    pub session_delete_limit: Option<RateLimit>,
+    pub tools_limit: Option<Vec<RateLimit>>,
+    pub call_limit: Option<Vec<RateLimit>>,
+    pub session_delete_limit: Option<Vec<RateLimit>>,
 }
 
 /// One entry of `auth.keys`.
@@ -229,7 +229,7 @@ pub(super) fn traffic(
         let key = join("services", name);
         let call_limit = match map.get("call_limit") {
             None | Some(Value::Null) => None,
-            Some(v) => rate(d, &join(&key, "call_limit"), v),
+            Some(v) => multi(d, &join(&key, "call_limit"), v),
         };
         let concurrency = concurrency(map, &key, None, d);
         if call_limit.is_some() || concurrency != Concurrency::default() {
@@ -252,20 +252,21 @@ pub(super) fn traffic(
     }
 }
 
-fn rate(d: &mut Diags<'_>, key: &str, v: &Value) -> Option<RateLimit> {
+/// One rate string that may hold several limits ("10 per minute; 100 per hour").
+fn multi(d: &mut Diags<'_>, key: &str, v: &Value) -> Option<Vec<RateLimit>> {
     read_str(v)
-        .and_then(parse_rate)
+        .and_then(parse_rates)
         .map_err(|message| d.error(key, message))
         .ok()
 }
 
 fn rates(d: &mut Diags<'_>, key: &str, v: &Value) -> Option<Vec<RateLimit>> {
     match v {
-        Value::String(_) => rate(d, key, v).map(|r| vec![r]),
+        Value::String(_) => multi(d, key, v),
         Value::Array(items) => {
             let mut out = Vec::new();
             for (i, item) in items.iter().enumerate() {
-                out.extend(rate(d, &format!("{key}[{i}]"), item));
+                out.extend(multi(d, &format!("{key}[{i}]"), item).into_iter().flatten());
             }
             Some(out)
         }
@@ -459,13 +460,13 @@ fn key(
                     .and_then(|v| rates(d, &l.key("default_limits"), v)),
                 tools_limit: l
                     .get("tools_limit")
-                    .and_then(|v| rate(d, &l.key("tools_limit"), v)),
+                    .and_then(|v| multi(d, &l.key("tools_limit"), v)),
                 call_limit: l
                     .get("call_limit")
-                    .and_then(|v| rate(d, &l.key("call_limit"), v)),
+                    .and_then(|v| multi(d, &l.key("call_limit"), v)),
                 session_delete_limit: l
                     .get("session_delete_limit")
-                    .and_then(|v| rate(d, &l.key("session_delete_limit"), v)),
+                    .and_then(|v| multi(d, &l.key("session_delete_limit"), v)),
             };
             l.finish(d);
             limits

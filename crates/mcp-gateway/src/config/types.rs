@@ -222,9 +222,10 @@ pub struct RateLimitConfig {
     /// `rate_limiting.enabled` (default true).
     pub enabled: bool,
     pub default_limits: Vec<RateLimit>,
-    pub tools_limit: RateLimit,
-    pub call_limit: RateLimit,
-    pub session_delete_limit: RateLimit,
+    /// Each of these may hold several limits ("10 per minute; 100 per hour"): all apply.
+    pub tools_limit: Vec<RateLimit>,
+    pub call_limit: Vec<RateLimit>,
+    pub session_delete_limit: Vec<RateLimit>,
     /// `rate_limiting.storage_uri` (default `memory://`).
     pub storage_uri: String,
     /// `rate_limiting.unauthenticated_limit` (default "60 per minute"): requests that fail

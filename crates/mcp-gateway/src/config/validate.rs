@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::types::*;
 use super::walk::{Diags, Obj, Secs, kind, read_str, show};
-use super::{parse_rate, service, traffic};
+use super::{parse_rate, parse_rates, service, traffic};
 
 pub(super) const KIB: u64 = 1024;
 pub(super) const MIB: u64 = 1024 * KIB;
@@ -278,14 +278,14 @@ fn rate_limiting(mut o: Obj<'_>, d: &mut Diags<'_>) -> RateLimitConfig {
 
     let default_limits = match o.get("default_limits") {
         None => vec![day, hour],
-        Some(Value::String(s)) => rate(d, &o.key("default_limits"), s).into_iter().collect(),
+        Some(Value::String(s)) => rates(d, &o.key("default_limits"), s),
         Some(Value::Array(items)) => {
             let key = o.key("default_limits");
             let mut limits = Vec::new();
             for (i, item) in items.iter().enumerate() {
                 let item_key = format!("{key}[{i}]");
                 match item {
-                    Value::String(s) => limits.extend(rate(d, &item_key, s)),
+                    Value::String(s) => limits.extend(rates(d, &item_key, s)),
                     other => d.error(
                         &item_key,
                         format!("expected a rate string, got {}", kind(other)),
@@ -300,9 +300,9 @@ fn rate_limiting(mut o: Obj<'_>, d: &mut Diags<'_>) -> RateLimitConfig {
             vec![day, hour]
         }
     };
-    let tools_limit = one_rate(&mut o, d, "tools_limit", tools);
-    let call_limit = one_rate(&mut o, d, "call_limit", call);
-    let session_delete_limit = one_rate(&mut o, d, "session_delete_limit", delete);
+    let tools_limit = many_rates(&mut o, d, "tools_limit", tools);
+    let call_limit = many_rates(&mut o, d, "call_limit", call);
+    let session_delete_limit = many_rates(&mut o, d, "session_delete_limit", delete);
 
     let storage_uri = o
         .read(d, "storage_uri", |v| storage_uri(read_str(v)?))
@@ -366,10 +366,21 @@ fn one_rate(
         .unwrap_or(default)
 }
 
-fn rate(d: &mut Diags<'_>, key: &str, text: &str) -> Option<RateLimit> {
-    parse_rate(text)
+/// A rate key that may hold several limits ("10 per minute; 100 per hour").
+fn many_rates(
+    o: &mut Obj<'_>,
+    d: &mut Diags<'_>,
+    key: &'static str,
+    default: RateLimit,
+) -> Vec<RateLimit> {
+    o.read(d, key, |v| read_str(v).and_then(parse_rates))
+        .unwrap_or_else(|| vec![default])
+}
+
+fn rates(d: &mut Diags<'_>, key: &str, text: &str) -> Vec<RateLimit> {
+    parse_rates(text)
         .map_err(|message| d.error(key, message))
-        .ok()
+        .unwrap_or_default()
 }
 
 fn logging(mut o: Obj<'_>, d: &mut Diags<'_>) -> LoggingConfig {

@@ -179,18 +179,23 @@ fn buckets(config: &Config, request: &Request, principal: &Principal, addr: IpAd
         .map(MatchedPath::as_str)
         .unwrap_or("");
     let method = request.method();
-    let one = |route: &str, rate: &RateLimit| vec![Bucket::new(&who, route, rate)];
-    let defaults = |route: &str| -> Vec<Bucket> {
-        own.and_then(|l| l.default_limits.as_ref())
-            .unwrap_or(&global.default_limits)
+    let all = |route: &str, rates: &[RateLimit]| -> Vec<Bucket> {
+        rates
             .iter()
             .map(|rate| Bucket::new(&who, route, rate))
             .collect()
     };
+    let defaults = |route: &str| -> Vec<Bucket> {
+        all(
+            route,
+            own.and_then(|l| l.default_limits.as_ref())
+                .unwrap_or(&global.default_limits),
+        )
+    };
     match (method, path) {
         (&Method::GET, "/services") => defaults("services"),
         (&Method::GET, "/sessions") => defaults("sessions"),
-        (&Method::GET, "/services/{service}/tools") => one(
+        (&Method::GET, "/services/{service}/tools") => all(
             "tools",
             own.and_then(|l| l.tools_limit.as_ref())
                 .unwrap_or(&global.tools_limit),
@@ -204,16 +209,16 @@ fn buckets(config: &Config, request: &Request, principal: &Principal, addr: IpAd
                 .and_then(|(name, s)| Some((name, s.call_limit.as_ref()?)));
             let mut out = Vec::new();
             match (own.and_then(|l| l.call_limit.as_ref()), per_service) {
-                (Some(rate), _) => out.push(Bucket::new(&who, "call", rate)),
-                (None, None) => out.push(Bucket::new(&who, "call", &global.call_limit)),
+                (Some(rates), _) => out.extend(all("call", rates)),
+                (None, None) => out.extend(all("call", &global.call_limit)),
                 (None, Some(_)) => {}
             }
-            if let Some((name, rate)) = per_service {
-                out.push(Bucket::new(&who, &format!("call:{name}"), rate));
+            if let Some((name, rates)) = per_service {
+                out.extend(all(&format!("call:{name}"), rates));
             }
             out
         }
-        (&Method::DELETE, "/sessions/{id}") => one(
+        (&Method::DELETE, "/sessions/{id}") => all(
             "delete",
             own.and_then(|l| l.session_delete_limit.as_ref())
                 .unwrap_or(&global.session_delete_limit),

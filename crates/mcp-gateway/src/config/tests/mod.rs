@@ -219,9 +219,9 @@ fn defaults_apply_to_an_empty_object() {
     assert!(r.enabled);
     let texts: Vec<&str> = r.default_limits.iter().map(|l| l.text.as_str()).collect();
     assert_eq!(texts, ["200 per day", "50 per hour"]);
-    assert_eq!(r.tools_limit.text, "30 per minute");
-    assert_eq!(r.call_limit.text, "10 per minute");
-    assert_eq!(r.session_delete_limit.text, "20 per minute");
+    assert_eq!(r.tools_limit[0].text, "30 per minute");
+    assert_eq!(r.call_limit[0].text, "10 per minute");
+    assert_eq!(r.session_delete_limit[0].text, "20 per minute");
     assert_eq!(r.storage_uri, "memory://");
 
     assert_eq!(c.logging.filter, "info");

@@ -64,20 +64,44 @@ fn rate_limit_keys() {
         .collect();
     assert_eq!(periods, [(5, 1), (100, 7200)]);
     assert_eq!(
-        (r.tools_limit.count, r.tools_limit.period.as_secs()),
+        (r.tools_limit[0].count, r.tools_limit[0].period.as_secs()),
         (1, 1)
     );
     assert_eq!(
-        (r.call_limit.count, r.call_limit.period.as_secs()),
+        (r.call_limit[0].count, r.call_limit[0].period.as_secs()),
         (10, 3600)
     );
-    assert_eq!(r.session_delete_limit.text, "3 per day");
+    assert_eq!(r.session_delete_limit[0].text, "3 per day");
     assert_eq!(r.storage_uri, "redis://localhost:6379");
 
     let none = config(r#"{"rate_limiting": {"default_limits": []}}"#);
     assert!(none.rate_limiting.default_limits.is_empty());
     let single = config(r#"{"rate_limiting": {"default_limits": "7 per minute"}}"#);
     assert_eq!(single.rate_limiting.default_limits[0].count, 7);
+}
+
+#[test]
+fn one_string_may_hold_several_limits() {
+    // As Python's `limits.parse_many` (upstream's Flask-Limiter) reads them: every one applies.
+    let c = config(
+        r#"{"rate_limiting": {"call_limit": "10 per minute; 100/hour", "tools_limit": "1/second, 5 per minute | 50 per day",
+            "default_limits": ["200 per day; 50 per hour"]}}"#,
+    );
+    let r = c.rate_limiting;
+    let pairs = |rates: &[crate::config::RateLimit]| -> Vec<(u64, u64)> {
+        rates
+            .iter()
+            .map(|l| (l.count, l.period.as_secs()))
+            .collect()
+    };
+    assert_eq!(pairs(&r.call_limit), [(10, 60), (100, 3600)]);
+    assert_eq!(pairs(&r.tools_limit), [(1, 1), (5, 60), (50, 86400)]);
+    assert_eq!(pairs(&r.default_limits), [(200, 86400), (50, 3600)]);
+    check_error(
+        r#"{"rate_limiting": {"call_limit": "10 per minute;"}}"#,
+        "rate_limiting.call_limit",
+        "invalid rate",
+    );
 }
 
 #[test]

@@ -42,7 +42,7 @@ fn keys_scopes_and_own_limits() {
     let (alpha, beta) = (&keys[0], &keys[1]);
     assert!(alpha.allows_service("a") && !alpha.allows_service("b"));
     assert!(alpha.allows_tool("a", "t1") && !alpha.allows_tool("a", "t2"));
-    assert_eq!(alpha.limits.call_limit.as_ref().unwrap().count, 2);
+    assert_eq!(alpha.limits.call_limit.as_ref().unwrap()[0].count, 2);
     assert_eq!(alpha.limits.default_limits.as_ref().unwrap().len(), 1);
     assert!(alpha.limits.tools_limit.is_none());
     assert_eq!(beta.secret_sha256[..2], [0x9f, 0x86]);
@@ -162,7 +162,7 @@ fn per_service_limits_and_concurrency() {
         "session": {"max_calls_in_flight": 4, "max_queued_calls": 8}}"#,
     );
     let slow = &c.traffic.services["slow"];
-    assert_eq!(slow.call_limit.as_ref().unwrap().count, 2);
+    assert_eq!(slow.call_limit.as_ref().unwrap()[0].count, 2);
     assert_eq!(
         (slow.concurrency.max_in_flight, slow.concurrency.max_queued),
         (Some(3), 0)

@@ -168,6 +168,23 @@ async fn limits_answer_429_with_headers_and_health_is_never_limited() {
 }
 
 #[tokio::test]
+async fn one_rate_string_may_hold_several_limits_and_all_apply() {
+    let gw = TestGateway::start(config(
+        json!({"fx": fixture_service(&[])}),
+        json!({"rate_limiting": limited(json!({"call_limit": "100 per minute; 2 per hour"}))}),
+    ))
+    .await;
+    for _ in 0..2 {
+        let r = call(&gw, As::Token(TOKEN), "fx", "m1", "echo").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert_rate_limited(
+        &call(&gw, As::Token(TOKEN), "fx", "m1", "echo").await,
+        "2 per hour",
+    );
+}
+
+#[tokio::test]
 async fn unauthenticated_floods_spend_only_their_address_budget() {
     let gw = TestGateway::start(config(
         json!({}),
