@@ -125,10 +125,25 @@ fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Arc::new(loaded.config);
     check_exposure(&config).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     crate::logging::init(&config.logging)?;
+    raise_nofile_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(serve_async(config))
+}
+
+/// Raise the soft open-files limit to the hard one: every connection and every child's pipes
+/// take descriptors, and `server.max_connections` is meant to be the limit that bites first.
+fn raise_nofile_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "raised RLIMIT_NOFILE"),
+            Err(e) => tracing::warn!(soft, hard, error = %e, "cannot raise RLIMIT_NOFILE"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read RLIMIT_NOFILE"),
+    }
 }
 
 async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {

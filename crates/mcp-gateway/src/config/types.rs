@@ -60,6 +60,13 @@ pub struct ServerConfig {
     /// `server.shutdown_grace` seconds (default 10): how long in-flight requests may run after
     /// SIGTERM/SIGINT before children are stopped.
     pub shutdown_grace: Duration,
+    /// `server.header_read_timeout` seconds (default 10): how long a connection may take to send
+    /// its first bytes and each request's headers; also how long an idle keep-alive
+    /// connection is kept. Slow or silent clients are disconnected.
+    pub header_read_timeout: Duration,
+    /// `server.max_connections` (default 10,000): open connections beyond this are closed as
+    /// soon as they are accepted (before TLS or HTTP).
+    pub max_connections: usize,
     /// `server.allowed_origins` (default empty): browser origins accepted by the MCP front
     /// door besides loopback ones (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*`).
     pub allowed_origins: Vec<String>,

@@ -144,6 +144,16 @@ fn server(mut o: Obj<'_>, tls_base: &Path, d: &mut Diags<'_>) -> ServerConfig {
             max: HOUR,
         },
     );
+    let header_read_timeout = o.secs(
+        d,
+        "header_read_timeout",
+        Duration::from_secs(10),
+        Secs {
+            zero_ok: false,
+            max: HOUR,
+        },
+    );
+    let max_connections = o.usize(d, "max_connections", 10_000, 1..=1_000_000);
     for key in traffic::SERVER_KEYS {
         o.ignore(key);
     }
@@ -168,6 +178,8 @@ fn server(mut o: Obj<'_>, tls_base: &Path, d: &mut Diags<'_>) -> ServerConfig {
         expose_commands,
         max_body_bytes,
         shutdown_grace,
+        header_read_timeout,
+        max_connections,
         allowed_origins,
     }
 }

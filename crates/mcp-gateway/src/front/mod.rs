@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -99,10 +100,14 @@ async fn post_all(
 async fn post_one(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(service): Path<String>,
+    service: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let service = match service {
+        Ok(Path(service)) => service,
+        Err(_) => return bad_service_path(),
+    };
     handle_post(state, principal, Endpoint::One(service), headers, body).await
 }
 
@@ -117,9 +122,13 @@ async fn get_all(
 async fn get_one(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(service): Path<String>,
+    service: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let service = match service {
+        Ok(Path(service)) => service,
+        Err(_) => return bad_service_path(),
+    };
     handle_get(state, principal, Endpoint::One(service), headers)
 }
 
@@ -134,10 +143,23 @@ async fn delete_all(
 async fn delete_one(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(service): Path<String>,
+    service: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let service = match service {
+        Ok(Path(service)) => service,
+        Err(_) => return bad_service_path(),
+    };
     handle_delete(state, principal, Endpoint::One(service), headers)
+}
+
+/// `/services/%FF/mcp`: a service name that is not UTF-8 once percent-decoded.
+fn bad_service_path() -> Response {
+    http_error(
+        StatusCode::BAD_REQUEST,
+        rpc::INVALID_REQUEST,
+        "invalid service name in path: not valid UTF-8",
+    )
 }
 
 /// An HTTP-level failure with a JSON-RPC error body (`id: null`).

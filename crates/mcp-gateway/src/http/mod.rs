@@ -1,6 +1,7 @@
 //! The REST API: router, auth, error mapping. Only this module knows HTTP.
 
 mod auth;
+mod conn;
 mod error;
 mod limits;
 mod metrics;

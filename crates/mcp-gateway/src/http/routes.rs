@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -54,8 +54,9 @@ pub async fn services(
 pub async fn tools(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(service): Path<String>,
+    service: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let service = path_param(service, "service name")?;
     validate::service_name(&service)?;
     if !principal.allows_service(&service) {
         return Err(SessionError::UnknownService(service).into());
@@ -77,13 +78,14 @@ pub async fn tools(
 
 pub async fn call(
     State(state): State<AppState>,
-    Path(service): Path<String>,
+    service: Result<Path<String>, PathRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(principal): Extension<Principal>,
     client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let service = path_param(service, "service name")?;
     validate::service_name(&service)?;
     if !principal.allows_service(&service) {
         return Err(SessionError::UnknownService(service).into());
@@ -220,16 +222,28 @@ fn session_json(s: SessionSnapshot) -> Value {
 
 pub async fn close_session(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(principal): Extension<Principal>,
     client: Option<Extension<ClientAddr>>,
 ) -> Result<Json<Value>, ApiError> {
+    let id = path_param(id, "session ID")?;
     validate::session_id(&id)?;
     state.sessions.close_for(&id, principal.owner())?;
     let ip = client.map_or(peer.ip(), |c| c.0.0);
     tracing::info!(target: "security", event_type = "session_closed", session_id = %id, ip = %ip, key = principal.owner().unwrap_or(""), "session closed");
     Ok(Json(json!({ "message": format!("Session {id} closed") })))
+}
+
+/// A path segment as a string; one that is not UTF-8 once percent-decoded (`/services/%FF/tools`)
+/// is a 400 `invalid_request` like any other bad name, not axum's plain-text rejection.
+pub fn path_param(
+    param: Result<Path<String>, PathRejection>,
+    what: &str,
+) -> Result<String, ApiError> {
+    param
+        .map(|Path(value)| value)
+        .map_err(|_| ApiError::bad_request(format!("invalid {what} in path: not valid UTF-8")))
 }
 
 pub async fn not_found() -> Response {

@@ -6,7 +6,11 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::DefaultAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use hyper_util::rt::TokioTimer;
+
+use super::conn::GuardAcceptor;
 
 use super::{AppState, Authenticator, Traffic, router};
 use crate::config::TlsConfig;
@@ -68,10 +72,13 @@ pub async fn serve(
                 addr,
                 scheme: "http",
             });
-            axum_server::from_tcp(listener)
-                .handle(handle)
-                .serve(app)
-                .await
+            let mut server = axum_server::from_tcp(listener).acceptor(GuardAcceptor::new(
+                DefaultAcceptor::new(),
+                server_cfg.max_connections,
+                server_cfg.header_read_timeout,
+            ));
+            harden(server.http_builder(), &server_cfg);
+            server.handle(handle).serve(app).await
         }
         Some(tls) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -89,10 +96,36 @@ pub async fn serve(
                 addr,
                 scheme: "https",
             });
-            axum_server::from_tcp_rustls(listener, rustls)
-                .handle(handle)
-                .serve(app)
-                .await
+            let tls = RustlsAcceptor::new(rustls).handshake_timeout(server_cfg.header_read_timeout);
+            let mut server = axum_server::from_tcp(listener).acceptor(GuardAcceptor::new(
+                tls,
+                server_cfg.max_connections,
+                server_cfg.header_read_timeout,
+            ));
+            harden(server.http_builder(), &server_cfg);
+            server.handle(handle).serve(app).await
         }
     }
+}
+
+/// Slow clients: HTTP/1 request headers (and the wait for the next request of an idle
+/// keep-alive connection, which hyper times the same way) must arrive within
+/// `server.header_read_timeout`. HTTP/2 connections are pinged while idle and dropped when the
+/// peer stops answering.
+fn harden(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    cfg: &crate::config::ServerConfig,
+) {
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(
+            cfg.header_read_timeout
+                .max(std::time::Duration::from_secs(10)),
+        ))
+        .keep_alive_timeout(cfg.header_read_timeout);
 }

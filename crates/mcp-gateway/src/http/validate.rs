@@ -45,19 +45,17 @@ pub fn session_id(id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Tool names follow the MCP rules: 1-128 of `[A-Za-z0-9_.-]`.
+/// Tool names: whatever an MCP server lists (`search/web`, `a b`, non-ASCII), so any string of
+/// 1-128 characters without control characters.
 pub fn tool_name(name: &str) -> Result<(), ApiError> {
-    if name.is_empty() || name.len() > 128 {
+    if name.is_empty() || name.chars().count() > 128 {
         return Err(ApiError::bad_request(
             "invalid tool name length (1-128 characters)",
         ));
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
+    if name.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
-            "tool name contains invalid characters (allowed: A-Z a-z 0-9 _ . -)",
+            "tool name contains invalid characters (control characters are not allowed)",
         ));
     }
     Ok(())
@@ -169,7 +167,11 @@ mod tests {
             "invalid 'tool' parameter: must be a string",
         );
         check_err(
-            r#"{"tool":"a b","session_id":"s"}"#,
+            r#"{"tool":"a\u0007b","session_id":"s"}"#,
+            "tool name contains invalid characters",
+        );
+        check_err(
+            r#"{"tool":"a\nb","session_id":"s"}"#,
             "tool name contains invalid characters",
         );
         check_err(
@@ -233,5 +235,17 @@ mod tests {
         assert!(service_name(&"a".repeat(65)).is_err());
         assert!(session_id("call-1.x_y").is_ok());
         assert!(session_id("a b").is_err());
+        for ok in [
+            "search/web",
+            "a b",
+            "ns:tool",
+            "wetter-abfrage-für-köln",
+            &"é".repeat(128),
+        ] {
+            assert!(tool_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a\tb", "a\u{7f}", &"x".repeat(129)] {
+            assert!(tool_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

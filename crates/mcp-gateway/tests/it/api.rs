@@ -315,7 +315,7 @@ async fn call_validation_errors() {
             "invalid 'tool' parameter",
         ),
         (
-            r#"{"tool":"a b","session_id":"s"}"#,
+            r#"{"tool":"a\u0001b","session_id":"s"}"#,
             Some("application/json"),
             400,
             "invalid_request",

@@ -7,6 +7,7 @@ mod cli;
 mod concurrency;
 mod failures;
 mod front;
+mod hardening;
 mod lifecycle;
 mod metrics;
 mod ops;

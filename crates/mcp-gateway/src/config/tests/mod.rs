@@ -203,6 +203,8 @@ fn defaults_apply_to_an_empty_object() {
     assert!(!s.expose_commands);
     assert_eq!(s.max_body_bytes, 10 * 1024 * 1024);
     assert_eq!(s.shutdown_grace, Duration::from_secs(10));
+    assert_eq!(s.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(s.max_connections, 10_000);
 
     assert!(c.services.is_empty());
     assert!(c.disabled_services.is_empty());
