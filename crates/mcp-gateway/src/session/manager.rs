@@ -102,8 +102,7 @@ impl SessionManager {
         // list) refuses a tool only while the session has no live child of the service: once
         // it has one, that child's own list, or the child itself, decides (sessions' children
         // may serve different tools, e.g. after `tools/list_changed`).
-        let had_child = self.has_live_child(&req.session_id, &service.name);
-        if !had_child
+        if !self.has_live_child(&req.session_id, &service.name, owner)
             && let Some(tools) = self.catalog.cached(&service.name)
             && !lists_tool(&tools, &req.tool)
         {
@@ -121,15 +120,7 @@ impl SessionManager {
                 return Err(err);
             }
         };
-        let listed = match child.tools() {
-            Some(own) => lists_tool(&own, &req.tool),
-            None if had_child => true,
-            None => self
-                .catalog
-                .cached(&service.name)
-                .is_none_or(|tools| lists_tool(&tools, &req.tool)),
-        };
-        if !listed {
+        if !self.child_lists(&child, &service.name, &req.tool).await {
             return Err(unknown_tool(&req));
         }
         let started = Instant::now();
@@ -139,15 +130,50 @@ impl SessionManager {
         Ok(CallOutcome { result })
     }
 
-    /// Whether session `id` exists and has a live child of `service` (no call counted).
-    fn has_live_child(&self, id: &str, service: &str) -> bool {
+    /// Whether `child` serves `tool`, by its own list: kept from its start or its last
+    /// `tools/list_changed`, else asked for now (once: kept) when the shared catalog does not
+    /// list the tool. If the child cannot tell, it decides when called.
+    async fn child_lists(&self, child: &Child, service: &str, tool: &str) -> bool {
+        if let Some(own) = child.tools() {
+            return lists_tool(&own, tool);
+        }
+        if self
+            .catalog
+            .cached(service)
+            .is_none_or(|tools| lists_tool(&tools, tool))
+        {
+            return true;
+        }
+        match child.client.list_tools().await {
+            Ok(tools) => {
+                let tools = Arc::new(tools);
+                // Unless its watcher stored a newer list meanwhile.
+                child
+                    .tools
+                    .lock()
+                    .expect("child tools lock")
+                    .get_or_insert_with(|| tools.clone());
+                lists_tool(&tools, tool)
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// Whether session `id` is live, `owner`'s to use, and has a live child of `service` (no
+    /// call counted). Another key's session answers false, as an unknown one would.
+    fn has_live_child(&self, id: &str, service: &str, owner: Option<&str>) -> bool {
         let session = self
             .sessions
             .lock()
             .expect("session table lock")
             .get(id)
             .cloned();
-        session.is_some_and(|s| s.has_live_child(service))
+        session.is_some_and(|s| {
+            !s.is_expired(Instant::now())
+                && !s.is_closed()
+                && s.visible_to(owner)
+                && s.has_live_child(service)
+        })
     }
 
     /// Drop a session created by a call whose child failed to start, unless something else

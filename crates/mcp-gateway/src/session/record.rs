@@ -21,9 +21,10 @@ pub struct Child {
     /// Why the gateway stopped this child, set before stopping it (unset: it exited on its
     /// own). Read by the child's watcher for the `child_exits` metric.
     pub stop_cause: Arc<OnceLock<ExitCause>>,
-    /// This child's own tool list, once known (listed when it fed the catalog at start, and
-    /// refreshed by its watcher on each of its `tools/list_changed`). `None`: never listed
-    /// (e.g. a pooled child, or the catalog was already filled); the child itself decides.
+    /// This child's own tool list, once known: listed when it fed the catalog at start, or
+    /// when a call named a tool the shared catalog does not list, and refreshed by its watcher
+    /// on each of its `tools/list_changed`. `None`: not listed yet (a pooled child, or the
+    /// catalog was already filled); the shared catalog then vouches for the tools it lists.
     pub tools: Arc<Mutex<Option<Tools>>>,
 }
 
