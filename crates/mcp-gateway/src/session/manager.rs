@@ -204,7 +204,7 @@ impl SessionManager {
         let mut created = false;
         let session = {
             let mut table = self.sessions.lock().expect("session table lock");
-            match table.get(&req.session_id).cloned() {
+            let session = match table.get(&req.session_id).cloned() {
                 Some(s) if !s.is_expired(now) && !s.is_closed() => {
                     if !s.visible_to(owner) {
                         return Err(SessionError::UnknownSession(req.session_id.clone()));
@@ -232,13 +232,17 @@ impl SessionManager {
                     created = true;
                     session
                 }
+            };
+            // Counted in flight under the table lock: whoever removes a session from the table
+            // (close, reaper, `discard_if_unused`) does so under this lock too, so it either
+            // removed it before our lookup or sees our call.
+            if !session.enter(req.timeout.clone(), req.metadata.clone()) {
+                return Err(SessionError::UnknownSession(req.session_id.clone()));
             }
+            session
         };
         if let Some(old) = expired {
             self.stop_session(&old, ExitCause::Idle);
-        }
-        if !session.enter(req.timeout.clone(), req.metadata.clone()) {
-            return Err(SessionError::UnknownSession(req.session_id.clone()));
         }
         Ok((session, created))
     }
