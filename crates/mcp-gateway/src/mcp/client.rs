@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::actor::{Actor, ChildIo, Command, Shared};
@@ -32,6 +33,9 @@ pub struct ClientOptions {
     pub stderr_buffer_bytes: usize,
     /// Wait after closing stdin, and again after SIGTERM, in [`McpClient::stop`].
     pub stop_grace: Duration,
+    /// Where the stop of a child that failed to start runs (the session manager's tracker,
+    /// which shutdown waits for). `None`: a plain task.
+    pub reaper: Option<TaskTracker>,
 }
 
 impl ClientOptions {
@@ -48,6 +52,7 @@ impl ClientOptions {
             max_line_bytes: service.max_line_bytes,
             stderr_buffer_bytes,
             stop_grace: service.stop_grace,
+            reaper: None,
         }
     }
 }
@@ -99,7 +104,8 @@ impl McpClient {
     /// Take ownership of a spawned child and run the handshake: `initialize` (we ask for
     /// [`protocol::PROTOCOL_VERSION`], offer no capabilities, accept any of
     /// [`protocol::SUPPORTED_VERSIONS`]), then `notifications/initialized`. Bounded by
-    /// `startup_timeout`; on any failure the child is stopped and reaped before returning.
+    /// `startup_timeout`; on any failure the error is returned at once and the child is stopped
+    /// and reaped in the background (see [`stop_in_background`]).
     pub async fn start(spawned: Spawned, opts: ClientOptions) -> Result<McpClient, McpError> {
         let Spawned {
             mut child,
@@ -171,7 +177,7 @@ impl McpClient {
             }
             Err(err) => {
                 span.in_scope(|| tracing::warn!(error = %err, "server failed to start"));
-                link.stop().await;
+                stop_in_background(link, opts.reaper.as_ref(), span);
                 Err(err)
             }
         }
@@ -221,7 +227,7 @@ impl McpClient {
             }),
             Err(err) => {
                 span.in_scope(|| tracing::warn!(error = %err, "remote service failed to start"));
-                link.stop().await;
+                stop_in_background(link, opts.reaper.as_ref(), span);
                 Err(err)
             }
         }
@@ -422,6 +428,28 @@ async fn exited(shared: &Shared) -> ExitInfo {
         },
         |ended| ended.info,
     )
+}
+
+/// Finish the stop of a child that failed to start without making its caller wait for it
+/// (close stdin, `stop_grace`, SIGTERM, `stop_grace`, SIGKILL can take 2 x `stop_grace`).
+///
+/// The stop still reaps: the actor runs the whole sequence in its own task once told to stop,
+/// and this task only waits for it. On `reaper` (the session manager's tracker) gateway
+/// shutdown waits for that wait, hence for the reap. Without one (a plain task) nothing waits:
+/// if the runtime ends first, the actor's drop guard SIGKILLs the child's process group, and
+/// the child's `PR_SET_PDEATHSIG(SIGKILL)` kills it when the gateway exits.
+fn stop_in_background(link: Link, reaper: Option<&TaskTracker>, span: tracing::Span) {
+    // Mark and send the stop now, so it is under way even before the task first runs.
+    link.shared.closing.store(true, Ordering::Release);
+    let _ = link.commands.send(Command::Stop);
+    let stop = async move {
+        link.stop().await;
+    }
+    .instrument(span);
+    match reaper {
+        Some(tracker) => drop(tracker.spawn(stop)),
+        None => drop(tokio::spawn(stop)),
+    }
 }
 
 /// The handle side of the actor's channel; used for the handshake before a client exists.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{ChildEvent, ClientOptions, McpClient, McpError};
 use crate::config::SandboxConfig;
-use support::{GRACE, Scratch, WAIT, dead, next_event, reaped, text_of, within};
+use support::{GRACE, Scratch, WAIT, dead, next_event, reaped, reaped_soon, text_of, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshake_calls_and_graceful_stop() {
@@ -91,7 +91,10 @@ async fn accepts_an_older_version_and_refuses_an_unknown_one() {
         matches!(&err, McpError::Protocol(m) if m.contains("1999-01-01")),
         "{err:?}"
     );
-    assert!(reaped(pid), "a refused child is stopped and reaped");
+    assert!(
+        reaped_soon(pid).await,
+        "a refused child is stopped and reaped"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +108,7 @@ async fn startup_timeout_stops_the_child_without_cancelling_initialize() {
         matches!(&err, McpError::Timeout { method, .. } if method == "initialize"),
         "{err:?}"
     );
-    assert!(reaped(pid));
+    assert!(reaped_soon(pid).await);
     let methods: Vec<_> = scratch
         .received()
         .iter()

@@ -177,9 +177,9 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
         landlock: None,
     };
     if let (Some(max), Ok(base)) = (plan.pids_max, &host.pids_cgroup) {
-        // Named after the gateway's pid, so a later gateway can sweep it if this one is killed.
-        let name = format!("{}-{unique}", std::process::id());
-        let (cgroup, procs) = cgroup::PidsCgroup::create(base, &name, max)
+        // `unique` starts with the gateway's pid, so a later gateway can sweep it if this one
+        // is killed.
+        let (cgroup, procs) = cgroup::PidsCgroup::create(base, &unique, max)
             .map_err(|e| SandboxError::Setup(format!("pids cgroup: {e}")))?;
         guard.cgroup = Some(cgroup);
         hook.cgroup_procs = Some(procs);
@@ -312,11 +312,106 @@ pub fn signal_group(pgid: i32, sig: Signal) {
     }
 }
 
-/// `service-session-random`: names the private dir and the cgroup of one child.
+/// `gatewaypid-service-session-random`: names the private dir and the cgroup of one child.
+/// The gateway's pid comes first so that a later gateway can sweep what a killed one left
+/// ([`sweep_private_dirs`], `cgroup::sweep`).
 fn unique_name(service: &str, session_id: &str) -> String {
     // Session ids are validated to [A-Za-z0-9_.-]; a random suffix keeps two children of the
     // same (service, session) pair (e.g. after a crash) apart.
     let unique = uuid::Uuid::new_v4().simple().to_string();
     let session = session_id.replace("..", "__");
-    format!("{service}-{session}-{}", &unique[..12])
+    format!(
+        "{}-{service}-{session}-{}",
+        std::process::id(),
+        &unique[..12]
+    )
+}
+
+/// Remove the private dirs under `root` (`session.sandbox_dir`) left by gateways that are
+/// gone: a SIGKILLed gateway cannot remove its children's dirs. A dir is named
+/// `<gateway pid>-...`; it is removed when that pid is dead or is not a gateway (the pid was
+/// reused). Run once at startup; errors are logged and skipped. Returns how many were removed.
+pub fn sweep_private_dirs(root: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    let own = process_name(std::process::id());
+    let mut removed = 0;
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if owner == std::process::id() || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        // A live gateway: the binary, or this very program (tests run the gateway in-process).
+        let alive_gateway = process_name(owner)
+            .is_some_and(|name| name == "mcp-gateway" || Some(&name) == own.as_ref());
+        if alive_gateway {
+            continue;
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) => {
+                tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove a stale sandbox dir")
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(root = %root.display(), removed, "removed sandbox dirs of gateways that are gone");
+    }
+    removed
+}
+
+/// The command name (`/proc/<pid>/comm`) of a live process.
+fn process_name(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim_end().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_start_with_the_gateway_pid() {
+        let name = unique_name("fx", "s..1");
+        let prefix = format!("{}-fx-s__1-", std::process::id());
+        assert!(name.starts_with(&prefix), "{name}");
+        assert_eq!(name.len(), prefix.len() + 12);
+    }
+
+    #[test]
+    fn the_sweep_removes_dirs_of_gateways_that_are_gone_only() {
+        let root = tempfile::tempdir().unwrap();
+        // Above any pid_max (2^22): never a live process.
+        let dead = root.path().join("9999999-fx-s-0123456789ab");
+        std::fs::create_dir_all(dead.join("nested")).unwrap();
+        std::fs::write(dead.join("nested/file"), b"x").unwrap();
+        let own = root
+            .path()
+            .join(format!("{}-fx-s-0123456789ab", std::process::id()));
+        std::fs::create_dir(&own).unwrap();
+        // pid 1 is alive but is no gateway: its pid was reused.
+        let reused = root.path().join("1-fx-s-0123456789ab");
+        std::fs::create_dir(&reused).unwrap();
+        let foreign = root.path().join("notes");
+        std::fs::create_dir(&foreign).unwrap();
+        let file = root.path().join("9999999-a-file");
+        std::fs::write(&file, b"x").unwrap();
+
+        assert_eq!(sweep_private_dirs(root.path()), 2);
+        assert!(!dead.exists());
+        assert!(!reused.exists());
+        assert!(own.exists(), "this gateway's dirs stay");
+        assert!(foreign.exists(), "names without a pid are not ours");
+        assert!(file.exists(), "only dirs are swept");
+        assert_eq!(sweep_private_dirs(&root.path().join("missing")), 0);
+    }
 }

@@ -1,7 +1,10 @@
 //! Per-service tool lists, so `GET /services/{name}/tools` never spawns per request.
 //!
 //! Filled by the first child of a service (or a short-lived discovery child), replaced when a
-//! child announces `notifications/tools/list_changed`.
+//! child announces `notifications/tools/list_changed`: it is the list of the child that changed
+//! most recently (or of discovery), not of every session's child. Calls are refused from it only
+//! while the calling session has no live child of the service; after that, the child's own list
+//! (`record::Child::tools`) or the child itself decides.
 
 use std::collections::HashMap;
 use std::future::Future;

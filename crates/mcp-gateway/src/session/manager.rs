@@ -55,6 +55,8 @@ pub struct SessionManager {
 
 impl SessionManager {
     pub fn new(config: Arc<Config>) -> Arc<Self> {
+        // Private dirs of children of a gateway that was killed (it could not remove them).
+        sandbox::sweep_private_dirs(&config.session.sandbox_dir);
         let caps = Caps::new(
             config.session.max_sessions_per_service,
             config.session.max_total_sessions,
@@ -96,18 +98,29 @@ impl SessionManager {
         owner: Option<&str>,
     ) -> Result<CallOutcome, SessionError> {
         let service = self.service(&req.service)?;
-        if let Some(tools) = self.catalog.cached(&service.name)
+        // The shared catalog (the list of discovery or of the child that last changed its
+        // list) refuses a tool only while the session has no live child of the service: once
+        // it has one, that child's own list, or the child itself, decides (sessions' children
+        // may serve different tools, e.g. after `tools/list_changed`).
+        if !self.has_live_child(&req.session_id, &service.name, owner)
+            && let Some(tools) = self.catalog.cached(&service.name)
             && !lists_tool(&tools, &req.tool)
         {
             return Err(unknown_tool(&req));
         }
-        let session = self.enter(&req, owner)?;
+        let (session, created) = self.enter(&req, owner)?;
         let _in_flight = InFlight(&session);
         session.forget_dead(&service.name);
-        let child = self.child(&session, service).await?;
-        if let Some(tools) = self.catalog.cached(&service.name)
-            && !lists_tool(&tools, &req.tool)
-        {
+        let child = match self.child(&session, service).await {
+            Ok(child) => child,
+            Err(err) => {
+                if created {
+                    self.discard_if_unused(&session);
+                }
+                return Err(err);
+            }
+        };
+        if !self.child_lists(&child, &service.name, &req.tool).await {
             return Err(unknown_tool(&req));
         }
         let started = Instant::now();
@@ -117,16 +130,81 @@ impl SessionManager {
         Ok(CallOutcome { result })
     }
 
-    /// Find or create the session and count a call in flight on it.
-    fn enter(&self, req: &CallRequest, owner: Option<&str>) -> Result<Arc<Session>, SessionError> {
+    /// Whether `child` serves `tool`, by its own list: kept from its start or its last
+    /// `tools/list_changed`, else asked for now (once: kept) when the shared catalog does not
+    /// list the tool. If the child cannot tell, it decides when called.
+    async fn child_lists(&self, child: &Child, service: &str, tool: &str) -> bool {
+        if let Some(own) = child.tools() {
+            return lists_tool(&own, tool);
+        }
+        if self
+            .catalog
+            .cached(service)
+            .is_none_or(|tools| lists_tool(&tools, tool))
+        {
+            return true;
+        }
+        match child.client.list_tools().await {
+            Ok(tools) => {
+                let tools = Arc::new(tools);
+                // Unless its watcher stored a newer list meanwhile.
+                child
+                    .tools
+                    .lock()
+                    .expect("child tools lock")
+                    .get_or_insert_with(|| tools.clone());
+                lists_tool(&tools, tool)
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// Whether session `id` is live, `owner`'s to use, and has a live child of `service` (no
+    /// call counted). Another key's session answers false, as an unknown one would.
+    fn has_live_child(&self, id: &str, service: &str, owner: Option<&str>) -> bool {
+        let session = self
+            .sessions
+            .lock()
+            .expect("session table lock")
+            .get(id)
+            .cloned();
+        session.is_some_and(|s| {
+            !s.is_expired(Instant::now())
+                && !s.is_closed()
+                && s.visible_to(owner)
+                && s.has_live_child(service)
+        })
+    }
+
+    /// Drop a session created by a call whose child failed to start, unless something else
+    /// uses it meanwhile (another child, another call): `GET /sessions` must not list an empty
+    /// session nobody asked to keep.
+    fn discard_if_unused(&self, session: &Arc<Session>) {
+        let mut table = self.sessions.lock().expect("session table lock");
+        let same = table
+            .get(&session.id)
+            .is_some_and(|current| Arc::ptr_eq(current, session));
+        if same && session.close_if_unused(ExitCause::Stopped) {
+            table.remove(&session.id);
+            tracing::info!(session = %session.id, "session dropped: its first child failed to start");
+        }
+    }
+
+    /// Find or create the session and count a call in flight on it; true if created.
+    fn enter(
+        &self,
+        req: &CallRequest,
+        owner: Option<&str>,
+    ) -> Result<(Arc<Session>, bool), SessionError> {
         if self.shutdown.is_cancelled() {
             return Err(SessionError::ShuttingDown);
         }
         let now = Instant::now();
         let mut expired = None;
+        let mut created = false;
         let session = {
             let mut table = self.sessions.lock().expect("session table lock");
-            match table.get(&req.session_id).cloned() {
+            let session = match table.get(&req.session_id).cloned() {
                 Some(s) if !s.is_expired(now) && !s.is_closed() => {
                     if !s.visible_to(owner) {
                         return Err(SessionError::UnknownSession(req.session_id.clone()));
@@ -151,17 +229,22 @@ impl SessionManager {
                     );
                     table.insert(req.session_id.clone(), session.clone());
                     tracing::info!(session = %req.session_id, "session created");
+                    created = true;
                     session
                 }
+            };
+            // Counted in flight under the table lock: whoever removes a session from the table
+            // (close, reaper, `discard_if_unused`) does so under this lock too, so it either
+            // removed it before our lookup or sees our call.
+            if !session.enter(req.timeout.clone(), req.metadata.clone()) {
+                return Err(SessionError::UnknownSession(req.session_id.clone()));
             }
+            session
         };
         if let Some(old) = expired {
             self.stop_session(&old, ExitCause::Idle);
         }
-        if !session.enter(req.timeout.clone(), req.metadata.clone()) {
-            return Err(SessionError::UnknownSession(req.session_id.clone()));
-        }
-        Ok(session)
+        Ok((session, created))
     }
 
     /// The session's ready child for `service`, started (single-flight) if needed.
@@ -180,8 +263,21 @@ impl SessionManager {
             .get_or_init(|| self.start_child(session, service, slot.id))
             .await
             .clone();
-        if result.is_err() {
-            session.remove_slot(&service.name, slot.id);
+        match &result {
+            Err(_) => session.remove_slot(&service.name, slot.id),
+            // `start_child` checked `is_closed` before returning, but `get_or_init` stores the
+            // child a moment later: a `Session::close` in between drained this slot while its
+            // cell was still empty, so nobody else will stop this child. Closing marks the
+            // session before draining (one lock), so either the drain saw the child in the
+            // cell and stops it, or we see the mark here and stop it (both may: stopping is
+            // idempotent and the cause is set once).
+            Ok(child) => {
+                if let Some(cause) = session.closed_by() {
+                    let _ = child.stop_cause.set(cause);
+                    self.stop_in_background(child.client.clone());
+                    return Err(SessionError::UnknownSession(session.id.clone()));
+                }
+            }
         }
         result
     }
@@ -195,35 +291,36 @@ impl SessionManager {
         if self.shutdown.is_cancelled() {
             return Err(SessionError::ShuttingDown);
         }
-        let (client, reservation) = match self.pools.take(&service.name) {
+        let (client, reservation, tools) = match self.pools.take(&service.name) {
             Some(Pooled {
                 client,
                 reservation,
-            }) => (client, reservation),
+            }) => (client, reservation, None),
             None => {
                 let reservation = self.caps.reserve(&service.name)?;
                 let client = self.spawn_client(service, &session.id).await?;
-                self.ensure_catalog(&service.name, &client).await;
-                (client, reservation)
+                let tools = self.ensure_catalog(&service.name, &client).await;
+                (client, reservation, tools)
             }
         };
         let child = Child {
             client: client.clone(),
             started_at: Local::now(),
             stop_cause: Arc::new(OnceLock::new()),
+            tools: Arc::new(Mutex::new(tools)),
         };
         self.tasks.spawn(watch_child(
             Arc::downgrade(self),
             Arc::downgrade(session),
             service.name.clone(),
             slot_id,
-            client.clone(),
-            child.stop_cause.clone(),
+            child.clone(),
             reservation,
         ));
-        if session.is_closed() || self.shutdown.is_cancelled() {
+        let closed = session.closed_by();
+        if closed.is_some() || self.shutdown.is_cancelled() {
             // Closed while we were starting: nobody else will stop this child.
-            let _ = child.stop_cause.set(ExitCause::Stopped);
+            let _ = child.stop_cause.set(closed.unwrap_or(ExitCause::Shutdown));
             self.stop_in_background(client);
             return Err(SessionError::UnknownSession(session.id.clone()));
         }
@@ -234,12 +331,20 @@ impl SessionManager {
         self.catalog.cached(service).is_some()
     }
 
-    /// Feed the catalog from a fresh child if it has nothing for `service` yet.
-    async fn ensure_catalog(&self, service: &str, client: &McpClient) {
-        if !self.catalog_has(service) {
-            match client.list_tools().await {
-                Ok(tools) => self.catalog.store(service, tools),
-                Err(err) => tracing::warn!(service = %service, error = %err, "tools/list failed"),
+    /// Feed the catalog from a fresh child if it has nothing for `service` yet; the child's
+    /// list if it was asked.
+    async fn ensure_catalog(&self, service: &str, client: &McpClient) -> Option<Tools> {
+        if self.catalog_has(service) {
+            return None;
+        }
+        match client.list_tools().await {
+            Ok(tools) => {
+                self.catalog.store(service, tools.clone());
+                Some(Arc::new(tools))
+            }
+            Err(err) => {
+                tracing::warn!(service = %service, error = %err, "tools/list failed");
+                None
             }
         }
     }
@@ -265,11 +370,23 @@ impl SessionManager {
         let service = self.service(service)?;
         let reservation = self.caps.reserve(&service.name)?;
         let client = self.spawn_client(service, id).await?;
-        self.ensure_catalog(&service.name, &client).await;
+        let _ = self.ensure_catalog(&service.name, &client).await;
         Ok(Pooled {
             client,
             reservation,
         })
+    }
+
+    /// Options of a child of `service`; a failed start is stopped on our tracker, so shutdown
+    /// waits for its reap.
+    fn client_options(&self, service: &ServiceConfig, session_id: &str) -> ClientOptions {
+        let mut opts = ClientOptions::for_service(
+            service,
+            session_id,
+            self.config.session.stderr_buffer_bytes,
+        );
+        opts.reaper = Some(self.tasks.clone());
+        opts
     }
 
     /// Spawn and initialize a child of `service` (no caps: the caller reserved).
@@ -279,11 +396,7 @@ impl SessionManager {
         session_id: &str,
     ) -> Result<McpClient, SessionError> {
         if let Some(remote) = &service.remote {
-            let opts = ClientOptions::for_service(
-                service,
-                session_id,
-                self.config.session.stderr_buffer_bytes,
-            );
+            let opts = self.client_options(service, session_id);
             let client = McpClient::connect_remote(remote, opts)
                 .await
                 .map_err(|e| SessionError::from_start(&service.name, e))?;
@@ -301,11 +414,7 @@ impl SessionManager {
             reason: e.to_string(),
         })?;
         let pid = spawned.pid;
-        let opts = ClientOptions::for_service(
-            service,
-            session_id,
-            self.config.session.stderr_buffer_bytes,
-        );
+        let opts = self.client_options(service, session_id);
         let started = Instant::now();
         let client = McpClient::start(spawned, opts).await;
         metrics::spawn(&service.name, client.is_ok(), started.elapsed());
@@ -430,7 +539,7 @@ impl SessionManager {
 
     fn stop_session(&self, session: &Session, cause: ExitCause) {
         tracing::info!(session = %session.id, reason = cause.as_str(), "session closed");
-        for slot in session.close() {
+        for slot in session.close(cause) {
             if let Some(Ok(child)) = slot.cell.get() {
                 let _ = child.stop_cause.set(cause);
                 self.stop_in_background(child.client.clone());
@@ -530,17 +639,23 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Follows one child until it exits: refreshes the catalog on `tools/list_changed`, then
-/// forgets the child's slot and releases its cap reservation.
+/// Follows one child until it exits: refreshes its own tool list and the shared catalog (which
+/// thus shows the list of the child that changed last) on `tools/list_changed`, then forgets
+/// the child's slot and releases its cap reservation.
 async fn watch_child(
     manager: Weak<SessionManager>,
     session: Weak<Session>,
     service: String,
     slot_id: u64,
-    client: McpClient,
-    stop_cause: Arc<OnceLock<ExitCause>>,
+    child: Child,
     reservation: Reservation,
 ) {
+    let Child {
+        client,
+        stop_cause,
+        tools: own_tools,
+        ..
+    } = child;
     let mut events = client.subscribe();
     let status = loop {
         tokio::select! {
@@ -554,6 +669,10 @@ async fn watch_child(
                         match client.list_tools().await {
                             Ok(tools) => {
                                 tracing::info!(service = %service, tools = tools.len(), "tool list changed");
+                                // Own list first: once the catalog shows the change, this
+                                // child's calls see it too.
+                                *own_tools.lock().expect("child tools lock") =
+                                    Some(Arc::new(tools.clone()));
                                 manager.catalog.store(&service, tools);
                             }
                             Err(err) => tracing::warn!(service = %service, error = %err, "tools/list after list_changed failed"),

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::SessionError;
+use super::catalog::Tools;
 use crate::mcp::McpClient;
 use crate::metrics::ExitCause;
 
@@ -20,6 +21,17 @@ pub struct Child {
     /// Why the gateway stopped this child, set before stopping it (unset: it exited on its
     /// own). Read by the child's watcher for the `child_exits` metric.
     pub stop_cause: Arc<OnceLock<ExitCause>>,
+    /// This child's own tool list, once known: listed when it fed the catalog at start, or
+    /// when a call named a tool the shared catalog does not list, and refreshed by its watcher
+    /// on each of its `tools/list_changed`. `None`: not listed yet (a pooled child, or the
+    /// catalog was already filled); the shared catalog then vouches for the tools it lists.
+    pub tools: Arc<Mutex<Option<Tools>>>,
+}
+
+impl Child {
+    pub fn tools(&self) -> Option<Tools> {
+        self.tools.lock().expect("child tools lock").clone()
+    }
 }
 
 /// A child being started or ready: concurrent first calls share one start (single-flight).
@@ -51,7 +63,9 @@ struct State {
     children: HashMap<String, Arc<Slot>>,
     calls: u64,
     in_flight: u32,
-    closed: bool,
+    /// Set by [`Session::close`]: why the session was closed (a child that finishes starting
+    /// afterwards is stopped with this cause).
+    closed: Option<ExitCause>,
 }
 
 /// What `GET /sessions` shows of a session.
@@ -95,7 +109,7 @@ impl Session {
                 children: HashMap::new(),
                 calls: 0,
                 in_flight: 0,
-                closed: false,
+                closed: None,
             }),
         }
     }
@@ -123,6 +137,11 @@ impl Session {
     }
 
     pub fn is_closed(&self) -> bool {
+        self.state().closed.is_some()
+    }
+
+    /// Why the session was closed, if it was.
+    pub fn closed_by(&self) -> Option<ExitCause> {
         self.state().closed
     }
 
@@ -138,7 +157,7 @@ impl Session {
     /// Renew the idle clock without counting a call. False if the session was closed.
     pub fn touch(&self) -> bool {
         let mut s = self.state();
-        if s.closed {
+        if s.closed.is_some() {
             return false;
         }
         s.last_accessed = Instant::now();
@@ -150,7 +169,7 @@ impl Session {
     /// Fails if the session was closed meanwhile.
     pub fn enter(&self, timeout: Option<(Duration, Value)>, metadata: Option<Value>) -> bool {
         let mut s = self.state();
-        if s.closed {
+        if s.closed.is_some() {
             return false;
         }
         s.last_accessed = Instant::now();
@@ -178,7 +197,7 @@ impl Session {
     /// The slot of `service`, created empty (to be started by the caller) if absent.
     pub fn slot(&self, service: &str, next_id: impl FnOnce() -> u64) -> Option<Arc<Slot>> {
         let mut s = self.state();
-        if s.closed {
+        if s.closed.is_some() {
             return None;
         }
         if let Some(slot) = s.children.get(service) {
@@ -221,10 +240,29 @@ impl Session {
 
     /// Mark closed and hand over every slot; the caller stops the ready children. A child
     /// still starting sees `is_closed` when it is ready and stops itself.
-    pub fn close(&self) -> Vec<Arc<Slot>> {
+    pub fn close(&self, cause: ExitCause) -> Vec<Arc<Slot>> {
         let mut s = self.state();
-        s.closed = true;
+        s.closed.get_or_insert(cause);
         s.children.drain().map(|(_, slot)| slot).collect()
+    }
+
+    /// Whether the session has a ready, live child of `service`.
+    pub fn has_live_child(&self, service: &str) -> bool {
+        let s = self.state();
+        s.children.get(service).is_some_and(
+            |slot| matches!(slot.cell.get(), Some(Ok(child)) if child.client.is_alive()),
+        )
+    }
+
+    /// Close the session if nothing uses it: no slot (no child, none starting) and no call in
+    /// flight but the caller's. True if it was closed (the caller drops it from the table).
+    pub fn close_if_unused(&self, cause: ExitCause) -> bool {
+        let mut s = self.state();
+        if s.closed.is_some() || !s.children.is_empty() || s.in_flight > 1 {
+            return false;
+        }
+        s.closed = Some(cause);
+        true
     }
 
     pub fn ready_children(&self) -> Vec<(String, Child)> {

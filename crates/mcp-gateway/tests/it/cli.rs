@@ -70,7 +70,7 @@ fn help_and_version() {
 #[tokio::test]
 async fn the_bundled_example_serves_its_tools() {
     use crate::support::TestGateway;
-    let gw = TestGateway::start_example().await;
+    let mut gw = TestGateway::start_example().await;
     let get = |path: &str| {
         gw.http
             .get(gw.url(path))
@@ -142,4 +142,20 @@ async fn the_bundled_example_serves_its_tools() {
         .await
         .unwrap();
     assert_eq!(closed.status(), 200);
+    // The example's sandbox dir is the repository's ./sandbox: shut down gracefully, so every
+    // child (the session's, discovery's) is reaped and its private dir removed, instead of
+    // the harness's SIGKILL leaving dirs behind (a later gateway would sweep them).
+    let pid = gw.pid();
+    gw.signal(15);
+    assert_eq!(gw.wait_exit(30).await, Some(0), "{}", gw.log());
+    let sandbox = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sandbox");
+    let prefix = format!("{pid}-");
+    let left: Vec<_> = std::fs::read_dir(&sandbox)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in {}: {left:?}", sandbox.display());
 }

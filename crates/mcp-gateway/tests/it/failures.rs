@@ -186,3 +186,53 @@ async fn services_that_cannot_start_are_503() {
     })
     .await;
 }
+
+/// A child that never answers `initialize` is answered 503 as soon as `startup_timeout` ends
+/// (its stop finishes in the background), and the session its call created is not kept.
+#[tokio::test]
+async fn a_failed_first_start_answers_at_once_and_keeps_no_empty_session() {
+    let gw = TestGateway::start(config(
+        json!({
+            "fx": fixture_service(&[]),
+            // Ignores stdin EOF: its stop takes a `stop_grace` before SIGTERM.
+            "mute": service_with(
+                &["--no-init-reply", "--ignore-eof"],
+                json!({"startup_timeout": 1, "stop_grace": 2}),
+            ),
+        }),
+        json!({}),
+    ))
+    .await;
+    let started = Instant::now();
+    let (status, body) = gw.call("mute", "fresh", "echo", json!({})).await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "answered after {took:?}"
+    );
+    let (_, sessions) = gw.get("/sessions").await;
+    assert!(sessions.get("fresh").is_none(), "{sessions}");
+
+    // A session with another child is kept.
+    gw.call_ok("fx", "kept", "echo", json!({"text": "hi"}))
+        .await;
+    let (status, _) = gw.call("mute", "kept", "echo", json!({})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (_, sessions) = gw.get("/sessions").await;
+    assert!(
+        sessions["kept"]["children"]["fx"]["pid"].is_u64(),
+        "{sessions}"
+    );
+    assert!(
+        sessions["kept"]["children"].get("mute").is_none(),
+        "{sessions}"
+    );
+
+    // The failed children are still reaped (in the background).
+    let fx = gw.child_pid("kept", "fx").await;
+    wait_until(15, "only the fx child left", || {
+        procs::children_of(gw.pid()) == vec![fx]
+    })
+    .await;
+}

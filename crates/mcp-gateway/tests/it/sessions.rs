@@ -234,3 +234,68 @@ async fn tool_list_changes_refresh_the_catalog() {
         "dynamic dyn_tool"
     );
 }
+
+/// The shared catalog shows the list of the child that changed last; it must not refuse a
+/// tool that the calling session's own child serves.
+#[tokio::test]
+async fn each_session_s_child_decides_on_its_own_tools() {
+    let gw = TestGateway::start(config(json!({ "fx": fixture_service(&[]) }), json!({}))).await;
+    let catalog_lists = |name: &'static str| {
+        let gw = &gw;
+        async move {
+            for _ in 0..500 {
+                let (_, tools) = gw.get("/services/fx/tools").await;
+                if tools["tools"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t["name"] == name)
+                {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            panic!("the catalog never listed {name}");
+        }
+    };
+    gw.call_ok("fx", "a", "add_tool", json!({"name": "dyn_a"}))
+        .await;
+    catalog_lists("dyn_a").await;
+    assert_eq!(
+        gw.call_ok("fx", "a", "dyn_a", json!({})).await,
+        "dynamic dyn_a"
+    );
+    gw.call_ok("fx", "b", "add_tool", json!({"name": "dyn_b"}))
+        .await;
+    catalog_lists("dyn_b").await;
+    let (_, tools) = gw.get("/services/fx/tools").await;
+    assert!(
+        !tools["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "dyn_a"),
+        "the catalog is b's child's list now: {tools}"
+    );
+    // a's child still serves dyn_a, and only b's serves dyn_b.
+    assert_eq!(
+        gw.call_ok("fx", "a", "dyn_a", json!({})).await,
+        "dynamic dyn_a"
+    );
+    assert_eq!(
+        gw.call_ok("fx", "b", "dyn_b", json!({})).await,
+        "dynamic dyn_b"
+    );
+    let (status, body) = gw.call("fx", "b", "dyn_a", json!({})).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "b's child's own list: {body}"
+    );
+    assert_eq!(body["code"], "unknown_tool", "{body}");
+    // A session without a child yet is refused by the catalog, as before.
+    let (status, body) = gw.call("fx", "c", "dyn_a", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, sessions) = gw.get("/sessions").await;
+    assert!(sessions.get("c").is_none(), "{sessions}");
+}

@@ -117,6 +117,18 @@ pub(super) fn reaped(pid: u32) -> bool {
     !Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Reaped within 10 s (a failed start answers first and finishes its stop in the background).
+pub(super) async fn reaped_soon(pid: u32) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !reaped(pid) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    true
+}
+
 /// Dead: gone, or a zombie waiting for a parent that is not us (our PID 1 may not reap).
 pub(super) fn dead(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
