@@ -104,9 +104,8 @@ async fn post_one(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let service = match service {
-        Ok(Path(service)) => service,
-        Err(_) => return bad_service_path(),
+    let Ok(Path(service)) = service else {
+        return bad_service_path();
     };
     handle_post(state, principal, Endpoint::One(service), headers, body).await
 }
@@ -125,9 +124,8 @@ async fn get_one(
     service: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let service = match service {
-        Ok(Path(service)) => service,
-        Err(_) => return bad_service_path(),
+    let Ok(Path(service)) = service else {
+        return bad_service_path();
     };
     handle_get(state, principal, Endpoint::One(service), headers)
 }
@@ -146,9 +144,8 @@ async fn delete_one(
     service: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let service = match service {
-        Ok(Path(service)) => service,
-        Err(_) => return bad_service_path(),
+    let Ok(Path(service)) = service else {
+        return bad_service_path();
     };
     handle_delete(state, principal, Endpoint::One(service), headers)
 }

@@ -150,37 +150,7 @@ impl McpClient {
             shared,
             next_id: AtomicU64::new(1),
         };
-        let handshake =
-            tokio::time::timeout(opts.startup_timeout, handshake(&link, opts.startup_timeout));
-        let result = match handshake.instrument(span.clone()).await {
-            Ok(result) => result,
-            Err(_) => Err(McpError::Timeout {
-                method: "initialize".into(),
-                after: opts.startup_timeout,
-            }),
-        };
-        match result {
-            Ok(info) => {
-                span.in_scope(|| {
-                    tracing::debug!(version = %info.protocol_version, server = %info.server_info, "server initialized");
-                });
-                let inner = Inner {
-                    link,
-                    info,
-                    pid,
-                    call_timeout: opts.call_timeout,
-                    calls_served: AtomicU64::new(0),
-                };
-                Ok(McpClient {
-                    inner: Arc::new(inner),
-                })
-            }
-            Err(err) => {
-                span.in_scope(|| tracing::warn!(error = %err, "server failed to start"));
-                stop_in_background(link, opts.reaper.as_ref(), span);
-                Err(err)
-            }
-        }
+        Self::initialize(link, pid, &opts, span).await
     }
 
     /// Connect to a remote MCP server (Streamable HTTP) and run the same handshake as
@@ -206,6 +176,18 @@ impl McpClient {
             shared,
             next_id: AtomicU64::new(1),
         };
+        Self::initialize(link, 0, &opts, span).await
+    }
+
+    /// Run the handshake over a freshly started actor, bounded by `startup_timeout`. On
+    /// failure the error is returned at once and the actor is stopped (and its child reaped)
+    /// in the background.
+    async fn initialize(
+        link: Link,
+        pid: u32,
+        opts: &ClientOptions,
+        span: tracing::Span,
+    ) -> Result<McpClient, McpError> {
         let handshake =
             tokio::time::timeout(opts.startup_timeout, handshake(&link, opts.startup_timeout));
         let result = match handshake.instrument(span.clone()).await {
@@ -216,17 +198,22 @@ impl McpClient {
             }),
         };
         match result {
-            Ok(info) => Ok(McpClient {
-                inner: Arc::new(Inner {
-                    link,
-                    info,
-                    pid: 0,
-                    call_timeout: opts.call_timeout,
-                    calls_served: AtomicU64::new(0),
-                }),
-            }),
+            Ok(info) => {
+                span.in_scope(|| {
+                    tracing::debug!(version = %info.protocol_version, server = %info.server_info, "server initialized");
+                });
+                Ok(McpClient {
+                    inner: Arc::new(Inner {
+                        link,
+                        info,
+                        pid,
+                        call_timeout: opts.call_timeout,
+                        calls_served: AtomicU64::new(0),
+                    }),
+                })
+            }
             Err(err) => {
-                span.in_scope(|| tracing::warn!(error = %err, "remote service failed to start"));
+                span.in_scope(|| tracing::warn!(error = %err, "server failed to start"));
                 stop_in_background(link, opts.reaper.as_ref(), span);
                 Err(err)
             }
