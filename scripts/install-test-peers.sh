@@ -11,9 +11,18 @@ if [ ! -x "$peers/node/node_modules/.bin/mcp-server-everything" ] || [ ! -x "$pe
     @modelcontextprotocol/server-everything@2026.8.31 \
     @modelcontextprotocol/server-memory@2026.8.31
 fi
+# The venv is made from the system's Python (Debian's /usr/bin/python3 with python3-venv),
+# not from an interpreter under a private home such as pyenv's in /root: sandboxed children of
+# a root gateway run as uids of their own and must be able to run it.
+py=/usr/bin/python3
+[ -x "$py" ] || py=$(command -v python3)
+if [ -d "$peers/py" ] && [ "$(readlink -f "$peers/py/bin/python3")" != "$(readlink -f "$py")" ]; then
+  echo "re-creating $peers/py with $py"
+  rm -rf "$peers/py"
+fi
 if [ ! -x "$peers/py/bin/mcp-server-time" ]; then
   echo "installing PyPI test peers into $peers/py"
-  python3 -m venv "$peers/py"
+  "$py" -m venv "$peers/py"
   "$peers/py/bin/pip" install --quiet --disable-pip-version-check mcp-server-time==2026.10.19
 fi
 if [ ! -x "$peers/node22/node_modules/.bin/node" ] || [ ! -f "$peers/node22/node_modules/@modelcontextprotocol/conformance/dist/index.js" ]; then

@@ -6,13 +6,15 @@
 //! ```
 //! For each level: spawn through `sandbox::spawn`, run the `initialize` handshake
 //! (`McpClient::start`), stop the child; prints min / median / p90 / mean of spawn +
-//! initialize, and of the sandbox set-up alone (`sandbox::spawn` returning).
+//! initialize, of the sandbox set-up alone (`sandbox::spawn` returning), and of the stop
+//! (close stdin, reap, kill what is left of the child's cgroup / uid / user namespace, remove
+//! its private dir). The first lines say which mechanisms this host gives the default level.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mcp_gateway::config::{Network, SandboxConfig, ServiceConfig};
+use mcp_gateway::config::{ChildUser, Network, SandboxConfig, ServiceConfig};
 use mcp_gateway::mcp::{ClientOptions, McpClient};
 use mcp_gateway::sandbox::{self, SpawnRequest};
 
@@ -38,6 +40,14 @@ fn main() {
                 ..SandboxConfig::default()
             },
         ),
+        (
+            "High, children as the gateway's uid (sandbox.user gateway)",
+            SandboxConfig {
+                user: ChildUser::Gateway,
+                allow_weaker: true,
+                ..SandboxConfig::default()
+            },
+        ),
         ("High (default)", SandboxConfig::default()),
         (
             "High + network none + drop_privileges",
@@ -53,6 +63,7 @@ fn main() {
         iterations,
         fixture.display()
     );
+    let mut first = true;
     for (name, sandbox) in levels {
         let service = ServiceConfig {
             name: "bench".into(),
@@ -68,10 +79,16 @@ fn main() {
             warm_pool: 0,
             sandbox,
         };
+        if std::mem::take(&mut first) {
+            let mut default = service.clone();
+            default.sandbox = SandboxConfig::default();
+            print!("{}", sandbox::describe(&default, root.path()));
+        }
         let protected = [root.path().to_path_buf()];
-        let (setup, total) = runtime.block_on(async {
+        let (setup, total, stops) = runtime.block_on(async {
             let mut setup = Vec::new();
             let mut total = Vec::new();
+            let mut stops = Vec::new();
             for i in 0..iterations + 5 {
                 let session = format!("s{i}");
                 let start = Instant::now();
@@ -86,18 +103,22 @@ fn main() {
                 let opts = ClientOptions::for_service(&service, &session, 4096);
                 let client = McpClient::start(spawned, opts).await.expect("initialize");
                 let ready = start.elapsed();
+                let stopping = Instant::now();
                 client.stop().await;
+                let stopped = stopping.elapsed();
                 // The first few warm the page cache.
                 if i >= 5 {
                     setup.push(spawned_at);
                     total.push(ready);
+                    stops.push(stopped);
                 }
             }
-            (setup, total)
+            (setup, total, stops)
         });
         println!("{name}");
         println!("  spawn + initialize: {}", summary(total));
         println!("  sandbox::spawn:     {}", summary(setup));
+        println!("  stop:               {}", summary(stops));
     }
 }
 

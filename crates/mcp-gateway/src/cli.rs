@@ -63,9 +63,10 @@ fn validate(path: &std::path::Path) -> ExitCode {
                 return ExitCode::FAILURE;
             }
             println!("{}", config::describe(&loaded.config));
+            crate::sandbox::configure(&loaded.config);
             let mut refused = Vec::new();
             for service in loaded.config.services.values() {
-                let report = crate::sandbox::describe(service);
+                let report = crate::sandbox::describe(service, &loaded.config.session.sandbox_dir);
                 print!("{report}");
                 if !report.ok() {
                     refused.push(service.name.clone());
@@ -153,10 +154,11 @@ async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
     {
         tracing::warn!("no credentials configured: every route is open");
     }
+    crate::sandbox::configure(&config);
     for service in config.services.values() {
-        let report = crate::sandbox::describe(service);
+        let report = crate::sandbox::describe(service, &config.session.sandbox_dir);
         if report.ok() {
-            tracing::info!(service = %service.name, level = report.level, enforced = ?report.enforced, not_enforced = ?report.missing, "sandbox");
+            tracing::info!(service = %service.name, level = report.level, enforced = ?report.enforced, notes = ?report.notes, not_enforced = ?report.missing, "sandbox");
         } else {
             tracing::error!(service = %service.name, level = report.level, missing = ?report.missing, "sandbox cannot be enforced: the service will refuse to start (set sandbox.allow_weaker to run it anyway)");
         }

@@ -43,6 +43,7 @@ pub const NAMES: &[&str] = &[
     "read_env",
     "spawn_daemon",
     "signal",
+    "ptrace",
 ];
 
 pub fn definitions() -> &'static [Value] {

@@ -24,6 +24,7 @@ pub const NAMES: &[&str] = &[
     "read_env",
     "spawn_daemon",
     "signal",
+    "ptrace",
 ];
 
 /// The tool definitions, in [`NAMES`] order.
@@ -95,6 +96,12 @@ pub fn definitions() -> Vec<Value> {
             json!({"pid": int("Target process"), "signal": int("Signal number (default 0)")}),
             &["pid"],
         ),
+        tool(
+            "ptrace",
+            "Attach to a pid with ptrace(PTRACE_SEIZE) and detach again; reply \"attached\"",
+            json!({"pid": int("Target process")}),
+            &["pid"],
+        ),
     ]
 }
 
@@ -121,6 +128,7 @@ pub fn call(name: &str, args: &Args) -> Result<Outcome, String> {
             args::size(args, "pid", None)?,
             args::size(args, "signal", Some(0))?,
         ),
+        "ptrace" => ptrace::seize(args::size(args, "pid", None)?),
         other => Err(format!("no hostile tool {other}")),
     }
 }
@@ -247,5 +255,27 @@ fn signal(pid: u64, signal: u64) -> Result<Outcome, String> {
             "kill -{signal} {pid} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ))
+    }
+}
+
+/// The fixture's only unsafe code: one `ptrace` system call pair, which std does not expose.
+#[allow(unsafe_code)]
+mod ptrace {
+    use super::{Outcome, text};
+
+    pub fn seize(pid: u64) -> Result<Outcome, String> {
+        let pid = libc::pid_t::try_from(pid).map_err(|e| format!("bad pid {pid}: {e}"))?;
+        // SAFETY: PTRACE_SEIZE and PTRACE_DETACH take integers only; a seized tracee is not
+        // stopped, and is detached again at once.
+        let ret = unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0usize, 0usize) };
+        if ret < 0 {
+            return Err(format!(
+                "ptrace {pid} failed: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        // SAFETY: as above.
+        unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0usize, 0usize) };
+        Ok(text(format!("attached {pid}")))
     }
 }

@@ -224,6 +224,13 @@ fn sandbox(o: Option<Obj<'_>>, d: &mut Diags<'_>) -> (SandboxConfig, Option<Path
         resource_limits: o.bool(d, "resource_limits", defaults.resource_limits),
         restricted_env: o.bool(d, "restricted_env", defaults.restricted_env),
         drop_privileges: o.bool(d, "drop_privileges", defaults.drop_privileges),
+        user: choice(
+            &mut o,
+            d,
+            "user",
+            &[("own", ChildUser::Own), ("gateway", ChildUser::Gateway)],
+            defaults.user,
+        ),
         allowed_paths: allowed_paths(&mut o, d),
         filesystem: choice(
             &mut o,

@@ -130,8 +130,12 @@ pub struct SandboxConfig {
     pub resource_limits: bool,
     /// `sandbox.restricted_env` (default true).
     pub restricted_env: bool,
-    /// `sandbox.drop_privileges` (default false).
+    /// `sandbox.drop_privileges` (default false): never run the child as root. As root the
+    /// child then runs as a uid of its own whatever `user` says.
     pub drop_privileges: bool,
+    /// `sandbox.user`: `"own"` (default) = as root, a uid of its own per child
+    /// (`session.child_uids`); `"gateway"` = the gateway's uid.
+    pub user: ChildUser,
     /// `sandbox.allowed_paths` (default empty): extra trees the child may read (or write).
     pub allowed_paths: Vec<AllowedPath>,
     /// `sandbox.filesystem`: `"isolated"` (default) = landlock, or `"host"` = no filesystem rules.
@@ -142,6 +146,14 @@ pub struct SandboxConfig {
     /// cannot be enforced on this host (the startup log says what is missing).
     pub allow_weaker: bool,
     pub limits: ResourceLimits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildUser {
+    /// A uid and gid of its own per child, when the gateway is root.
+    Own,
+    /// The gateway's uid.
+    Gateway,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +210,7 @@ impl Default for SandboxConfig {
             resource_limits: true,
             restricted_env: true,
             drop_privileges: false,
+            user: ChildUser::Own,
             allowed_paths: Vec::new(),
             filesystem: Filesystem::Isolated,
             network: Network::Host,
@@ -206,6 +219,11 @@ impl Default for SandboxConfig {
         }
     }
 }
+
+/// Default `session.child_uids`: inside the 65,536 uids a user-namespaced container maps,
+/// outside the ranges distributions hand to people (1000–59999) and to systemd's dynamic
+/// users (61184–65519).
+pub const DEFAULT_CHILD_UIDS: std::ops::RangeInclusive<u32> = 60000..=60999;
 
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -222,6 +240,9 @@ pub struct SessionConfig {
     pub sandbox_dir: PathBuf,
     /// `session.stderr_buffer_bytes` (default 64 KiB): the per-child stderr ring buffer.
     pub stderr_buffer_bytes: usize,
+    /// `session.child_uids` (default "60000-60999"): the uids (and gids) children run as, one
+    /// per live child, when the gateway is root.
+    pub child_uids: std::ops::RangeInclusive<u32>,
 }
 
 #[derive(Debug, Clone)]

@@ -258,12 +258,49 @@ fn session(mut o: Obj<'_>, d: &mut Diags<'_>) -> SessionConfig {
             .path(d, "sandbox_dir")
             .unwrap_or_else(|| PathBuf::from("./sandbox")),
         stderr_buffer_bytes: o.usize(d, "stderr_buffer_bytes", (64 * KIB) as usize, 0..=GIB),
+        child_uids: child_uids(&mut o, d),
     };
     for key in traffic::SESSION_KEYS {
         o.ignore(key);
     }
     o.finish(d);
     config
+}
+
+/// The uid range of `session.child_uids` ("60000-60999"), checked.
+pub fn parse_uid_range(text: &str) -> Result<std::ops::RangeInclusive<u32>, String> {
+    let (lo, hi) = text
+        .split_once('-')
+        .ok_or_else(|| format!("expected \"FIRST-LAST\" (e.g. \"60000-60999\"), got {text:?}"))?;
+    let num = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .map_err(|e| format!("{s:?} is not a uid: {e}"))
+    };
+    let (lo, hi) = (num(lo)?, num(hi)?);
+    if lo == 0 {
+        return Err("uid 0 is root: the range must start above 0".into());
+    }
+    if hi < lo {
+        return Err(format!("the range {lo}-{hi} is empty"));
+    }
+    if hi == u32::MAX {
+        return Err("uid 4294967295 is (uid_t)-1, not a uid".into());
+    }
+    Ok(lo..=hi)
+}
+
+/// `session.child_uids`: "FIRST-LAST", above 0.
+fn child_uids(o: &mut Obj<'_>, d: &mut Diags<'_>) -> std::ops::RangeInclusive<u32> {
+    let key = o.key("child_uids");
+    let default = DEFAULT_CHILD_UIDS;
+    match o.string(d, "child_uids") {
+        None => default,
+        Some(text) => parse_uid_range(&text).unwrap_or_else(|why| {
+            d.error(&key, why);
+            default
+        }),
+    }
 }
 
 fn fixed_rate(count: u64, secs: u64, text: &str) -> RateLimit {
@@ -435,5 +472,20 @@ fn logging(mut o: Obj<'_>, d: &mut Diags<'_>) -> LoggingConfig {
         filter,
         file,
         format,
+    }
+}
+
+#[cfg(test)]
+mod uid_range_tests {
+    use super::parse_uid_range as parse_range;
+
+    #[test]
+    fn ranges_parse_and_refuse_root_and_empty_ones() {
+        assert_eq!(parse_range("60000-60999"), Ok(60000..=60999));
+        assert_eq!(parse_range(" 5 - 5 "), Ok(5..=5));
+        assert!(parse_range("0-10").unwrap_err().contains("root"));
+        assert!(parse_range("10-5").unwrap_err().contains("empty"));
+        assert!(parse_range("60000").unwrap_err().contains("FIRST-LAST"));
+        assert!(parse_range("a-5").unwrap_err().contains("not a uid"));
     }
 }

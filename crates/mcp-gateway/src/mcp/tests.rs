@@ -489,7 +489,13 @@ async fn a_child_that_stops_reading_stdin_is_treated_as_gone() {
 async fn works_in_the_default_sandbox() {
     let scratch = Scratch::new();
     let mut service = scratch.service(&[]);
-    // The fixture logs what it receives into the scratch dir, outside its private dir.
+    // The fixture logs what it receives into the scratch dir, outside its private dir. As
+    // root the child runs as a uid of its own: the dir must be writable by it.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::Permissions::from_mode(0o777);
+        std::fs::set_permissions(scratch.path(), mode).unwrap();
+    }
     service.sandbox = SandboxConfig {
         allowed_paths: vec![crate::config::AllowedPath {
             path: scratch.path().to_path_buf(),

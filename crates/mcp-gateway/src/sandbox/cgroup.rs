@@ -1,10 +1,21 @@
-//! A pids cgroup per child (cgroup v1 `pids` hierarchy): bounds the tasks (processes and
-//! threads) of the child's whole tree, whatever uid they run as, and lets the gateway kill every
-//! descendant at stop, daemons that left the process group included.
+//! A pids cgroup per child, on cgroup v1 (the `pids` hierarchy) or cgroup v2 (the unified
+//! hierarchy with the `pids` controller): bounds the tasks (processes and threads) of the
+//! child's whole tree, whatever uid they run as, and lets the gateway kill every descendant at
+//! stop, daemons that left the process group included.
 //!
-//! Cgroups are created under the gateway's own pids cgroup, in `mcp-gateway/`. The child joins
-//! its cgroup itself between fork and exec (by writing `0` to an fd the parent opened), so no
-//! task of the child ever runs outside it.
+//! Where the per-child cgroups go (the *base*), probed once:
+//! - v1: `mcp-gateway/` under the gateway's own pids cgroup.
+//! - v2: `mcp-gateway/` under a cgroup the gateway may manage. v2 forbids processes in a
+//!   cgroup that hands controllers to its children (except in the root cgroup), so the
+//!   gateway's own cgroup qualifies when it is the root cgroup, or when the gateway is its
+//!   only process: the gateway then moves itself into a leaf `gateway/` beside the base and
+//!   enables `pids` in its cgroup's `cgroup.subtree_control` (a systemd unit or scope with
+//!   `Delegate=yes`, a container with a writable cgroup namespace, root on a host). Otherwise
+//!   the nearest writable ancestor that already hands `pids` to its children is used (root
+//!   started from a login shell, whose scope holds the shell too).
+//!
+//! The child joins its cgroup itself between fork and exec (by writing `0` to a
+//! `cgroup.procs` the parent opened), so no task of the child ever runs outside it.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -16,23 +27,59 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 const V1_MOUNT: &str = "/sys/fs/cgroup/pids";
+const V2_MOUNT: &str = "/sys/fs/cgroup";
+const BASE_NAME: &str = "mcp-gateway";
 
-/// The directory new per-child cgroups go in, or why there is none. Probed once.
-pub fn base() -> Result<&'static Path, &'static str> {
-    static BASE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BASE.get_or_init(probe)
-        .as_ref()
-        .map(PathBuf::as_path)
-        .map_err(String::as_str)
+/// Which cgroup version the base lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
 }
 
-fn probe() -> Result<PathBuf, String> {
-    let mount = Path::new(V1_MOUNT);
-    if !mount.join("cgroup.procs").exists() {
-        return Err(format!("no cgroup v1 pids hierarchy at {V1_MOUNT}"));
-    }
+/// The directory new per-child cgroups go in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Base {
+    pub dir: PathBuf,
+    pub version: Version,
+}
+
+/// The base, or why there is none. Probed once (the first probe may move the gateway into a
+/// leaf cgroup, see the module documentation).
+pub fn base() -> Result<&'static Base, &'static str> {
+    static BASE: OnceLock<Result<Base, String>> = OnceLock::new();
+    BASE.get_or_init(probe).as_ref().map_err(String::as_str)
+}
+
+fn probe() -> Result<Base, String> {
     let own = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
+    let v1 = if Path::new(V1_MOUNT).join("cgroup.procs").exists() {
+        match probe_v1(&own) {
+            Ok(base) => return Ok(base),
+            Err(why) => Some(why),
+        }
+    } else {
+        None
+    };
+    let v2 = if Path::new(V2_MOUNT).join("cgroup.controllers").exists() {
+        match probe_v2(&own) {
+            Ok(base) => return Ok(base),
+            Err(why) => Some(why),
+        }
+    } else {
+        None
+    };
+    Err(match (v1, v2) {
+        (Some(v1), Some(v2)) => format!("cgroup v1: {v1}; cgroup v2: {v2}"),
+        (Some(why), None) | (None, Some(why)) => why,
+        (None, None) => {
+            format!("no cgroup v1 pids hierarchy at {V1_MOUNT} and no cgroup v2 at {V2_MOUNT}")
+        }
+    })
+}
+
+fn probe_v1(own: &str) -> Result<Base, String> {
     let path = own
         .lines()
         .filter_map(|l| {
@@ -41,14 +88,137 @@ fn probe() -> Result<PathBuf, String> {
         })
         .find(|(controllers, _)| controllers.split(',').any(|c| c == "pids"))
         .map(|(_, path)| path.trim_start_matches('/'))
-        .ok_or("the gateway is in no pids cgroup")?;
-    let base = mount.join(path).join("mcp-gateway");
-    std::fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
-    // It may exist already (made by another gateway): can this one make cgroups in it?
-    nix::unistd::access(&base, nix::unistd::AccessFlags::W_OK)
-        .map_err(|e| format!("cannot create cgroups in {}: {e}", base.display()))?;
-    sweep(&base);
-    Ok(base)
+        .ok_or("the gateway is in no cgroup v1 pids cgroup")?;
+    let dir = Path::new(V1_MOUNT).join(path).join(BASE_NAME);
+    make_base_dir(&dir)?;
+    Ok(Base {
+        dir,
+        version: Version::V1,
+    })
+}
+
+/// `dir` exists (made now, or by another gateway) and this gateway can make cgroups in it.
+fn make_base_dir(dir: &Path) -> Result<(), String> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+    }
+    nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK)
+        .map_err(|e| format!("cannot create cgroups in {}: {e}", dir.display()))?;
+    sweep(dir);
+    Ok(())
+}
+
+/// The gateway's own cgroup v2 path (the `0::` line), relative to the mount.
+fn own_v2_path(own: &str) -> Option<&str> {
+    own.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|p| p.trim_start_matches('/'))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn has_word(text: &str, word: &str) -> bool {
+    text.split_whitespace().any(|w| w == word)
+}
+
+fn writable(path: &Path) -> bool {
+    nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
+fn probe_v2(own: &str) -> Result<Base, String> {
+    let mount = Path::new(V2_MOUNT);
+    let rel = own_v2_path(own).ok_or("the gateway is in no cgroup v2 cgroup")?;
+    let own_dir = mount.join(rel);
+    let mut reasons = Vec::new();
+    match delegate_own(&own_dir) {
+        Ok(()) => {
+            let dir = own_dir.join(BASE_NAME);
+            make_base_dir(&dir)?;
+            enable_pids(&dir)?;
+            return Ok(Base {
+                dir,
+                version: Version::V2,
+            });
+        }
+        Err(why) => reasons.push(why),
+    }
+    // An ancestor that already hands `pids` to its children, and that this gateway may write.
+    let mut dir = own_dir.parent();
+    while let Some(ancestor) = dir.filter(|d| d.starts_with(mount)) {
+        if has_word(&read(&ancestor.join("cgroup.subtree_control")), "pids") && writable(ancestor) {
+            let base = ancestor.join(BASE_NAME);
+            if make_base_dir(&base).is_ok() && enable_pids(&base).is_ok() {
+                tracing::info!(base = %base.display(), own = %own_dir.display(), "per-child cgroups go under an ancestor of the gateway's cgroup (its own holds other processes)");
+                return Ok(Base {
+                    dir: base,
+                    version: Version::V2,
+                });
+            }
+        }
+        dir = ancestor.parent();
+    }
+    reasons.push("no ancestor cgroup that hands out pids is writable".into());
+    Err(format!("cgroup v2: {}", reasons.join("; ")))
+}
+
+/// Make the gateway's own cgroup `own` hand the `pids` controller to its children: in the root
+/// cgroup directly; elsewhere only when the gateway is its only process, after moving the
+/// gateway into a leaf `gateway/`.
+fn delegate_own(own: &Path) -> Result<(), String> {
+    let shown = own.display();
+    if !has_word(&read(&own.join("cgroup.controllers")), "pids") {
+        return Err(format!(
+            "the pids controller is not available in {shown} (not delegated)"
+        ));
+    }
+    if !writable(own) || !writable(&own.join("cgroup.subtree_control")) {
+        return Err(format!(
+            "{shown} is not writable (read-only cgroup filesystem or not delegated)"
+        ));
+    }
+    // The root cgroup has no cgroup.type and may hold processes and controllers at once.
+    let is_root = !own.join("cgroup.type").exists();
+    let subtree = own.join("cgroup.subtree_control");
+    if is_root || has_word(&read(&subtree), "pids") {
+        return if is_root { enable_pids(own) } else { Ok(()) };
+    }
+    let me = std::process::id().to_string();
+    let others: Vec<String> = read(&own.join("cgroup.procs"))
+        .lines()
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && *p != me)
+        .map(str::to_owned)
+        .collect();
+    if !others.is_empty() {
+        return Err(format!(
+            "{shown} holds other processes too ({}), so it cannot hand pids to child cgroups",
+            others.join(", ")
+        ));
+    }
+    let leaf = own.join("gateway");
+    match std::fs::create_dir(&leaf) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create {}: {e}", leaf.display())),
+    }
+    std::fs::write(leaf.join("cgroup.procs"), &me)
+        .map_err(|e| format!("cannot move the gateway into {}: {e}", leaf.display()))?;
+    tracing::info!(leaf = %leaf.display(), "moved the gateway into a leaf cgroup, to manage per-child cgroups beside it");
+    enable_pids(own)
+}
+
+/// Write `+pids` to `dir/cgroup.subtree_control` unless it is there already.
+fn enable_pids(dir: &Path) -> Result<(), String> {
+    let control = dir.join("cgroup.subtree_control");
+    if has_word(&read(&control), "pids") {
+        return Ok(());
+    }
+    std::fs::write(&control, "+pids")
+        .map_err(|e| format!("cannot enable pids in {}: {e}", control.display()))
 }
 
 /// Remove the cgroups of gateways that are gone (a SIGKILLed gateway cannot clean up; its
@@ -62,8 +232,8 @@ fn sweep(base: &Path) {
         let name = entry.file_name();
         let Some(owner) = name
             .to_str()
-            .and_then(|n| n.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
         else {
             continue;
         };
@@ -83,8 +253,8 @@ pub struct PidsCgroup {
 impl PidsCgroup {
     /// Create `base/name` with `pids.max = max`; returns it and its `cgroup.procs` opened for
     /// writing (for the child to join).
-    pub fn create(base: &Path, name: &str, max: u64) -> io::Result<(Self, OwnedFd)> {
-        let dir = base.join(name);
+    pub fn create(base: &Base, name: &str, max: u64) -> io::Result<(Self, OwnedFd)> {
+        let dir = base.dir.join(name);
         std::fs::create_dir(&dir)?;
         let setup = || -> io::Result<OwnedFd> {
             std::fs::write(dir.join("pids.max"), max.to_string())?;
@@ -102,9 +272,17 @@ impl PidsCgroup {
         }
     }
 
-    /// SIGKILL every task in the cgroup until it is empty (bounded: the pids limit bounds how
-    /// many can appear between two passes).
+    /// SIGKILL every task in the cgroup until it is empty: `cgroup.kill` where the kernel has it
+    /// (v2, Linux ≥ 5.14: atomic, forks included), else pid by pid (bounded: the pids limit
+    /// bounds how many can appear between two passes).
     pub fn kill_all(&self) -> usize {
+        let pids = self.pids();
+        if pids.is_empty() {
+            return 0;
+        }
+        if std::fs::write(self.dir.join("cgroup.kill"), "1").is_ok() {
+            return pids.len();
+        }
         let mut killed = 0;
         for _ in 0..100 {
             let pids = self.pids();
@@ -122,8 +300,7 @@ impl PidsCgroup {
     }
 
     fn pids(&self) -> Vec<i32> {
-        std::fs::read_to_string(self.dir.join("cgroup.procs"))
-            .unwrap_or_default()
+        read(&self.dir.join("cgroup.procs"))
             .lines()
             .filter_map(|l| l.trim().parse().ok())
             .collect()
@@ -157,5 +334,25 @@ impl PidsCgroup {
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start the cgroup cleanup thread");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_v2_path_comes_from_the_unified_line() {
+        let own = "12:pids:/a\n0::/system.slice/mcp.service\n";
+        assert_eq!(own_v2_path(own), Some("system.slice/mcp.service"));
+        assert_eq!(own_v2_path("0::/\n"), Some(""));
+        assert_eq!(own_v2_path("3:pids:/\n"), None);
+    }
+
+    #[test]
+    fn words_of_a_controller_list() {
+        assert!(has_word("cpu io memory pids\n", "pids"));
+        assert!(!has_word("cpu io memory\n", "pids"));
+        assert!(!has_word("", "pids"));
     }
 }

@@ -168,6 +168,12 @@ pub fn scopes(abi: u32) -> u64 {
     }
 }
 
+/// The rights of a read-only directory rule under `abi` (the child's own `/proc`, added by the
+/// child itself after it mounted it).
+pub fn read_dir_rights(abi: u32) -> u64 {
+    rights(Access::Read, handled_fs(abi), true)
+}
+
 fn rights(access: Access, handled: u64, is_dir: bool) -> u64 {
     let wanted = match access {
         Access::Read => EXECUTE | READ_FILE | READ_DIR,

@@ -18,6 +18,7 @@ mod env;
 mod landlock;
 mod plan;
 mod preexec;
+mod uids;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,23 @@ use crate::config::{Config, ServiceConfig, TlsConfig};
 
 pub use env::child_env;
 pub use plan::{Host, SandboxReport, describe};
+
+/// Apply the gateway-wide sandbox settings (`session.child_uids`); before the first spawn or
+/// report.
+pub fn configure(config: &Config) {
+    uids::configure(config.session.child_uids.clone());
+}
+
+/// Ready the gateway for spawning: [`configure`], mark the gateway itself non-dumpable (its
+/// `/proc/<pid>/environ` and memory then need `CAP_SYS_PTRACE`, which no child has), and
+/// remove what a killed gateway left in `session.sandbox_dir`.
+pub fn init(config: &Config) {
+    configure(config);
+    if let Err(e) = preexec::make_gateway_undumpable() {
+        tracing::warn!(error = %e, "cannot mark the gateway non-dumpable");
+    }
+    sweep_private_dirs(&config.session.sandbox_dir);
+}
 
 /// What to spawn, for which session.
 #[derive(Debug, Clone, Copy)]
@@ -67,12 +85,16 @@ pub struct Spawned {
     pub guard: SandboxGuard,
 }
 
-/// Owns the per-child private directory and pids cgroup; [`SandboxGuard::cleanup`] (or drop)
-/// kills whatever is left in the cgroup and removes both.
+/// Owns what a spawn made for one child: its private directory, pids cgroup, uid lease and
+/// user namespace. [`SandboxGuard::cleanup`] (or drop) kills every process left in any of them
+/// and removes or releases each.
 #[derive(Debug, Default)]
 pub struct SandboxGuard {
     private_dir: Option<PathBuf>,
     cgroup: Option<cgroup::PidsCgroup>,
+    uid: Option<uids::Lease>,
+    /// The child's own user namespace (`/proc/<pid>/ns/user` link text).
+    userns: Option<String>,
 }
 
 impl SandboxGuard {
@@ -80,11 +102,25 @@ impl SandboxGuard {
         self.private_dir.as_deref()
     }
 
-    /// Kill every task left in the child's cgroup (daemons included) and remove the cgroup and
-    /// the private directory. Call after the child has been reaped.
+    /// The uid the child runs as, when it has one of its own.
+    pub fn uid(&self) -> Option<u32> {
+        self.uid.as_ref().map(|lease| lease.uid)
+    }
+
+    /// Kill every process left in the child's cgroup, user namespace or uid (daemons
+    /// included), remove the cgroup and the private directory, release the uid. Call after the
+    /// child has been reaped.
     pub fn cleanup(&mut self) {
         if let Some(cgroup) = self.cgroup.take() {
             cgroup.remove();
+        }
+        if let Some(ns) = self.userns.take()
+            && !uids::kill_all(|| in_user_namespace(&ns))
+        {
+            tracing::warn!(userns = %ns, "processes of a child's user namespace survived SIGKILL");
+        }
+        if let Some(lease) = self.uid.take() {
+            lease.release();
         }
         if let Some(dir) = self.private_dir.take()
             && let Err(err) = std::fs::remove_dir_all(&dir)
@@ -134,8 +170,13 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     }
     let unique = unique_name(&service.name, req.session_id);
     let mut guard = SandboxGuard::default();
+    if plan.identity == plan::Identity::OwnUid {
+        uids::traversable_by_others(req.sandbox_root).map_err(SandboxError::Setup)?;
+        guard.uid = Some(uids::lease().map_err(SandboxError::Setup)?);
+    }
+    let drop_to = guard.uid().map(|uid| (uid, uid));
     if plan.private_dir {
-        guard.private_dir = Some(private_dir(req.sandbox_root, &unique, plan.drop_to)?);
+        guard.private_dir = Some(private_dir(req.sandbox_root, &unique, drop_to)?);
     }
     let env = child_env(service, guard.private_dir(), &env::gateway_env());
 
@@ -171,9 +212,16 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     let mut hook = preexec::Hook {
         parent: std::process::id() as libc::pid_t,
         cgroup_procs: None,
+        userns: plan.userns.then(|| preexec::UserNs {
+            uid_map: format!("{0} {0} 1", host.uid).into_bytes(),
+            gid_map: format!("{0} {0} 1", host.gid).into_bytes(),
+        }),
         limits: plan.limits,
-        netns: None,
-        drop_to: plan.drop_to,
+        netns: plan.netns,
+        private_proc: plan
+            .private_proc
+            .then(|| plan.landlock_abi.map_or(0, landlock::read_dir_rights)),
+        drop_to,
         landlock: None,
     };
     if let (Some(max), Ok(base)) = (plan.pids_max, &host.pids_cgroup) {
@@ -191,13 +239,6 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
             .map_err(|e| SandboxError::Setup(format!("landlock: {e}")))?;
         hook.landlock = Some(ruleset);
     }
-    hook.netns = plan.netns.map(|kind| match kind {
-        plan::NetNsKind::Direct => preexec::NetNs::Direct,
-        plan::NetNsKind::ViaUserNs => preexec::NetNs::ViaUserNs {
-            uid_map: format!("{0} {0} 1", host.uid).into_bytes(),
-            gid_map: format!("{0} {0} 1", host.gid).into_bytes(),
-        },
-    });
     preexec::install(&mut cmd, hook);
 
     let child = cmd.spawn().map_err(|source| SandboxError::Spawn {
@@ -207,6 +248,12 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     // `cmd` (and with it the hook's fds) is dropped here; the child keeps what it needs.
     drop(cmd);
     let pid = child.id().unwrap_or(0);
+    if plan.bound == Some(plan::ProcessBound::OwnUserNs) {
+        // `spawn` returns after the exec, so the hook has entered the namespace by now.
+        guard.userns = std::fs::read_link(format!("/proc/{pid}/ns/user"))
+            .ok()
+            .map(|link| link.display().to_string());
+    }
     Ok(Spawned {
         child,
         pid,
@@ -303,6 +350,14 @@ fn private_dir(
         .map_err(|e| err(e.into()))?;
     }
     Ok(std::fs::canonicalize(&dir).unwrap_or(dir))
+}
+
+/// Pids of the processes in the user namespace `ns` (a `/proc/<pid>/ns/user` link text).
+fn in_user_namespace(ns: &str) -> Vec<i32> {
+    uids::processes_where(|pid| {
+        std::fs::read_link(format!("/proc/{pid}/ns/user"))
+            .is_ok_and(|link| link.as_os_str().to_str() == Some(ns))
+    })
 }
 
 /// Send `sig` to the whole process group `pgid`. Errors (group already gone) are ignored.

@@ -2,12 +2,12 @@
 //! the host's capabilities, and the report `validate` and the startup log print.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::config::{Filesystem, Network, ServiceConfig};
+use crate::config::{ChildUser, Filesystem, Network, ServiceConfig};
 
-use super::{cgroup, env, preexec};
+use super::{cgroup, env, preexec, uids};
 
 /// What this host can do, probed once.
 #[derive(Debug, Clone)]
@@ -17,24 +17,48 @@ pub struct Host {
     /// Landlock ABI version, `None` when unavailable.
     pub landlock_abi: Option<u32>,
     /// Where per-child pids cgroups go, or why there are none.
-    pub pids_cgroup: Result<PathBuf, String>,
-    /// `nobody`'s uid and gid (from the user database).
-    pub nobody: Option<(u32, u32)>,
+    pub pids_cgroup: Result<cgroup::Base, String>,
+    /// Non-root: whether a user namespace per child can count `RLIMIT_NPROC` per child
+    /// (unprivileged user namespaces allowed, Linux ≥ 5.14), or why not.
+    pub userns_nproc: Result<(), String>,
+    /// Root: whether `session.child_uids` is usable here (mapped in this user namespace).
+    pub child_uids: Result<(), String>,
+    /// Root: whether a child can get a mount namespace with a `hidepid=2` `/proc` of its own.
+    pub private_proc: Result<(), String>,
 }
 
 impl Host {
     pub fn get() -> &'static Host {
         static HOST: OnceLock<Host> = OnceLock::new();
-        HOST.get_or_init(|| Host {
-            uid: nix::unistd::geteuid().as_raw(),
-            gid: nix::unistd::getegid().as_raw(),
+        HOST.get_or_init(Host::probe)
+    }
+
+    fn probe() -> Host {
+        let uid = nix::unistd::geteuid().as_raw();
+        let gid = nix::unistd::getegid().as_raw();
+        let root = uid == 0;
+        Host {
+            uid,
+            gid,
             landlock_abi: preexec::landlock_abi(),
-            pids_cgroup: cgroup::base().map(PathBuf::from).map_err(str::to_owned),
-            nobody: nix::unistd::User::from_name("nobody")
-                .ok()
-                .flatten()
-                .map(|u| (u.uid.as_raw(), u.gid.as_raw())),
-        })
+            pids_cgroup: cgroup::base().cloned().map_err(str::to_owned),
+            userns_nproc: if root {
+                Err("not needed as root".into())
+            } else {
+                probe_userns_nproc(uid, gid)
+            },
+            child_uids: if root {
+                uids::check_mapped(&uids::range())
+            } else {
+                Err("only root can run children as other uids".into())
+            },
+            private_proc: if root {
+                preexec::probe_private_proc()
+                    .map_err(|e| format!("no mount namespace with a /proc of its own: {e}"))
+            } else {
+                Err("an unprivileged child cannot mount a /proc of its own".into())
+            },
+        }
     }
 
     pub fn is_root(&self) -> bool {
@@ -42,23 +66,71 @@ impl Host {
     }
 }
 
-/// How the network namespace is obtained.
+/// `RLIMIT_NPROC` is counted per user namespace since Linux 5.14; before, per user.
+fn probe_userns_nproc(uid: u32, gid: u32) -> Result<(), String> {
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !kernel_at_least(&release, (5, 14)) {
+        return Err(format!(
+            "kernel {release} counts RLIMIT_NPROC per user, not per user namespace (needs 5.14)"
+        ));
+    }
+    preexec::probe_userns(uid, gid).map_err(|e| {
+        format!(
+            "no user namespace per child: creating one that maps uid {uid} failed ({e}); \
+             unprivileged user namespaces are disabled or restricted here (sysctls \
+             user.max_user_namespaces, kernel.unprivileged_userns_clone, \
+             kernel.apparmor_restrict_unprivileged_userns)"
+        )
+    })
+}
+
+/// Whether a kernel release string ("6.1.0-18-amd64") is at least `(major, minor)`.
+fn kernel_at_least(release: &str, want: (u32, u32)) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    (major, minor) >= want
+}
+
+/// Who the child runs as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NetNsKind {
-    Direct,
-    ViaUserNs,
+pub enum Identity {
+    /// The gateway's uid (root, or an unprivileged gateway's own).
+    Gateway,
+    /// A uid of its own from `session.child_uids` (the gateway is root).
+    OwnUid,
+}
+
+/// What bounds the tasks of one child's tree (`max_processes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessBound {
+    /// `pids.max` of a pids cgroup of its own.
+    Cgroup,
+    /// `RLIMIT_NPROC` on the child's own uid.
+    OwnUid,
+    /// `RLIMIT_NPROC`, counted in the child's own user namespace.
+    OwnUserNs,
 }
 
 /// The decisions for one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub private_dir: bool,
+    pub identity: Identity,
     pub limits: Option<preexec::Limits>,
+    pub bound: Option<ProcessBound>,
     /// `pids.max` of the child's pids cgroup.
     pub pids_max: Option<u64>,
+    /// A user namespace of the child's own (non-root gateway).
+    pub userns: bool,
     pub landlock_abi: Option<u32>,
-    pub netns: Option<NetNsKind>,
-    pub drop_to: Option<(u32, u32)>,
+    pub netns: bool,
+    /// A mount namespace with a `hidepid=2` `/proc` (root, own uid).
+    pub private_proc: bool,
     pub report: SandboxReport,
 }
 
@@ -69,6 +141,8 @@ pub struct SandboxReport {
     /// "High", "Medium", "None" or "custom".
     pub level: &'static str,
     pub enforced: Vec<String>,
+    /// Weaker than on the best hosts, but no configured guarantee needs it (the service starts).
+    pub notes: Vec<String>,
     /// Requested but not enforceable here. Non-empty and not `allow_weaker`: the service
     /// refuses to start.
     pub missing: Vec<String>,
@@ -88,6 +162,9 @@ impl fmt::Display for SandboxReport {
         for line in &self.enforced {
             writeln!(f, "  enforced: {line}")?;
         }
+        for line in &self.notes {
+            writeln!(f, "  note: {line}")?;
+        }
         let verdict = if self.allow_weaker {
             "NOT ENFORCED (allow_weaker)"
         } else {
@@ -100,12 +177,39 @@ impl fmt::Display for SandboxReport {
     }
 }
 
-/// What the sandbox will enforce for `service` on this host.
-pub fn describe(service: &ServiceConfig) -> SandboxReport {
-    plan(service, Host::get()).report
+/// What the sandbox will enforce for `service` on this host, with children's private dirs
+/// under `sandbox_root`.
+pub fn describe(service: &ServiceConfig, sandbox_root: &Path) -> SandboxReport {
+    let plan = plan(service, Host::get());
+    let mut report = plan.report;
+    if plan.identity == Identity::OwnUid {
+        if let Err(why) = uids::traversable_by_others(sandbox_root) {
+            report.missing.push(format!("private dir: {why}"));
+        }
+        for allowed in service.sandbox.allowed_paths.iter().filter(|p| p.writable) {
+            if !writable_by_others(&allowed.path) {
+                report.notes.push(format!(
+                    "allowed path {} is writable, but not by other users: the child runs as a \
+                     uid of its own and cannot write there (chmod o+w, or sandbox.user \
+                     \"gateway\")",
+                    allowed.path.display()
+                ));
+            }
+        }
+    }
+    report
+}
+
+/// Whether a uid that is neither owner nor group member may write `path` (by its mode bits).
+fn writable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o002 != 0)
 }
 
 const MIB: u64 = 1024 * 1024;
+
+/// The one line that gives an unprivileged gateway a cgroup subtree of its own.
+pub const DELEGATE_HINT: &str = "run the gateway in a delegated cgroup: systemd-run --user --scope -p Delegate=yes mcp-gateway -c CONFIG";
 
 /// Decide, for `service` on `host`.
 pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
@@ -120,16 +224,20 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
         service: service.name.clone(),
         level,
         enforced: Vec::new(),
+        notes: Vec::new(),
         missing: Vec::new(),
         allow_weaker: s.allow_weaker,
     };
     let mut plan = Plan {
         private_dir: s.enabled,
+        identity: Identity::Gateway,
         limits: None,
+        bound: None,
         pids_max: None,
+        userns: false,
         landlock_abi: None,
-        netns: None,
-        drop_to: None,
+        netns: false,
+        private_proc: false,
         report: report.clone(),
     };
     if !s.enabled {
@@ -142,6 +250,7 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
         return plan;
     }
     let on = &mut report.enforced;
+    let notes = &mut report.notes;
     let missing = &mut report.missing;
 
     if s.restricted_env {
@@ -158,26 +267,56 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
     ));
     on.push("private dir: one per child (HOME, TMPDIR), removed when it stops".into());
 
-    // Privileges first: the process limit depends on the child's uid.
-    let mut child_uid = host.uid;
-    if s.drop_privileges && host.is_root() {
-        match host.nobody {
-            Some((uid, gid)) => {
-                plan.drop_to = Some((uid, gid));
-                child_uid = uid;
-                on.push(format!(
-                    "privileges: runs as nobody ({uid}:{gid}), supplementary groups cleared"
-                ));
+    // Identity first: the process bound and the isolation between children depend on it.
+    if host.is_root() && (s.user == ChildUser::Own || s.drop_privileges) {
+        match &host.child_uids {
+            Ok(()) => {
+                plan.identity = Identity::OwnUid;
+                on.push(
+                    "privileges: runs as a uid and gid of its own (session.child_uids), no \
+                     supplementary groups: children cannot read, ptrace or signal each other \
+                     or the gateway (/proc/<pid>/environ, maps, cmdline, mem)"
+                        .into(),
+                );
             }
-            None => missing.push("drop_privileges: no user \"nobody\" on this host".into()),
+            Err(why) => missing.push(format!("a uid per child: {why}")),
         }
     } else if host.is_root() {
-        on.push("privileges: runs as root (drop_privileges is false)".into());
+        on.push("privileges: runs as root (sandbox.user is \"gateway\")".into());
+        notes.push(
+            "children of this service run as root like the gateway: only landlock keeps them \
+             apart, and root's CAP_SYS_PTRACE lets them read each other's /proc/<pid>/environ; \
+             set sandbox.user to \"own\""
+                .into(),
+        );
     } else {
         on.push(format!(
             "privileges: runs as the gateway's uid {} (already unprivileged)",
             host.uid
         ));
+    }
+    on.push(
+        "the gateway: non-dumpable, so no child can read its /proc/<pid>/environ, maps or mem"
+            .into(),
+    );
+    match (&host.private_proc, plan.identity) {
+        (Ok(()), Identity::OwnUid) => {
+            plan.private_proc = true;
+            on.push(
+                "/proc: its own mount with hidepid=2: the gateway's and other children's \
+                 processes are invisible (no pids, no command lines)"
+                    .into(),
+            );
+        }
+        (Err(why), Identity::OwnUid) => notes.push(format!(
+            "/proc: other processes' pids and command lines are visible ({why}); their \
+             environ, maps and mem are not (other uids)"
+        )),
+        (_, Identity::Gateway) => notes.push(
+            "/proc: other processes' pids and command lines are visible (a hidepid /proc needs \
+             a uid per child)"
+                .into(),
+        ),
     }
     on.push("privileges: no_new_privs (setuid binaries gain nothing)".into());
 
@@ -202,36 +341,80 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
             "max_file_size_mb: {} MiB per file written (RLIMIT_FSIZE: SIGXFSZ); no core dumps",
             l.max_file_size_mb
         ));
-        match &host.pids_cgroup {
-            Ok(_) => {
-                plan.pids_max = Some(l.max_processes);
+        let max = l.max_processes;
+        match (&host.pids_cgroup, plan.identity) {
+            (Ok(base), _) => {
+                plan.bound = Some(ProcessBound::Cgroup);
+                plan.pids_max = Some(max);
+                let v = match base.version {
+                    cgroup::Version::V1 => "v1",
+                    cgroup::Version::V2 => "v2",
+                };
                 on.push(format!(
-                    "max_processes: {} tasks (processes and threads) in the child's whole tree \
-                     (pids cgroup); every task in it is killed at stop",
-                    l.max_processes
+                    "max_processes: {max} tasks (processes and threads) in the child's whole tree \
+                     (pids cgroup {v} under {}); every task in it is killed at stop",
+                    base.dir.display()
                 ));
             }
-            Err(why) if child_uid != 0 => {
-                limits.processes = Some(l.max_processes);
-                missing.push(format!(
-                    "max_processes: no pids cgroup ({why}): RLIMIT_NPROC {} is per uid, shared \
-                     by every process of uid {child_uid}, not per child",
-                    l.max_processes
+            (Err(_), Identity::OwnUid) => {
+                plan.bound = Some(ProcessBound::OwnUid);
+                limits.processes = Some(max);
+                on.push(format!(
+                    "max_processes: {max} tasks (processes and threads) of the child's own uid \
+                     (RLIMIT_NPROC; no writable pids cgroup here); every process of that uid is \
+                     killed at stop"
                 ));
             }
-            Err(why) => missing.push(format!(
-                "max_processes: no pids cgroup ({why}), and RLIMIT_NPROC does not bind root"
+            (Err(why), Identity::Gateway) if !host.is_root() => match &host.userns_nproc {
+                Ok(()) => {
+                    plan.bound = Some(ProcessBound::OwnUserNs);
+                    plan.userns = true;
+                    limits.processes = Some(max);
+                    on.push(format!(
+                        "max_processes: {max} tasks (processes and threads) in the child's own \
+                         user namespace (RLIMIT_NPROC, counted per namespace; no writable pids \
+                         cgroup here); every process of that namespace is killed at stop"
+                    ));
+                }
+                Err(userns) => missing.push(format!(
+                    "max_processes: no per-child process bound for an unprivileged gateway here \
+                     (pids cgroup: {why}; {userns}); {DELEGATE_HINT}"
+                )),
+            },
+            (Err(why), Identity::Gateway) => missing.push(format!(
+                "max_processes: no pids cgroup ({why}), and RLIMIT_NPROC does not bind root: \
+                 set sandbox.user to \"own\" (a uid per child)"
             )),
         }
         plan.limits = Some(limits);
     }
-    if plan.pids_max.is_none() {
-        on.push("descendants: the process group is killed at stop (setsid escapes it)".into());
+    match plan.bound {
+        Some(ProcessBound::Cgroup | ProcessBound::OwnUid) => {}
+        Some(ProcessBound::OwnUserNs) => on.push(
+            "descendants: killed at stop, found by the child's user namespace (setsid does not \
+             escape it)"
+                .into(),
+        ),
+        None if plan.identity == Identity::OwnUid => on.push(
+            "descendants: every process of the child's uid is killed at stop (setsid does not \
+             escape it)"
+                .into(),
+        ),
+        None => {
+            on.push("descendants: the process group is killed at stop (setsid escapes it)".into())
+        }
     }
 
     match (s.filesystem, host.landlock_abi) {
         (Filesystem::Host, _) => {
-            on.push("filesystem: not restricted (filesystem is \"host\")".into())
+            on.push("filesystem: not restricted (filesystem is \"host\")".into());
+            if plan.identity == Identity::Gateway {
+                notes.push(
+                    "children of the gateway's uid can read each other's /proc/<pid>/environ \
+                     (no landlock domain with filesystem \"host\")"
+                        .into(),
+                );
+            }
         }
         (Filesystem::Isolated, Some(abi)) => {
             plan.landlock_abi = Some(abi);
@@ -243,14 +426,7 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
                  path(s); the gateway's config, TLS files, log file and other sessions' dirs \
                  are never reachable"
             ));
-            if super::landlock::scopes(abi) != 0 {
-                on.push(
-                    "signals and abstract unix sockets: only within its own sandbox (landlock \
-                     scopes)"
-                        .into(),
-                );
-            }
-            on.push("ptrace and /proc/<pid>/environ of other processes: denied (landlock)".into());
+            landlock_notes(abi, plan.identity, host, on, notes);
         }
         (Filesystem::Isolated, None) => {
             missing.push("filesystem \"isolated\": landlock is not available on this kernel".into())
@@ -260,15 +436,14 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
     match s.network {
         Network::Host => on.push("network: the host's (network is \"host\")".into()),
         Network::None => {
-            let kind = if host.is_root() {
-                NetNsKind::Direct
+            plan.netns = true;
+            if !host.is_root() {
+                plan.userns = true;
+            }
+            let how = if host.is_root() {
+                "a new network namespace"
             } else {
-                NetNsKind::ViaUserNs
-            };
-            plan.netns = Some(kind);
-            let how = match kind {
-                NetNsKind::Direct => "a new network namespace",
-                NetNsKind::ViaUserNs => "a new user and network namespace",
+                "a new network namespace, inside a user namespace of its own"
             };
             on.push(format!(
                 "network: none ({how}: no interface up, not even loopback)"
@@ -277,6 +452,58 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
     }
     plan.report = report;
     plan
+}
+
+/// What landlock `abi` adds to the isolation between children, and what an older ABI costs.
+fn landlock_notes(
+    abi: u32,
+    identity: Identity,
+    host: &Host,
+    on: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) {
+    let own_uid = identity == Identity::OwnUid;
+    if super::landlock::scopes(abi) != 0 {
+        on.push(
+            "signals and abstract unix sockets: only within its own sandbox (landlock scopes)"
+                .into(),
+        );
+    } else if own_uid {
+        on.push("signals: only to its own processes (its own uid)".into());
+        notes.push(format!(
+            "abstract unix sockets of other children are reachable (landlock ABI {abi} < 6 has \
+             no scopes; Linux ≥ 6.12 has them)"
+        ));
+    } else {
+        notes.push(format!(
+            "signals and abstract unix sockets: NOT isolated between children of uid {} \
+             (landlock ABI {abi} < 6 has no scopes; Linux ≥ 6.12 has them)",
+            host.uid
+        ));
+    }
+    if !host.is_root() {
+        on.push(
+            "ptrace and /proc/<pid>/environ, maps, mem of other children: denied (landlock \
+             domains)"
+                .into(),
+        );
+    }
+    if abi < 3 {
+        notes.push(format!(
+            "truncate(2) is not confined by landlock ABI {abi} (< 3): only file permissions stop \
+             a child from truncating a file it may read{}",
+            if host.is_root() && !own_uid {
+                ", and this child runs as root"
+            } else {
+                ""
+            }
+        ));
+    }
+    if abi < 5 {
+        notes.push(format!(
+            "ioctl on the allowed device files is not confined (landlock ABI {abi} < 5)"
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -301,57 +528,172 @@ mod tests {
         }
     }
 
+    fn v2() -> Result<cgroup::Base, String> {
+        Ok(cgroup::Base {
+            dir: "/sys/fs/cgroup/mcp-gateway".into(),
+            version: cgroup::Version::V2,
+        })
+    }
+
     fn root_host() -> Host {
         Host {
             uid: 0,
             gid: 0,
             landlock_abi: Some(7),
-            pids_cgroup: Ok("/sys/fs/cgroup/pids/mcp-gateway".into()),
-            nobody: Some((65534, 65534)),
+            pids_cgroup: v2(),
+            userns_nproc: Err("not needed as root".into()),
+            child_uids: Ok(()),
+            private_proc: Ok(()),
+        }
+    }
+
+    /// Root in a default container: the cgroup filesystem is read-only.
+    fn container_host() -> Host {
+        Host {
+            pids_cgroup: Err("/sys/fs/cgroup is not writable".into()),
+            private_proc: Err("EPERM".into()),
+            ..root_host()
+        }
+    }
+
+    fn user_host(userns: Result<(), String>) -> Host {
+        Host {
+            uid: 1000,
+            gid: 1000,
+            landlock_abi: Some(2),
+            pids_cgroup: Err("not delegated".into()),
+            userns_nproc: userns,
+            child_uids: Err("only root".into()),
+            private_proc: Err("not root".into()),
         }
     }
 
     #[test]
-    fn high_on_a_capable_root_host_enforces_everything() {
+    fn high_on_a_cgroup_v2_root_host_enforces_everything_with_a_uid_per_child() {
         let plan = plan(&service(SandboxConfig::default()), &root_host());
         assert_eq!(plan.report.level, "High");
         assert!(plan.report.missing.is_empty(), "{}", plan.report);
+        assert_eq!(plan.identity, Identity::OwnUid);
+        assert_eq!(plan.bound, Some(ProcessBound::Cgroup));
         assert_eq!(plan.pids_max, Some(64));
         assert_eq!(plan.landlock_abi, Some(7));
-        assert_eq!(plan.netns, None);
-        assert_eq!(plan.drop_to, None);
+        assert!(!plan.netns && !plan.userns);
+        assert!(plan.private_proc);
         let limits = plan.limits.unwrap();
         assert_eq!(limits.data_bytes, Some(512 * MIB));
         assert_eq!(limits.processes, None, "the cgroup bounds tasks, not NPROC");
         assert!(plan.report.ok());
+        let text = plan.report.to_string();
+        assert!(
+            text.contains("pids cgroup v2 under /sys/fs/cgroup/mcp-gateway"),
+            "{text}"
+        );
+        assert!(text.contains("a uid and gid of its own"), "{text}");
+    }
+
+    #[test]
+    fn root_in_a_container_bounds_processes_by_the_childs_own_uid() {
+        let plan = plan(&service(SandboxConfig::default()), &container_host());
+        assert!(plan.report.missing.is_empty(), "{}", plan.report);
+        assert_eq!(plan.bound, Some(ProcessBound::OwnUid));
+        assert_eq!(plan.limits.unwrap().processes, Some(64));
+        assert_eq!(plan.pids_max, None);
+        assert!(
+            !plan.private_proc,
+            "no CAP_SYS_ADMIN in a default container"
+        );
+        assert!(
+            plan.report
+                .notes
+                .iter()
+                .any(|n| n.contains("command lines are visible"))
+        );
+        // Running children as root there leaves nothing to bound them.
+        let as_root = SandboxConfig {
+            user: ChildUser::Gateway,
+            ..SandboxConfig::default()
+        };
+        let report = plan_report(as_root, &container_host());
+        assert_eq!(report.missing.len(), 1, "{report}");
+        assert!(report.missing[0].contains("sandbox.user"), "{report}");
+        // drop_privileges wins over user "gateway".
+        let dropped = SandboxConfig {
+            user: ChildUser::Gateway,
+            drop_privileges: true,
+            ..SandboxConfig::default()
+        };
+        assert_eq!(plan_report(dropped, &container_host()).missing.len(), 0);
+    }
+
+    fn plan_report(sandbox: SandboxConfig, host: &Host) -> SandboxReport {
+        plan(&service(sandbox), host).report
+    }
+
+    #[test]
+    fn an_unmapped_uid_range_fails_closed() {
+        let host = Host {
+            child_uids: Err("not mapped".into()),
+            ..container_host()
+        };
+        let report = plan_report(SandboxConfig::default(), &host);
+        assert!(!report.ok());
+        assert!(
+            report.missing.iter().any(|m| m.contains("not mapped")),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn a_normal_user_gets_a_user_namespace_per_child_or_the_line_that_fixes_it() {
+        let plan = plan(&service(SandboxConfig::default()), &user_host(Ok(())));
+        assert!(plan.report.missing.is_empty(), "{}", plan.report);
+        assert_eq!(plan.identity, Identity::Gateway);
+        assert_eq!(plan.bound, Some(ProcessBound::OwnUserNs));
+        assert!(plan.userns);
+        assert_eq!(plan.limits.unwrap().processes, Some(64));
+        // ABI 2: no scopes, no truncate right; said, not refused.
+        let notes = plan.report.notes.join("\n");
+        assert!(
+            notes.contains("signals and abstract unix sockets: NOT isolated"),
+            "{notes}"
+        );
+        assert!(notes.contains("truncate"), "{notes}");
+
+        let report = plan_report(
+            SandboxConfig::default(),
+            &user_host(Err("unshare(CLONE_NEWUSER) is refused".into())),
+        );
+        assert_eq!(report.missing.len(), 1, "{report}");
+        assert!(report.missing[0].contains(DELEGATE_HINT), "{report}");
+        assert!(report.missing[0].contains("CLONE_NEWUSER"), "{report}");
     }
 
     #[test]
     fn missing_landlock_and_cgroup_fail_closed_unless_weaker_is_allowed() {
         let host = Host {
             landlock_abi: None,
-            pids_cgroup: Err("no cgroup".into()),
-            ..root_host()
+            child_uids: Err("not mapped".into()),
+            ..container_host()
         };
-        let report = plan(&service(SandboxConfig::default()), &host).report;
-        assert_eq!(report.missing.len(), 2, "{report}");
-        assert!(report.missing[0].starts_with("max_processes"), "{report}");
-        assert!(report.missing[1].contains("landlock"), "{report}");
+        let report = plan_report(SandboxConfig::default(), &host);
+        assert_eq!(report.missing.len(), 3, "{report}");
+        assert!(report.missing[0].starts_with("a uid per child"), "{report}");
+        assert!(report.missing[1].starts_with("max_processes"), "{report}");
+        assert!(report.missing[2].contains("landlock"), "{report}");
         assert!(!report.ok());
         assert!(report.to_string().contains("MISSING"));
         let weaker = SandboxConfig {
             allow_weaker: true,
             ..SandboxConfig::default()
         };
-        let report = plan(&service(weaker), &host).report;
+        let report = plan_report(weaker, &host);
         assert!(report.ok());
         assert!(report.to_string().contains("NOT ENFORCED"));
     }
 
     #[test]
-    fn dropped_privileges_and_no_network() {
+    fn no_network() {
         let sandbox = SandboxConfig {
-            drop_privileges: true,
             network: Network::None,
             allowed_paths: vec![AllowedPath {
                 path: "/data".into(),
@@ -360,16 +702,19 @@ mod tests {
             ..SandboxConfig::default()
         };
         let p = plan(&service(sandbox.clone()), &root_host());
-        assert_eq!(p.drop_to, Some((65534, 65534)));
-        assert_eq!(p.netns, Some(NetNsKind::Direct));
-        let user = Host {
-            uid: 1000,
-            gid: 1000,
-            ..root_host()
-        };
-        let p = plan(&service(sandbox), &user);
-        assert_eq!(p.drop_to, None);
-        assert_eq!(p.netns, Some(NetNsKind::ViaUserNs));
+        assert!(p.netns && !p.userns);
+        let p = plan(
+            &service(sandbox),
+            &Host {
+                pids_cgroup: v2(),
+                ..user_host(Err("no".into()))
+            },
+        );
+        assert!(
+            p.netns && p.userns,
+            "a non-root gateway needs a user namespace for it"
+        );
+        assert_eq!(p.bound, Some(ProcessBound::Cgroup));
     }
 
     #[test]
@@ -378,7 +723,7 @@ mod tests {
             restricted_env: false,
             ..SandboxConfig::default()
         };
-        assert_eq!(plan(&service(medium), &root_host()).report.level, "Medium");
+        assert_eq!(plan_report(medium, &root_host()).level, "Medium");
         let none = SandboxConfig {
             enabled: false,
             ..SandboxConfig::default()
@@ -386,6 +731,16 @@ mod tests {
         let p = plan(&service(none), &root_host());
         assert_eq!(p.report.level, "None");
         assert!(!p.private_dir && p.limits.is_none() && p.landlock_abi.is_none());
+        assert_eq!(p.identity, Identity::Gateway, "level None changes nothing");
         assert!(p.report.ok());
+    }
+
+    #[test]
+    fn kernel_releases_compare_by_major_and_minor() {
+        assert!(kernel_at_least("6.1.0-18-amd64", (5, 14)));
+        assert!(kernel_at_least("5.14.0", (5, 14)));
+        assert!(!kernel_at_least("5.10.0-28-amd64", (5, 14)));
+        assert!(!kernel_at_least("4.19.0", (5, 14)));
+        assert!(!kernel_at_least("", (5, 14)));
     }
 }

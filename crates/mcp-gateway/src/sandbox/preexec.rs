@@ -1,5 +1,7 @@
 //! The one module with `unsafe` code: the hook that runs in the child between fork and exec,
-//! and the three landlock system calls (which `libc` exposes only as raw syscall numbers).
+//! the three landlock system calls (which `libc` exposes only as raw syscall numbers), the
+//! user-namespace probe (a fork whose child follows the same rules as the hook) and the
+//! gateway's own `PR_SET_DUMPABLE`.
 //!
 //! # Why the hook is sound
 //! The gateway is multi-threaded, so after `fork` only the forking thread exists and any lock
@@ -11,15 +13,25 @@
 //!
 //! # Order of the steps, and why
 //! 1. join the pids cgroup (needs the gateway's privileges, so first);
-//! 2. resource limits;
-//! 3. the network namespace (as root: `unshare(CLONE_NEWNET)`; otherwise a user namespace that
-//!    maps the child's own uid/gid, which grants the right to create the network namespace);
-//! 4. drop privileges (`setgroups([])`, `setgid`, `setuid`: gid before uid, or it is not allowed);
-//! 5. the parent-death signal: the kernel clears it whenever the credentials change (steps 3
-//!    and 4), so it is set after them; then `getppid` catches a gateway that died before it was
+//! 2. a user namespace of its own (non-root gateway: for the process bound, or as the way to a
+//!    network namespace), mapping the child's uid/gid to themselves. Before the rlimits: the
+//!    kernel records the creator's `RLIMIT_NPROC` as the namespace's ceiling for the count of
+//!    the *whole* uid outside it, so it must still be the gateway's own, not the child's;
+//! 3. resource limits; `RLIMIT_NPROC` then counts, since Linux 5.14, the tasks of the uid in
+//!    the child's own namespace only (or, as root, of the child's own uid, step 5);
+//! 4. the network namespace (`unshare(CLONE_NEWNET)`: as root, or with the capabilities the new
+//!    user namespace gives);
+//! 5. as root, a mount namespace of its own whose `/proc` is a new instance mounted with
+//!    `hidepid=2`: the child sees only the processes it may ptrace (its own uid's), so not the
+//!    gateway's or other children's pids and command lines; the new `/proc` is added to the
+//!    landlock ruleset here, since the parent's rule names the host's `/proc`;
+//! 6. drop privileges (`setgroups([])`, `setgid`, `setuid`: gid before uid, or it is not
+//!    allowed) — to the child's own uid as root;
+//! 7. the parent-death signal: the kernel clears it whenever the credentials change (steps 2
+//!    and 5), so it is set after them; then `getppid` catches a gateway that died before it was
 //!    set. No PID namespace is created, so `getppid` is the gateway's pid, never 0;
-//! 6. `no_new_privs` (required by landlock for an unprivileged caller, and wanted anyway);
-//! 7. landlock `restrict_self` last, so the steps above may still open `/proc/self/*`.
+//! 8. `no_new_privs` (required by landlock for an unprivileged caller, and wanted anyway);
+//! 9. landlock `restrict_self` last, so the steps above may still open `/proc/self/*`.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -34,13 +46,11 @@ pub struct Limits {
     pub processes: Option<libc::rlim_t>,
 }
 
-/// How to get a private network namespace.
+/// A user namespace of the child's own, mapping its uid and gid to themselves.
 #[derive(Debug)]
-pub enum NetNs {
-    /// `unshare(CLONE_NEWNET)` directly (the gateway has CAP_SYS_ADMIN).
-    Direct,
-    /// `unshare(CLONE_NEWUSER | CLONE_NEWNET)`, then map the child's uid/gid to themselves.
-    ViaUserNs { uid_map: Vec<u8>, gid_map: Vec<u8> },
+pub struct UserNs {
+    pub uid_map: Vec<u8>,
+    pub gid_map: Vec<u8>,
 }
 
 /// Everything the child does before exec, computed in the parent.
@@ -50,8 +60,13 @@ pub struct Hook {
     pub parent: libc::pid_t,
     /// An open `cgroup.procs` of the child's own pids cgroup.
     pub cgroup_procs: Option<OwnedFd>,
+    pub userns: Option<UserNs>,
     pub limits: Option<Limits>,
-    pub netns: Option<NetNs>,
+    /// `unshare(CLONE_NEWNET)` (as root, or inside `userns`).
+    pub netns: bool,
+    /// As root: a mount namespace with a `hidepid=2` `/proc`; the landlock read rights to
+    /// grant on it (0 without landlock).
+    pub private_proc: Option<u64>,
     /// `(uid, gid)` to switch to; supplementary groups are cleared.
     pub drop_to: Option<(libc::uid_t, libc::gid_t)>,
     /// A landlock ruleset to enforce.
@@ -77,6 +92,12 @@ impl Hook {
                 // "0" means the writing process.
                 check(libc::write(fd.as_raw_fd(), c"0".as_ptr().cast(), 1) as i64)?;
             }
+            if let Some(ns) = &self.userns {
+                check(libc::unshare(libc::CLONE_NEWUSER) as i64)?;
+                write_file(c"/proc/self/setgroups", b"deny")?;
+                write_file(c"/proc/self/uid_map", &ns.uid_map)?;
+                write_file(c"/proc/self/gid_map", &ns.gid_map)?;
+            }
             if let Some(l) = &self.limits {
                 set_limit(libc::RLIMIT_CORE, Some(0))?;
                 set_limit(libc::RLIMIT_CPU, l.cpu_seconds)?;
@@ -84,14 +105,30 @@ impl Hook {
                 set_limit(libc::RLIMIT_FSIZE, l.file_bytes)?;
                 set_limit(libc::RLIMIT_NPROC, l.processes)?;
             }
-            match &self.netns {
-                None => {}
-                Some(NetNs::Direct) => check(libc::unshare(libc::CLONE_NEWNET) as i64)?,
-                Some(NetNs::ViaUserNs { uid_map, gid_map }) => {
-                    check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) as i64)?;
-                    write_file(c"/proc/self/setgroups", b"deny")?;
-                    write_file(c"/proc/self/uid_map", uid_map)?;
-                    write_file(c"/proc/self/gid_map", gid_map)?;
+            if self.netns {
+                check(libc::unshare(libc::CLONE_NEWNET) as i64)?;
+            }
+            if let Some(rights) = self.private_proc {
+                mount_private_proc()?;
+                if let (Some(ruleset), true) = (&self.landlock, rights != 0) {
+                    let fd = libc::open(c"/proc".as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+                    check(fd as i64)?;
+                    let attr = PathBeneathAttr {
+                        allowed_access: rights,
+                        parent_fd: fd,
+                    };
+                    let added = libc::syscall(
+                        libc::SYS_landlock_add_rule,
+                        ruleset.as_raw_fd(),
+                        LANDLOCK_RULE_PATH_BENEATH,
+                        &attr as *const PathBeneathAttr,
+                        0u32,
+                    );
+                    let err = io::Error::last_os_error();
+                    libc::close(fd);
+                    if added < 0 {
+                        return Err(err);
+                    }
                 }
             }
             if let Some((uid, gid)) = self.drop_to {
@@ -143,6 +180,30 @@ fn set_limit(resource: libc::__rlimit_resource_t, value: Option<libc::rlim_t>) -
     check(unsafe { libc::setrlimit(resource, &lim) } as i64)
 }
 
+/// A mount namespace of its own, private propagation, and a new `/proc` with `hidepid=2` over
+/// the old one. Async-signal-safe.
+fn mount_private_proc() -> io::Result<()> {
+    // SAFETY: plain system calls on static C strings and null pointers.
+    unsafe {
+        check(libc::unshare(libc::CLONE_NEWNS) as i64)?;
+        check(libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) as i64)?;
+        check(libc::mount(
+            c"proc".as_ptr(),
+            c"/proc".as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            c"hidepid=2".as_ptr().cast(),
+        ) as i64)?;
+    }
+    Ok(())
+}
+
 /// `open` + `write` + `close`, async-signal-safe.
 fn write_file(path: &std::ffi::CStr, data: &[u8]) -> io::Result<()> {
     // SAFETY: `path` is NUL-terminated and `data` outlives the calls.
@@ -157,6 +218,68 @@ fn write_file(path: &std::ffi::CStr, data: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+// ---- probes and the gateway's own hardening (parent side) ----
+
+/// Run `step` in a forked child and return its result, reported as the child's exit status
+/// (0 or an errno). `step` must be async-signal-safe, like [`Hook::run`].
+fn in_forked_child(step: impl Fn() -> io::Result<()>) -> io::Result<()> {
+    // SAFETY: the child runs only `step` (async-signal-safe by contract) and `_exit`s; the
+    // parent reaps it.
+    unsafe {
+        let pid = libc::fork();
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            libc::_exit(match step() {
+                Ok(()) => 0,
+                Err(e) => e.raw_os_error().unwrap_or(1).clamp(1, 255),
+            });
+        }
+        let mut status = 0;
+        while libc::waitpid(pid, &mut status, 0) < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+        match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
+            Some(0) => Ok(()),
+            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+            None => Err(io::Error::other("the probe child was killed")),
+        }
+    }
+}
+
+/// Whether this process may give a child a user namespace of its own that maps its uid and
+/// gid (unprivileged user namespaces allowed, not restricted by a security module): tried for
+/// real in a forked child.
+pub fn probe_userns(uid: u32, gid: u32) -> io::Result<()> {
+    let uid_map = format!("{uid} {uid} 1");
+    let gid_map = format!("{gid} {gid} 1");
+    in_forked_child(|| {
+        // SAFETY: unshare takes an integer.
+        check(unsafe { libc::unshare(libc::CLONE_NEWUSER) } as i64)?;
+        write_file(c"/proc/self/setgroups", b"deny")?;
+        write_file(c"/proc/self/uid_map", uid_map.as_bytes())?;
+        write_file(c"/proc/self/gid_map", gid_map.as_bytes())
+    })
+}
+
+/// Whether a child can get a mount namespace with a `/proc` of its own (root with
+/// `CAP_SYS_ADMIN`; not in a default container): tried for real in a forked child.
+pub fn probe_private_proc() -> io::Result<()> {
+    in_forked_child(mount_private_proc)
+}
+
+/// Mark the gateway non-dumpable: its `/proc/<pid>/environ`, `maps`, `mem` and the like then
+/// belong to root and need `CAP_SYS_PTRACE`, so its children cannot read its secrets even when
+/// they run as its uid. (No core dumps of the gateway either.)
+pub fn make_gateway_undumpable() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } as i64)
 }
 
 // ---- landlock system calls (parent side) ----

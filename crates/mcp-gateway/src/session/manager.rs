@@ -55,8 +55,9 @@ pub struct SessionManager {
 
 impl SessionManager {
     pub fn new(config: Arc<Config>) -> Arc<Self> {
-        // Private dirs of children of a gateway that was killed (it could not remove them).
-        sandbox::sweep_private_dirs(&config.session.sandbox_dir);
+        // The gateway-wide settings, the gateway's own hardening, and the private dirs of
+        // children of a gateway that was killed (it could not remove them).
+        sandbox::init(&config);
         let caps = Caps::new(
             config.session.max_sessions_per_service,
             config.session.max_total_sessions,

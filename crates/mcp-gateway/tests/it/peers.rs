@@ -72,6 +72,13 @@ async fn server_everything_from_npm() {
 #[tokio::test]
 async fn server_memory_from_npm_keeps_state_per_session() {
     let dir = tempfile::tempdir().unwrap();
+    // As root, the child runs as a uid of its own: a writable allowed path must be writable
+    // by it (validate says so for a path that is not).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::Permissions::from_mode(0o777);
+        std::fs::set_permissions(dir.path(), mode).unwrap();
+    }
     let memory_file = dir.path().join("memory.jsonl").display().to_string();
     let gw = TestGateway::start(config(
         json!({"memory": {

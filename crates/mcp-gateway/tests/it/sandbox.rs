@@ -263,22 +263,6 @@ async fn gateway_secrets_reach_only_the_levels_that_pass_the_environment() {
     assert_eq!(read("none").await.as_deref(), Ok("s3cret"));
 }
 
-#[tokio::test]
-async fn the_gateway_and_other_sessions_cannot_be_signalled() {
-    let gw = TestGateway::start(config(json!({"fx": hostile(json!({}))}), json!({}))).await;
-    let other = gw.child_pid_after_call("fx", "other").await;
-    let own = gw.child_pid_after_call("fx", "own").await;
-    for pid in [gw.pid(), other] {
-        let got = attempt(&gw, "fx", "own", "signal", json!({"pid": pid})).await;
-        let err = got.expect_err(&format!("signalling {pid} must fail"));
-        assert!(err.contains("not permitted"), "{err}");
-    }
-    // Its own process tree it may signal.
-    attempt(&gw, "fx", "own", "signal", json!({"pid": own}))
-        .await
-        .expect("a child may signal itself");
-}
-
 fn alive(pid: u32) -> bool {
     // A zombie has exited; only its parent (init here) has not collected it yet.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -317,10 +301,9 @@ fn peer(relative: &str) -> String {
 
 #[tokio::test]
 async fn node_and_python_servers_work_without_privileges_or_network() {
+    // The Python venv is made from the system's Python (scripts/install-test-peers.sh): an
+    // interpreter under /root (pyenv) could not be run by a child with a uid of its own.
     let strict = json!({"drop_privileges": true, "network": "none"});
-    // The Python interpreter here is pyenv's, under /root (mode 0700): nobody cannot run it,
-    // whatever the sandbox does. Its server runs as root, without network.
-    let offline = json!({"network": "none"});
     let gw = TestGateway::start(config(
         json!({
             "everything": {
@@ -329,7 +312,7 @@ async fn node_and_python_servers_work_without_privileges_or_network() {
             },
             "time": {
                 "command": [peer("py/bin/mcp-server-time"), "--local-timezone", "UTC"],
-                "startup_timeout": 60, "sandbox": offline,
+                "startup_timeout": 60, "sandbox": strict,
             },
         }),
         json!({}),
@@ -343,6 +326,182 @@ async fn node_and_python_servers_work_without_privileges_or_network() {
         .call_ok("time", "p", "get_current_time", json!({"timezone": "UTC"}))
         .await;
     assert!(time.to_string().contains("UTC"), "{time}");
+}
+
+/// What `mcp-gateway validate` reports for the gateway's config, on this host.
+fn validate_report(gw: &TestGateway) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["-c", "config.json", "validate"])
+        .current_dir(gw.path())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The real, effective, saved and filesystem uids of the child serving (service, session).
+async fn child_uids(gw: &TestGateway, service: &str, session: &str) -> Vec<u32> {
+    let status = attempt(
+        gw,
+        service,
+        session,
+        "read_file",
+        json!({"path": "/proc/self/status"}),
+    )
+    .await
+    .expect("a child reads its own status");
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .expect("a Uid line");
+    line.split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
+fn gateway_uid(gw: &TestGateway) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", gw.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn children_cannot_read_trace_or_signal_the_gateway_or_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut other = hostile(json!({}));
+    other["env"] = json!({"OTHER_TOKEN": "tok-of-other"});
+    // A secret in argv too: what `${VAR}` in a command line expands to.
+    other["command"]
+        .as_array_mut()
+        .unwrap()
+        .push("--name=argv-secret".into());
+    let cfg = config(json!({"fx": hostile(json!({})), "other": other}), json!({}));
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+    let gw = TestGateway::start_in(dir, &[("MCP_TEST_SECRET", "gateway-secret")]).await;
+    let report = validate_report(&gw);
+
+    let other_pid = gw.child_pid_after_call("other", "b").await;
+    let sibling = gw.child_pid_after_call("fx", "c").await;
+    let own = gw.child_pid_after_call("fx", "a").await;
+
+    // Who they run as: as root, a uid of their own each; else the gateway's.
+    let (a, b, c) = (
+        child_uids(&gw, "fx", "a").await,
+        child_uids(&gw, "other", "b").await,
+        child_uids(&gw, "fx", "c").await,
+    );
+    if gateway_uid(&gw) == 0 {
+        assert!(report.contains("a uid and gid of its own"), "{report}");
+        for uids in [&a, &b, &c] {
+            assert!(uids.iter().all(|&u| u == uids[0] && u != 0), "{uids:?}");
+        }
+        assert!(
+            a[0] != b[0] && a[0] != c[0] && b[0] != c[0],
+            "{a:?} {b:?} {c:?}"
+        );
+    } else {
+        assert!([&a, &b, &c].iter().all(|u| u[0] == gateway_uid(&gw)));
+    }
+
+    // Positive control: the tool reads its own process's files.
+    let own_environ = attempt(
+        &gw,
+        "fx",
+        "a",
+        "read_file",
+        json!({"path": "/proc/self/environ"}),
+    )
+    .await
+    .expect("its own environ");
+    assert!(own_environ.contains("HOME="), "{own_environ}");
+
+    let hidden_proc = report.contains("hidepid=2");
+    let scoped_signals = !report.contains("signals and abstract unix sockets: NOT isolated");
+    for (who, pid) in [
+        ("gateway", gw.pid()),
+        ("other service", other_pid),
+        ("sibling", sibling),
+    ] {
+        for file in ["environ", "maps", "mem", "cmdline"] {
+            let path = format!("/proc/{pid}/{file}");
+            let got = attempt(&gw, "fx", "a", "read_file", json!({"path": path})).await;
+            if file == "cmdline" && !hidden_proc {
+                // The report says so ("command lines are visible"); nothing secret is in
+                // the gateway's own.
+                continue;
+            }
+            let err = got.expect_err(&format!("child a read the {who}'s {path}"));
+            assert!(
+                err.contains("Permission denied") || err.contains("No such file"),
+                "{who} {path}: {err}"
+            );
+            for secret in ["gateway-secret", "tok-of-other", "argv-secret"] {
+                assert!(!err.contains(secret), "{err}");
+            }
+        }
+        let err = attempt(&gw, "fx", "a", "ptrace", json!({"pid": pid}))
+            .await
+            .expect_err(&format!("child a ptraced the {who}"));
+        assert!(
+            err.contains("not permitted") || err.contains("No such process"),
+            "{who}: {err}"
+        );
+        let signalled = attempt(&gw, "fx", "a", "signal", json!({"pid": pid})).await;
+        if scoped_signals || gateway_uid(&gw) == 0 {
+            let err = signalled.expect_err(&format!("child a signalled the {who}"));
+            assert!(
+                err.contains("not permitted") || err.contains("No such process"),
+                "{who}: {err}"
+            );
+        } else {
+            // Same uid and no landlock scopes (ABI < 6): the report says so, honestly.
+            assert!(signalled.is_ok(), "{who}: {signalled:?}");
+        }
+    }
+    // Its own process it may signal (signal 0: the permission check only).
+    attempt(&gw, "fx", "a", "signal", json!({"pid": own}))
+        .await
+        .expect("a child may signal itself");
+}
+
+#[tokio::test]
+async fn a_childs_uid_and_what_ran_under_it_are_gone_after_its_session() {
+    let gw = TestGateway::start(config(json!({"fx": hostile(json!({}))}), json!({}))).await;
+    if gateway_uid(&gw) != 0 {
+        return; // uids per child are for a root gateway; the daemon test covers the rest
+    }
+    let uid = child_uids(&gw, "fx", "d").await[0];
+    let daemon: u32 = attempt(&gw, "fx", "d", "spawn_daemon", json!({}))
+        .await
+        .expect("spawn_daemon")
+        .parse()
+        .unwrap();
+    assert!(alive(daemon));
+    let (status, body) = gw.delete("/sessions/d").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_until(10, "no process of the child's uid is left", || {
+        !any_process_of(uid)
+    })
+    .await;
+    // The uid is free again: the next child may get it, and runs cleanly under it.
+    let next = child_uids(&gw, "fx", "e").await[0];
+    assert!((60000..=60999).contains(&next), "{next}");
+}
+
+fn any_process_of(uid: u32) -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| {
+            std::fs::read_to_string(e.path().join("status")).is_ok_and(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .is_some_and(|l| l.split_whitespace().any(|v| v == uid.to_string()))
+            })
+        })
 }
 
 #[test]

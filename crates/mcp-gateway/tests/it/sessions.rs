@@ -101,15 +101,20 @@ async fn delete_ends_the_child_and_its_process_group() {
         !procs::alive(grandchild)
     })
     .await;
-    // The private sandbox dir of that child is gone too.
-    let leftovers: Vec<_> = std::fs::read_dir(gw.path().join("sandbox"))
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
-    let ours: Vec<_> = leftovers
-        .iter()
-        .filter(|n| n.to_string_lossy().contains("-s1-"))
-        .collect();
-    assert!(ours.is_empty(), "sandbox dir left behind: {ours:?}");
+    // The private sandbox dir of that child is gone too, once the reaped child's sandbox is
+    // cleaned up (after every process of its cgroup / uid is killed).
+    let ours = || -> Vec<_> {
+        std::fs::read_dir(gw.path().join("sandbox"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| n.to_string_lossy().contains("-s1-"))
+            .collect()
+    };
+    wait_until(15, "the child's sandbox dir is removed", || {
+        ours().is_empty()
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -216,6 +216,7 @@ fn defaults_apply_to_an_empty_object() {
     assert_eq!(session.cleanup_interval, Duration::from_secs(60));
     assert_eq!(session.sandbox_dir, PathBuf::from("./sandbox"));
     assert_eq!(session.stderr_buffer_bytes, 64 * 1024);
+    assert_eq!(session.child_uids, 60000..=60999);
 
     let r = &c.rate_limiting;
     assert!(r.enabled);
@@ -296,5 +297,26 @@ fn substitution_applies_to_values_from_the_environment() {
     assert_eq!(
         (basic.user.as_str(), basic.password.as_str()),
         ("admin", "12345")
+    );
+}
+
+#[test]
+fn child_uids_and_sandbox_user() {
+    let c = config(r#"{"session": {"child_uids": "70000-70099"}}"#);
+    assert_eq!(c.session.child_uids, 70000..=70099);
+    check_error(
+        r#"{"session": {"child_uids": "0-100"}}"#,
+        "session.child_uids",
+        "root",
+    );
+    check_error(
+        r#"{"session": {"child_uids": 5}}"#,
+        "session.child_uids",
+        "string",
+    );
+    check_error(
+        &with_service(r#""sandbox": {"user": "nobody"}"#),
+        "services.s.sandbox.user",
+        r#"expected one of "own", "gateway""#,
     );
 }

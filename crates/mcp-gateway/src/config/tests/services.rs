@@ -13,7 +13,7 @@ fn service_keys() {
         "sandbox": {"enabled": false, "resource_limits": "false", "restricted_env": false,
                     "drop_privileges": true, "cpu_seconds": 1, "memory_mb": "2048",
                     "max_processes": 3, "max_file_size_mb": 4, "filesystem": "host",
-                    "network": "none", "allow_weaker": true}
+                    "network": "none", "allow_weaker": true, "user": "gateway"}
     }}}"#;
     let s = service(json);
     assert_eq!(s.description, "d");
@@ -31,6 +31,7 @@ fn service_keys() {
         resource_limits: false,
         restricted_env: false,
         drop_privileges: true,
+        user: ChildUser::Gateway,
         allowed_paths: Vec::new(),
         filesystem: Filesystem::Host,
         network: Network::None,

@@ -1,0 +1,343 @@
+//! A distinct uid (and gid) per child, for a gateway that runs as root.
+//!
+//! Children of different sessions then cannot read each other's `/proc/<pid>/environ`, `maps`
+//! or `cmdline`, cannot ptrace or signal each other or the gateway (plain Unix permissions),
+//! and `RLIMIT_NPROC` — counted per uid — bounds each child's tree on its own: the process
+//! bound where no pids cgroup can be made (a default `docker run`, whose cgroup filesystem is
+//! read-only).
+//!
+//! Uids come from `session.child_uids` (default 60000–60999). A uid is leased by one child
+//! at a time: within the gateway by the free list, across gateways on the same kernel by an
+//! exclusive `flock` on `<lock dir>/<uid>` held as long as the lease (the kernel drops it if
+//! the gateway dies). A uid that names a user in the user database is never used, nor one that
+//! still owns a process when it is first leased. At release every process of the uid is
+//! SIGKILLed, and the uid goes back to the free list only once no process of it is left
+//! (zombies included).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::ops::RangeInclusive;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+pub use crate::config::DEFAULT_CHILD_UIDS as DEFAULT_RANGE;
+
+/// Where the cross-gateway lock files live.
+const LOCK_DIRS: &[&str] = &["/run/mcp-gateway/uids", "/tmp/mcp-gateway-uids"];
+
+/// One child's uid (its gid is the same number), held until [`Lease::release`].
+#[derive(Debug)]
+pub struct Lease {
+    pub uid: u32,
+    lock: Option<Flock<File>>,
+}
+
+impl Lease {
+    /// Kill every process of the uid (in a short-lived thread when one pass is not enough)
+    /// and give the uid back once none is left.
+    pub fn release(self) {
+        if kill_uid(self.uid) {
+            pool().give_back(self);
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("uid-release".into())
+            .spawn(move || {
+                for attempt in 0..600u64 {
+                    std::thread::sleep(Duration::from_millis(10 * attempt.min(10)));
+                    if kill_uid(self.uid) {
+                        pool().give_back(self);
+                        return;
+                    }
+                }
+                tracing::warn!(
+                    uid = self.uid,
+                    "processes of a child's uid outlive every SIGKILL; the uid is not reused"
+                );
+                std::mem::forget(self);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the uid release thread; the uid is not reused");
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Pool {
+    range: Mutex<Option<RangeInclusive<u32>>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Uids this gateway leased before and got back clean: no scan needed to reuse them.
+    clean: VecDeque<u32>,
+    /// The next never-leased uid of the range to try.
+    next: Option<u32>,
+    lock_dir: Option<PathBuf>,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool {
+        range: Mutex::new(None),
+        state: Mutex::default(),
+    })
+}
+
+/// Set the range (from `session.child_uids`); before the first lease.
+pub fn configure(range: RangeInclusive<u32>) {
+    *pool().range.lock().unwrap_or_else(|p| p.into_inner()) = Some(range);
+}
+
+/// The configured range.
+pub fn range() -> RangeInclusive<u32> {
+    pool()
+        .range
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or(DEFAULT_RANGE)
+}
+
+/// Lease a free uid for a child.
+pub fn lease() -> Result<Lease, String> {
+    let pool = pool();
+    let range = range();
+    let mut state = pool.state.lock().unwrap_or_else(|p| p.into_inner());
+    if state.lock_dir.is_none() {
+        state.lock_dir = Some(lock_dir()?);
+    }
+    let dir = state.lock_dir.clone().unwrap_or_default();
+    while let Some(uid) = state.clean.pop_front() {
+        if let Some(lock) = try_lock(&dir, uid) {
+            return Ok(Lease {
+                uid,
+                lock: Some(lock),
+            });
+        }
+    }
+    let start = state.next.unwrap_or(*range.start());
+    for uid in start..=*range.end() {
+        state.next = uid.checked_add(1);
+        if uid == 0 || named_user(uid) {
+            continue;
+        }
+        let Some(lock) = try_lock(&dir, uid) else {
+            continue;
+        };
+        if owns_processes(uid) {
+            tracing::warn!(
+                uid,
+                "a uid of session.child_uids owns processes that no child of this gateway started; skipped"
+            );
+            continue;
+        }
+        return Ok(Lease {
+            uid,
+            lock: Some(lock),
+        });
+    }
+    Err(format!(
+        "every uid of session.child_uids ({}-{}) is in use by a live child, a user or another gateway; widen the range",
+        range.start(),
+        range.end()
+    ))
+}
+
+impl Pool {
+    fn give_back(&self, mut lease: Lease) {
+        // The lock is released now; another gateway may take the uid before we do.
+        lease.lock.take();
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.clean.push_back(lease.uid);
+    }
+}
+
+fn lock_dir() -> Result<PathBuf, String> {
+    let mut errors = Vec::new();
+    for dir in LOCK_DIRS {
+        let made = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir);
+        match made {
+            Ok(()) => return Ok(PathBuf::from(dir)),
+            Err(e) => errors.push(format!("{dir}: {e}")),
+        }
+    }
+    Err(format!(
+        "cannot create a lock dir for child uids ({})",
+        errors.join("; ")
+    ))
+}
+
+fn try_lock(dir: &Path, uid: u32) -> Option<Flock<File>> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(dir.join(uid.to_string()))
+        .ok()?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()
+}
+
+/// Whether `uid` names a user of the user database (never used for children).
+fn named_user(uid: u32) -> bool {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .is_some()
+}
+
+/// The real, effective, saved and filesystem uids of a process (`Uid:` of its status).
+fn process_uids(status: &str) -> Option<[u32; 4]> {
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    let mut ids = line.split_whitespace().map(|v| v.parse::<u32>().ok());
+    Some([ids.next()??, ids.next()??, ids.next()??, ids.next()??])
+}
+
+/// Pids of every process (zombies included) any of whose uids is `uid`.
+fn processes_of(uid: u32) -> Vec<i32> {
+    processes_where(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| process_uids(&s))
+            .is_some_and(|ids| ids.contains(&uid))
+    })
+}
+
+/// Pids of `/proc` for which `matches` holds.
+pub(super) fn processes_where(mut matches: impl FnMut(i32) -> bool) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| matches(pid))
+        .collect()
+}
+
+fn owns_processes(uid: u32) -> bool {
+    !processes_of(uid).is_empty()
+}
+
+/// SIGKILL every process of `uid`, a few passes (a process may fork while a pass runs);
+/// `true` when none is left, zombies included.
+fn kill_uid(uid: u32) -> bool {
+    kill_all(|| processes_of(uid))
+}
+
+/// SIGKILL every process `list` names until it names none, a few passes; `true` when empty.
+pub(super) fn kill_all(list: impl Fn() -> Vec<i32>) -> bool {
+    for _ in 0..5 {
+        let pids = list();
+        if pids.is_empty() {
+            return true;
+        }
+        for pid in pids {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        std::thread::yield_now();
+    }
+    list().is_empty()
+}
+
+/// Check the range is usable from here: each uid must be mapped in the gateway's user
+/// namespace (a container with a user namespace maps only some).
+pub fn check_mapped(range: &RangeInclusive<u32>) -> Result<(), String> {
+    let Ok(map) = std::fs::read_to_string("/proc/self/uid_map") else {
+        return Ok(());
+    };
+    let mapped = map.lines().any(|l| {
+        let mut f = l.split_whitespace().map(|v| v.parse::<u64>().ok());
+        match (f.next().flatten(), f.next().flatten(), f.next().flatten()) {
+            (Some(inner), Some(_), Some(count)) => {
+                inner <= u64::from(*range.start()) && u64::from(*range.end()) < inner + count
+            }
+            _ => false,
+        }
+    });
+    if mapped {
+        Ok(())
+    } else {
+        Err(format!(
+            "session.child_uids {}-{} is not mapped in this user namespace (/proc/self/uid_map: {})",
+            range.start(),
+            range.end(),
+            map.split_whitespace().collect::<Vec<_>>().join(" ")
+        ))
+    }
+}
+
+/// Whether `dir` and every directory above it can be searched (`o+x`) by a uid that is not the
+/// owner: children running as their own uid must reach their private dir.
+pub fn traversable_by_others(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    for ancestor in dir.ancestors() {
+        let Ok(meta) = std::fs::metadata(ancestor) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o001 == 0 {
+            return Err(format!(
+                "{} (mode {:o}) cannot be searched by other users, so children running as \
+                 their own uid cannot reach session.sandbox_dir {}: chmod o+x {0}, or move \
+                 sandbox_dir",
+                ancestor.display(),
+                meta.permissions().mode() & 0o7777,
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Leases are released explicitly; a dropped one (a failed spawn) is given back after the
+/// same kill as a release.
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            let uid = self.uid;
+            if kill_uid(uid) {
+                let mut state = pool().state.lock().unwrap_or_else(|p| p.into_inner());
+                state.clean.push_back(uid);
+            }
+            drop(lock);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_of_a_status_file() {
+        let status = "Name:\tsleep\nUid:\t60001\t60001\t60002\t60001\nGid:\t1\t1\t1\t1\n";
+        assert_eq!(process_uids(status), Some([60001, 60001, 60002, 60001]));
+        assert_eq!(process_uids("Name: x\n"), None);
+    }
+
+    #[test]
+    fn a_directory_under_a_private_one_is_not_traversable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("sandbox");
+        std::fs::create_dir(&inner).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = traversable_by_others(&inner).unwrap_err();
+        assert!(err.contains("chmod o+x"), "{err}");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // /tmp and / are searchable by everyone on any sane host.
+        traversable_by_others(&inner).unwrap();
+    }
+}
