@@ -13,7 +13,8 @@
 //!
 //! # Order of the steps, and why
 //! 1. join the pids cgroup (needs the gateway's privileges, so first);
-//! 2. a user namespace of its own (non-root gateway: for the process bound, or as the way to a
+//! 2. a user namespace of its own (after making this fork dumpable again: the gateway is not,
+//!    and the fork's `/proc/self/uid_map` would belong to root) (non-root gateway: for the process bound, or as the way to a
 //!    network namespace), mapping the child's uid/gid to themselves. Before the rlimits: the
 //!    kernel records the creator's `RLIMIT_NPROC` as the namespace's ceiling for the count of
 //!    the *whole* uid outside it, so it must still be the gateway's own, not the child's;
@@ -93,6 +94,10 @@ impl Hook {
                 check(libc::write(fd.as_raw_fd(), c"0".as_ptr().cast(), 1) as i64)?;
             }
             if let Some(ns) = &self.userns {
+                // The gateway is non-dumpable, and so is this fork of it: its /proc/self files
+                // belong to root, and the maps below could not be written. The exec resets it
+                // anyway; until then only the gateway's own uid could look.
+                check(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) as i64)?;
                 check(libc::unshare(libc::CLONE_NEWUSER) as i64)?;
                 write_file(c"/proc/self/setgroups", b"deny")?;
                 write_file(c"/proc/self/uid_map", &ns.uid_map)?;
