@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the third-party test peers (git-ignored), checks formatting
-# and lints, then runs every test of the workspace against real processes.
+# and lints, runs every test of the workspace against real processes, then the sandbox tests
+# where they matter most: as a normal user on this kernel (scripts/sandbox-as-user.sh) and on a
+# cgroup v2 kernel in a VM as root, in a container-like place and as a normal user
+# (scripts/vm-test.sh; MCP_SKIP_VM=1 skips it for a quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-peers.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked "$@"
+bash scripts/sandbox-as-user.sh
+if [ "${MCP_SKIP_VM:-0}" = 1 ]; then
+  echo "test.sh: MCP_SKIP_VM=1: the cgroup v2 VM tests are skipped"
+else
+  bash scripts/vm-test.sh
+fi

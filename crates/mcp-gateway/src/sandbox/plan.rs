@@ -25,6 +25,9 @@ pub struct Host {
     pub child_uids: Result<(), String>,
     /// Root: whether a child can get a mount namespace with a `hidepid=2` `/proc` of its own.
     pub private_proc: Result<(), String>,
+    /// Non-root: whether a child's own user namespace lets it make a network namespace
+    /// (`network: "none"`).
+    pub userns_netns: Result<(), String>,
 }
 
 impl Host {
@@ -58,6 +61,17 @@ impl Host {
             } else {
                 Err("an unprivileged child cannot mount a /proc of its own".into())
             },
+            userns_netns: if root {
+                Ok(())
+            } else {
+                preexec::probe_userns(uid, gid, true).map_err(|e| {
+                    format!(
+                        "a user namespace of its own gives this gateway's children no network \
+                         namespace here ({e}): unprivileged user namespaces are forbidden or \
+                         restricted by a security module"
+                    )
+                })
+            },
         }
     }
 
@@ -76,7 +90,7 @@ fn probe_userns_nproc(uid: u32, gid: u32) -> Result<(), String> {
             "kernel {release} counts RLIMIT_NPROC per user, not per user namespace (needs 5.14)"
         ));
     }
-    preexec::probe_userns(uid, gid).map_err(|e| {
+    preexec::probe_userns(uid, gid, false).map_err(|e| {
         format!(
             "no user namespace per child: creating one that maps uid {uid} failed ({e}); \
              unprivileged user namespaces are disabled or restricted here (sysctls \
@@ -435,6 +449,17 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
 
     match s.network {
         Network::Host => on.push("network: the host's (network is \"host\")".into()),
+        Network::None if !host.is_root() && host.userns_netns.is_err() => {
+            let why = host
+                .userns_netns
+                .as_ref()
+                .err()
+                .cloned()
+                .unwrap_or_default();
+            missing.push(format!(
+                "network \"none\": {why}; run the gateway as root, or set network \"host\""
+            ));
+        }
         Network::None => {
             plan.netns = true;
             if !host.is_root() {
@@ -544,6 +569,7 @@ mod tests {
             userns_nproc: Err("not needed as root".into()),
             child_uids: Ok(()),
             private_proc: Ok(()),
+            userns_netns: Ok(()),
         }
     }
 
@@ -558,13 +584,14 @@ mod tests {
 
     fn user_host(userns: Result<(), String>) -> Host {
         Host {
+            userns_nproc: userns.clone(),
             uid: 1000,
             gid: 1000,
             landlock_abi: Some(2),
             pids_cgroup: Err("not delegated".into()),
-            userns_nproc: userns,
             child_uids: Err("only root".into()),
             private_proc: Err("not root".into()),
+            userns_netns: userns.clone(),
         }
     }
 
@@ -703,18 +730,26 @@ mod tests {
         };
         let p = plan(&service(sandbox.clone()), &root_host());
         assert!(p.netns && !p.userns);
-        let p = plan(
-            &service(sandbox),
-            &Host {
-                pids_cgroup: v2(),
-                ..user_host(Err("no".into()))
-            },
-        );
+        let delegated = Host {
+            pids_cgroup: v2(),
+            ..user_host(Ok(()))
+        };
+        let p = plan(&service(sandbox.clone()), &delegated);
         assert!(
             p.netns && p.userns,
             "a non-root gateway needs a user namespace for it"
         );
         assert_eq!(p.bound, Some(ProcessBound::Cgroup));
+        let restricted = Host {
+            userns_netns: Err("EPERM".into()),
+            ..delegated
+        };
+        let report = plan(&service(sandbox), &restricted).report;
+        assert_eq!(report.missing.len(), 1, "{report}");
+        assert!(
+            report.missing[0].starts_with("network \"none\": EPERM"),
+            "{report}"
+        );
     }
 
     #[test]

@@ -261,7 +261,9 @@ fn in_forked_child(step: impl Fn() -> io::Result<()>) -> io::Result<()> {
 /// Whether this process may give a child a user namespace of its own that maps its uid and
 /// gid (unprivileged user namespaces allowed, not restricted by a security module): tried for
 /// real in a forked child.
-pub fn probe_userns(uid: u32, gid: u32) -> io::Result<()> {
+/// With `netns`, also whether that namespace gives the right to a network namespace (a
+/// security module may create user namespaces without capabilities).
+pub fn probe_userns(uid: u32, gid: u32, netns: bool) -> io::Result<()> {
     let uid_map = format!("{uid} {uid} 1");
     let gid_map = format!("{gid} {gid} 1");
     in_forked_child(|| {
@@ -269,7 +271,12 @@ pub fn probe_userns(uid: u32, gid: u32) -> io::Result<()> {
         check(unsafe { libc::unshare(libc::CLONE_NEWUSER) } as i64)?;
         write_file(c"/proc/self/setgroups", b"deny")?;
         write_file(c"/proc/self/uid_map", uid_map.as_bytes())?;
-        write_file(c"/proc/self/gid_map", gid_map.as_bytes())
+        write_file(c"/proc/self/gid_map", gid_map.as_bytes())?;
+        if netns {
+            // SAFETY: as above.
+            check(unsafe { libc::unshare(libc::CLONE_NEWNET) } as i64)?;
+        }
+        Ok(())
     })
 }
 
