@@ -25,9 +25,9 @@ pub struct Host {
     pub child_uids: Result<(), String>,
     /// Root: whether a child can get a mount namespace with a `hidepid=2` `/proc` of its own.
     pub private_proc: Result<(), String>,
-    /// Non-root: whether a child's own user namespace lets it make a network namespace
-    /// (`network: "none"`).
-    pub userns_netns: Result<(), String>,
+    /// Whether a child can get a network namespace (`network: "none"`): as root directly, else
+    /// inside a user namespace of its own.
+    pub netns: Result<(), String>,
 }
 
 impl Host {
@@ -61,8 +61,13 @@ impl Host {
             } else {
                 Err("an unprivileged child cannot mount a /proc of its own".into())
             },
-            userns_netns: if root {
-                Ok(())
+            netns: if root {
+                preexec::probe_netns().map_err(|e| {
+                    format!(
+                        "no network namespace for a child ({e}): the gateway lacks CAP_SYS_ADMIN, \
+                         as in a default container (docker run --cap-add SYS_ADMIN grants it)"
+                    )
+                })
             } else {
                 preexec::probe_userns(uid, gid, true).map_err(|e| {
                     format!(
@@ -449,16 +454,14 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
 
     match s.network {
         Network::Host => on.push("network: the host's (network is \"host\")".into()),
-        Network::None if !host.is_root() && host.userns_netns.is_err() => {
-            let why = host
-                .userns_netns
-                .as_ref()
-                .err()
-                .cloned()
-                .unwrap_or_default();
-            missing.push(format!(
-                "network \"none\": {why}; run the gateway as root, or set network \"host\""
-            ));
+        Network::None if host.netns.is_err() => {
+            let why = host.netns.as_ref().err().cloned().unwrap_or_default();
+            let fix = if host.is_root() {
+                "or set network \"host\""
+            } else {
+                "run the gateway as root, or set network \"host\""
+            };
+            missing.push(format!("network \"none\": {why}; {fix}"));
         }
         Network::None => {
             plan.netns = true;
@@ -569,7 +572,7 @@ mod tests {
             userns_nproc: Err("not needed as root".into()),
             child_uids: Ok(()),
             private_proc: Ok(()),
-            userns_netns: Ok(()),
+            netns: Ok(()),
         }
     }
 
@@ -578,6 +581,7 @@ mod tests {
         Host {
             pids_cgroup: Err("/sys/fs/cgroup is not writable".into()),
             private_proc: Err("EPERM".into()),
+            netns: Err("no CAP_SYS_ADMIN".into()),
             ..root_host()
         }
     }
@@ -591,7 +595,7 @@ mod tests {
             pids_cgroup: Err("not delegated".into()),
             child_uids: Err("only root".into()),
             private_proc: Err("not root".into()),
-            userns_netns: userns.clone(),
+            netns: userns.clone(),
         }
     }
 
@@ -650,6 +654,14 @@ mod tests {
             ..SandboxConfig::default()
         };
         assert_eq!(plan_report(dropped, &container_host()).missing.len(), 0);
+        // No network namespace without CAP_SYS_ADMIN: refused, with the reason and the fix.
+        let offline = SandboxConfig {
+            network: Network::None,
+            ..SandboxConfig::default()
+        };
+        let report = plan_report(offline, &container_host());
+        assert_eq!(report.missing.len(), 1, "{report}");
+        assert!(report.missing[0].contains("CAP_SYS_ADMIN"), "{report}");
     }
 
     fn plan_report(sandbox: SandboxConfig, host: &Host) -> SandboxReport {
@@ -741,7 +753,7 @@ mod tests {
         );
         assert_eq!(p.bound, Some(ProcessBound::Cgroup));
         let restricted = Host {
-            userns_netns: Err("EPERM".into()),
+            netns: Err("EPERM".into()),
             ..delegated
         };
         let report = plan(&service(sandbox), &restricted).report;

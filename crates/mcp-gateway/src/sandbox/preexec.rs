@@ -280,6 +280,13 @@ pub fn probe_userns(uid: u32, gid: u32, netns: bool) -> io::Result<()> {
     })
 }
 
+/// Root: whether a child can get a network namespace (`CAP_SYS_ADMIN`; not in a default
+/// container, whose seccomp profile and capabilities refuse it): tried in a forked child.
+pub fn probe_netns() -> io::Result<()> {
+    // SAFETY: unshare takes an integer.
+    in_forked_child(|| check(unsafe { libc::unshare(libc::CLONE_NEWNET) } as i64))
+}
+
 /// Whether a child can get a mount namespace with a `/proc` of its own (root with
 /// `CAP_SYS_ADMIN`; not in a default container): tried for real in a forked child.
 pub fn probe_private_proc() -> io::Result<()> {

@@ -216,6 +216,26 @@ async fn writes_outside_the_private_dir_fail() {
     }
 }
 
+/// Why this host cannot give a child `network: "none"` (the MISSING line of `validate`), or
+/// `None` when it can: a default container lacks CAP_SYS_ADMIN (see docs/sandbox.md).
+fn network_none_missing() -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        json!({"offline": hostile(json!({"network": "none"}))}),
+        json!({}),
+    );
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["-c", "config.json", "validate"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.contains("MISSING") && l.contains("network \"none\""))
+        .map(str::to_owned)
+}
+
 #[tokio::test]
 async fn network_none_cannot_reach_a_loopback_listener() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -228,10 +248,29 @@ async fn network_none_cannot_reach_a_loopback_listener() {
         json!({}),
     ))
     .await;
-    let err = attempt(&gw, "offline", "n", "connect", json!({"addr": addr}))
-        .await
-        .expect_err("network none must not connect");
-    assert!(err.contains("unreachable"), "{err}");
+    match network_none_missing() {
+        None => {
+            let err = attempt(&gw, "offline", "n", "connect", json!({"addr": addr}))
+                .await
+                .expect_err("network none must not connect");
+            assert!(err.contains("unreachable"), "{err}");
+        }
+        Some(why) => {
+            // Fail closed, naming what is missing, never a silent run with the network.
+            assert!(
+                why.contains("CAP_SYS_ADMIN") || why.contains("user namespace"),
+                "{why}"
+            );
+            let (status, body) = gw
+                .call("offline", "n", "connect", json!({"addr": addr}))
+                .await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+            assert!(
+                body["error"].as_str().unwrap().contains("network \"none\""),
+                "{body}"
+            );
+        }
+    }
     let ok = attempt(&gw, "online", "n", "connect", json!({"addr": addr})).await;
     assert_eq!(ok.as_deref(), Ok("connected"));
 }
@@ -303,7 +342,13 @@ fn peer(relative: &str) -> String {
 async fn node_and_python_servers_work_without_privileges_or_network() {
     // The Python venv is made from the system's Python (scripts/install-test-peers.sh): an
     // interpreter under /root (pyenv) could not be run by a child with a uid of its own.
-    let strict = json!({"drop_privileges": true, "network": "none"});
+    // Without network where this host can (not in a default container: see the test above).
+    let network = if network_none_missing().is_none() {
+        "none"
+    } else {
+        "host"
+    };
+    let strict = json!({"drop_privileges": true, "network": network});
     let gw = TestGateway::start(config(
         json!({
             "everything": {
