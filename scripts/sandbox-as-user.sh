@@ -26,5 +26,6 @@ trap 'rm -rf "$scratch"' EXIT
 chmod 1777 "$scratch"
 echo "sandbox-as-user: $bin $* as uid 65534"
 cd "$scratch"
+# No delegated cgroup here: a user namespace per child must bound its processes.
 setpriv --reuid=65534 --regid=65534 --clear-groups \
-  env HOME="$scratch" TMPDIR="$scratch" "$bin" "$@"
+  env HOME="$scratch" TMPDIR="$scratch" MCP_TEST_EXPECT_BOUND="own user namespace" "$bin" "$@"

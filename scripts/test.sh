@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-peers.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked "$@"
+# This machine's kind (root, cgroup v1) must get a pids cgroup for each child.
+MCP_TEST_EXPECT_BOUND=${MCP_TEST_EXPECT_BOUND-pids cgroup v1} cargo test --workspace --locked "$@"
 bash scripts/sandbox-as-user.sh
 if [ "${MCP_SKIP_VM:-0}" = 1 ]; then
   echo "test.sh: MCP_SKIP_VM=1: the cgroup v2 VM tests are skipped"

@@ -574,3 +574,36 @@ fn validate_reports_what_the_sandbox_enforces() {
         assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");
     }
 }
+
+/// Each runner of the suite says which process bound its kind of host must get
+/// (`MCP_TEST_EXPECT_BOUND`: "pids cgroup v1", "pids cgroup v2", "own uid", "own user
+/// namespace"): scripts/test.sh, scripts/sandbox-as-user.sh and scripts/vm-test.sh set it, so
+/// a host silently falling back to a weaker mechanism fails here. Unset: any bound will do, but
+/// the default level must have one.
+#[test]
+fn the_process_bound_is_the_one_this_kind_of_host_must_get() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(json!({"fx": hostile(json!({}))}), json!({}));
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["-c", "config.json", "validate"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("enforced: max_processes"))
+        .unwrap_or_else(|| panic!("no process bound enforced:\n{stdout}"));
+    let Ok(expected) = std::env::var("MCP_TEST_EXPECT_BOUND") else {
+        return;
+    };
+    let marker = match expected.as_str() {
+        "pids cgroup v1" => "(pids cgroup v1 under",
+        "pids cgroup v2" => "(pids cgroup v2 under",
+        "own uid" => "of the child's own uid",
+        "own user namespace" => "in the child's own user namespace",
+        other => panic!("unknown MCP_TEST_EXPECT_BOUND {other:?}"),
+    };
+    assert!(line.contains(marker), "expected {expected}, got: {line}");
+}
