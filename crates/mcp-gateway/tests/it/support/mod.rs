@@ -18,14 +18,35 @@ pub const USER: &str = "admin";
 pub const PASSWORD: &str = "12345";
 pub const TOKEN: &str = "test-token";
 
-/// Fail the test (instead of hanging) if `fut` does not finish within `secs`.
-pub async fn within<T>(secs: u64, what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {secs}s: {what}"))
+/// Multiplier of every hang guard in this harness (`within`, `wait_until`, `wait_exit`, the
+/// gateway's start and the HTTP client's timeout), from `MCP_TEST_TIME_SCALE` (default 1).
+/// `scripts/vm-test.sh` runs the sandbox tests in an emulated VM, where starting a process is
+/// ~50x slower; the guards only turn a hang into a failure, so stretching them weakens nothing.
+pub fn time_scale() -> u64 {
+    static SCALE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SCALE.get_or_init(|| {
+        std::env::var("MCP_TEST_TIME_SCALE")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|&n| n >= 1)
+            .unwrap_or(1)
+    })
 }
 
-/// Poll `cond` every 20 ms until it holds; panic with `what` after `secs`.
+/// `secs` seconds times [`time_scale`].
+pub fn scaled(secs: u64) -> Duration {
+    Duration::from_secs(secs * time_scale())
+}
+
+/// Fail the test (instead of hanging) if `fut` does not finish within `secs` (scaled).
+pub async fn within<T>(secs: u64, what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    let limit = scaled(secs);
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {}s: {what}", limit.as_secs()))
+}
+
+/// Poll `cond` every 20 ms until it holds; panic with `what` after `secs` (scaled).
 pub async fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     within(secs, what, async {
         while !cond() {
@@ -146,7 +167,7 @@ impl TestGateway {
                 log.push('\n');
             }
         });
-        let base = match tokio::time::timeout(Duration::from_secs(30), rx).await {
+        let base = match tokio::time::timeout(scaled(30), rx).await {
             Ok(Ok(url)) => url,
             _ => {
                 let _ = process.kill();
@@ -155,7 +176,7 @@ impl TestGateway {
             }
         };
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+            .timeout(scaled(60))
             .build()
             .unwrap();
         Self {
@@ -251,8 +272,9 @@ impl TestGateway {
         assert!(status.success());
     }
 
-    /// Wait for the gateway process to exit; returns its exit code.
+    /// Wait for the gateway process to exit; returns its exit code. `secs` is scaled.
     pub async fn wait_exit(&mut self, secs: u64) -> Option<i32> {
+        let secs = secs * time_scale();
         let deadline = std::time::Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(status) = self.process.try_wait().unwrap() {
