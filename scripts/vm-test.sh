@@ -6,6 +6,9 @@
 #              in a non-root cgroup, cgroup2 mounted read-only, Docker's 14 default capabilities,
 #              no user namespaces (Docker's seccomp profile refuses them)
 #   user       an unprivileged user (uid/gid 65534) without a delegated cgroup
+#   delegated  an unprivileged user whose gateways each start in a cgroup delegated to it, as
+#              `systemd-run --user --scope -p Delegate=yes mcp-gateway ...` gives (no systemd in
+#              the guest: the delegation is made by hand, as systemd makes it)
 # and, on request only:
 #   container-plain  the reference recipe as written: own cgroup and pid namespaces, the host's
 #              cgroup mount remounted read-only, all capabilities
@@ -16,7 +19,8 @@
 # files read-only over 9p and writes its results to .test-peers/vm-test/ (git-ignored).
 #
 # Usage (from anywhere; root, as on this project's machines):
-#   bash scripts/vm-test.sh                        # sandbox:: tests, modes root container user
+#   bash scripts/vm-test.sh                        # sandbox:: tests and the README example,
+#                                                  # modes root container user delegated
 #   VM_TEST_MODES=user bash scripts/vm-test.sh sandbox::a_daemon_does_not_survive_its_session
 #   bash scripts/vm-test.sh sandbox:: hardening::  # arguments replace the default filter
 #                                                  # `sandbox::` and go to the test binary
@@ -39,7 +43,7 @@ cd "$root"
 VNG_VERSION=1.42
 venv="$root/.test-peers/vng"
 results="$root/.test-peers/vm-test" # logs of the last run
-modes=${VM_TEST_MODES:-root container user}
+modes=${VM_TEST_MODES:-root container user delegated}
 scale=${VM_TEST_TIME_SCALE:-10}
 threads=${VM_TEST_THREADS:-2}
 mode_timeout=${VM_TEST_MODE_TIMEOUT:-420}
@@ -47,7 +51,9 @@ overall_timeout=${VM_TEST_TIMEOUT:-1200}
 memory=${VM_TEST_MEMORY:-2G}
 backtrace=${VM_TEST_BACKTRACE:-0}
 if [ "$#" -eq 0 ]; then
-  set -- sandbox::
+  # The sandbox tests, and the README's first command (the bundled example under the default
+  # High level) on each kind of host.
+  set -- sandbox:: cli::the_bundled_example_serves_its_tools
 fi
 
 # v1pids first: the pids controller moves to a v1 hierarchy only while no v2 cgroup uses it, and
@@ -60,8 +66,8 @@ done
 modes="${ordered[*]}"
 for mode in $modes; do
   case $mode in
-    root | container | container-plain | user | v1pids) ;;
-    *) echo "vm-test: unknown mode '$mode' (root, container, container-plain, user, v1pids)" >&2; exit 2 ;;
+    root | container | container-plain | user | delegated | v1pids) ;;
+    *) echo "vm-test: unknown mode '$mode' (root, container, container-plain, user, delegated, v1pids)" >&2; exit 2 ;;
   esac
 done
 
@@ -253,11 +259,40 @@ run_mode() {
   mkdir -p "$work/tmp" "$work/home"
   chmod 1777 "$work" "$work/tmp"
   wrapper=()
+  extra_env=()
+  # The process bound each kind of host must get (tests/it/sandbox.rs checks validate says so).
+  case $mode in
+    root | delegated) expect="pids cgroup v2" ;;
+    container | container-plain) expect="own uid" ;;
+    user) expect="own user namespace" ;;
+    v1pids) expect="pids cgroup v1" ;;
+  esac
   case $mode in
     root) ;;
     user)
       chown 65534:65534 "$work/home"
       wrapper=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+      ;;
+    delegated)
+      # What systemd does for a user's manager (user@.service, Delegate=pids ...): a cgroup
+      # owned by the user, pids enabled for its children. The tests run in a leaf of it; each
+      # gateway moves into a child cgroup of its own first, as a scope would hold it.
+      chown 65534:65534 "$work/home"
+      d=/sys/fs/cgroup/vm-test-delegated
+      echo +pids >/sys/fs/cgroup/cgroup.subtree_control
+      mkdir -p "$d/tests"
+      echo +pids >"$d/cgroup.subtree_control"
+      chown -R 65534:65534 "$d"
+      cat >"$work/into-own-cgroup" <<'WRAP'
+#!/bin/sh
+# Start the gateway alone in a cgroup of its own under the delegated one (exec: same pid).
+d=/sys/fs/cgroup/vm-test-delegated/gw-$$
+mkdir "$d" && echo $$ >"$d/cgroup.procs" && exec "$@"
+WRAP
+      chmod 755 "$work/into-own-cgroup"
+      extra_env=(MCP_TEST_GATEWAY_WRAPPER="$work/into-own-cgroup")
+      wrapper=(sh -c 'echo $$ >/sys/fs/cgroup/vm-test-delegated/tests/cgroup.procs && exec "$@"' sh
+        setpriv --reuid=65534 --regid=65534 --clear-groups)
       ;;
     container)
       # dockerd puts a container in a cgroup of its own (controllers enabled above it) and
@@ -304,6 +339,7 @@ run_mode() {
     exec timeout --kill-after=10 "$mode_timeout" "${wrapper[@]}" \
       env -i PATH="$PATH" HOME="$work/home" TMPDIR="$work/tmp" LANG=C.UTF-8 \
       MCP_TEST_TIME_SCALE="$scale" RUST_BACKTRACE="$backtrace" \
+      MCP_TEST_EXPECT_BOUND="$expect" "${extra_env[@]}" \
       "$it_bin" "${test_args[@]}" --test-threads="$threads"
   ) 2>&1 | tee "$scratch/$mode.log"
   rc=${PIPESTATUS[0]}
@@ -312,6 +348,11 @@ run_mode() {
   echo "$rc" >"$scratch/$mode.rc"
   reap "$mode"
   case $mode in
+    delegated)
+      # Leaves first; a cgroup goes once its processes are gone.
+      find /sys/fs/cgroup/vm-test-delegated -depth -mindepth 1 -type d -exec rmdir {} + 2>/dev/null || true
+      rmdir /sys/fs/cgroup/vm-test-delegated 2>/dev/null || true
+      ;;
     container)
       [ -z "$userns" ] || echo "$userns" >/proc/sys/kernel/unprivileged_userns_clone
       rmdir /sys/fs/cgroup/vm-test-container 2>/dev/null || true

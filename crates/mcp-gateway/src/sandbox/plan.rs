@@ -294,7 +294,7 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
                 on.push(
                     "privileges: runs as a uid and gid of its own (session.child_uids), no \
                      supplementary groups: children cannot read, ptrace or signal each other \
-                     or the gateway (/proc/<pid>/environ, maps, cmdline, mem)"
+                     or the gateway (/proc/<pid>/environ, maps, mem)"
                         .into(),
                 );
             }

@@ -552,8 +552,11 @@ fn any_process_of(uid: u32) -> bool {
 #[test]
 fn validate_reports_what_the_sandbox_enforces() {
     let dir = tempfile::tempdir().unwrap();
+    // Without network where this host can give it (a default container cannot).
+    let offline = network_none_missing().is_none();
+    let network = if offline { "none" } else { "host" };
     let cfg = config(
-        json!({"fx": hostile(json!({"network": "none"})), "open": hostile(json!({"enabled": false}))}),
+        json!({"fx": hostile(json!({"network": network})), "open": hostile(json!({"enabled": false}))}),
         json!({}),
     );
     std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
@@ -568,7 +571,11 @@ fn validate_reports_what_the_sandbox_enforces() {
         "sandbox of fx: level High",
         "enforced: filesystem: landlock",
         "enforced: max_processes: 64 tasks",
-        "enforced: network: none",
+        if offline {
+            "enforced: network: none"
+        } else {
+            "enforced: network: the host's"
+        },
         "sandbox of open: level None",
     ] {
         assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");
@@ -580,21 +587,26 @@ fn validate_reports_what_the_sandbox_enforces() {
 /// namespace"): scripts/test.sh, scripts/sandbox-as-user.sh and scripts/vm-test.sh set it, so
 /// a host silently falling back to a weaker mechanism fails here. Unset: any bound will do, but
 /// the default level must have one.
-#[test]
-fn the_process_bound_is_the_one_this_kind_of_host_must_get() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(json!({"fx": hostile(json!({}))}), json!({}));
-    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(["-c", "config.json", "validate"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
+#[tokio::test]
+async fn the_process_bound_is_the_one_this_kind_of_host_must_get() {
+    // What the running gateway logged at startup (a wrapper may have placed it in a cgroup of
+    // its own: see MCP_TEST_GATEWAY_WRAPPER), and what `validate` says.
+    let gw = TestGateway::start(config(json!({"fx": hostile(json!({}))}), json!({}))).await;
+    gw.call_ok("fx", "b", "echo", json!({"text": "up"})).await;
+    let log = gw.log();
+    let logged = log
+        .lines()
+        .find(|l| l.contains("sandbox service=fx"))
+        .unwrap_or_else(|| panic!("no sandbox line in the log:\n{log}"));
+    let logged = logged
+        .split('"')
+        .find(|part| part.starts_with("max_processes:"))
+        .unwrap_or_else(|| panic!("no process bound enforced: {logged}"));
+    let report = validate_report(&gw);
+    let validated = report
         .lines()
         .find(|l| l.contains("enforced: max_processes"))
-        .unwrap_or_else(|| panic!("no process bound enforced:\n{stdout}"));
+        .unwrap_or_else(|| panic!("no process bound enforced:\n{report}"));
     let Ok(expected) = std::env::var("MCP_TEST_EXPECT_BOUND") else {
         return;
     };
@@ -605,5 +617,12 @@ fn the_process_bound_is_the_one_this_kind_of_host_must_get() {
         "own user namespace" => "in the child's own user namespace",
         other => panic!("unknown MCP_TEST_EXPECT_BOUND {other:?}"),
     };
-    assert!(line.contains(marker), "expected {expected}, got: {line}");
+    assert!(
+        logged.contains(marker),
+        "expected {expected}, the gateway logged: {logged}"
+    );
+    assert!(
+        validated.contains(marker),
+        "expected {expected}, validate says: {validated}"
+    );
 }

@@ -56,6 +56,19 @@ pub async fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     .await
 }
 
+/// Copy the directory tree `from` to `to` (files and directories only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// Path of a binary built in the same target dir as the gateway (e.g. `mcp-fixture`).
 pub fn workspace_bin(name: &str) -> PathBuf {
     let gateway = PathBuf::from(env!("CARGO_BIN_EXE_mcp-gateway"));
@@ -128,19 +141,35 @@ impl TestGateway {
         Self::launch(dir, &cwd, "config.json", env).await
     }
 
-    /// Start the bundled example (`examples/config.json`) from the repository root, as the
-    /// README's first command does (`MCP_PORT=0` picks a free port).
+    /// Start the bundled example (`examples/config.json`) as the README's first command does,
+    /// from a checkout: a copy of `examples/` in a temp dir (the repository itself may be
+    /// read-only, as in scripts/vm-test.sh; `./sandbox` is made beside the copy), with
+    /// `MCP_PORT=0` picking a free port.
     pub async fn start_example() -> Self {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../..")
             .canonicalize()
             .unwrap();
         let scratch = tempfile::tempdir().expect("tempdir");
-        Self::launch(scratch, &root, "examples/config.json", &[("MCP_PORT", "0")]).await
+        copy_tree(&root.join("examples"), &scratch.path().join("examples"));
+        let cwd = scratch.path().to_path_buf();
+        Self::launch(scratch, &cwd, "examples/config.json", &[("MCP_PORT", "0")]).await
     }
 
     async fn launch(dir: TempDir, cwd: &Path, config: &str, env: &[(&str, &str)]) -> Self {
-        let mut process = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        // `MCP_TEST_GATEWAY_WRAPPER`: a program that gets the gateway's command line and must
+        // exec it (same pid), e.g. to start each gateway in a delegated cgroup of its own as
+        // `systemd-run --scope -p Delegate=yes` would (scripts/vm-test.sh, mode delegated).
+        let gateway = env!("CARGO_BIN_EXE_mcp-gateway");
+        let mut command = match std::env::var_os("MCP_TEST_GATEWAY_WRAPPER") {
+            Some(wrapper) => {
+                let mut command = Command::new(wrapper);
+                command.arg(gateway);
+                command
+            }
+            None => Command::new(gateway),
+        };
+        let mut process = command
             .args(["-c", config])
             .current_dir(cwd)
             .envs(env.iter().copied())
