@@ -1,7 +1,8 @@
-//! Command line: `mcp-gateway [-c config.json] [serve|validate]`, and the operator
+//! Command line: `mcp-gateway [-c config.json] [serve|validate|health]`, and the operator
 //! subcommands of [`ops`] (`services|tools|call|sessions|close`). The only place `anyhow`
 //! is welcome.
 
+mod health;
 mod ops;
 
 use std::path::PathBuf;
@@ -21,7 +22,13 @@ use crate::session::SessionManager;
 )]
 pub struct Cli {
     /// Configuration file (JSON, upstream schema).
-    #[arg(short, long, global = true, default_value = "config.json")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "MCP_GATEWAY_CONFIG",
+        default_value = "config.json"
+    )]
     pub config: PathBuf,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -34,6 +41,10 @@ pub enum Command {
     /// Check a configuration file: print every problem with file, key and reason, then what
     /// would run; exit 1 if there is an error.
     Validate,
+    /// Check that the gateway answers `GET /health` (for container health checks): exit 0
+    /// when it is healthy, 1 when not. The address comes from the config file unless --url
+    /// is given.
+    Health(health::HealthArgs),
     #[command(flatten)]
     Ops(Box<ops::OpsCommand>),
 }
@@ -41,6 +52,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Validate => validate(&cli.config),
+        Command::Health(args) => health::run(&cli.config, &args),
         Command::Ops(command) => ops::run(*command),
         Command::Serve => match serve(&cli.config) {
             Ok(()) => ExitCode::SUCCESS,

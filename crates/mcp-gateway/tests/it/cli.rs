@@ -159,3 +159,103 @@ async fn the_bundled_example_serves_its_tools() {
         .collect();
     assert!(left.is_empty(), "left in {}: {left:?}", sandbox.display());
 }
+
+/// `mcp-gateway health`, the Docker image's HEALTHCHECK (no curl in the image): exit 0 while
+/// the gateway answers, with the address read from the same config `serve` reads (`-c` or
+/// `MCP_GATEWAY_CONFIG`; a host listening on every address is probed on loopback) or given by
+/// `--url`; never rate limited, however often it runs; exit 1 when nothing answers.
+#[tokio::test]
+async fn health_probes_the_configured_gateway() {
+    use crate::support::{TestGateway, config, within};
+    let gw = TestGateway::start(config(
+        json!({}),
+        json!({"rate_limiting": {"enabled": true, "default_limits": ["2 per hour"]}}),
+    ))
+    .await;
+    let port = gw.base.rsplit(':').next().unwrap().to_owned();
+    let health = gw.path().join("health.json");
+    let probe = json!({"server": {"host": "0.0.0.0", "port": port.parse::<u16>().unwrap()}, "services": {}});
+    std::fs::write(&health, probe.to_string()).unwrap();
+    let run = |args: Vec<String>, env: Option<(&'static str, String)>| {
+        let dir = gw.path().to_path_buf();
+        within(30, "mcp-gateway health", async move {
+            tokio::task::spawn_blocking(move || {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"));
+                cmd.args(&args)
+                    .current_dir(dir)
+                    .env_remove("MCP_GATEWAY_CONFIG");
+                if let Some((key, value)) = env {
+                    cmd.env(key, value);
+                }
+                let out = cmd.output().unwrap();
+                (
+                    out.status.code().unwrap_or(-1),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                )
+            })
+            .await
+            .unwrap()
+        })
+    };
+    let from_config = || {
+        vec![
+            "health".to_owned(),
+            "-c".to_owned(),
+            "health.json".to_owned(),
+        ]
+    };
+    // Five probes under a limit of two per hour for the other routes.
+    for _ in 0..5 {
+        let (code, stdout, stderr) = run(from_config(), None).await;
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert!(
+            stdout.starts_with(&format!("healthy: http://127.0.0.1:{port} (mcp-gateway ")),
+            "{stdout}"
+        );
+    }
+    let statuses = [
+        gw.get("/services").await.0,
+        gw.get("/services").await.0,
+        gw.get("/services").await.0,
+    ];
+    assert_eq!(
+        statuses.map(|s| s.as_u16()),
+        [200, 200, 429],
+        "the limit is on"
+    );
+    let (code, stdout, stderr) = run(
+        vec!["health".into()],
+        Some(("MCP_GATEWAY_CONFIG", "health.json".into())),
+    )
+    .await;
+    assert_eq!(
+        code, 0,
+        "MCP_GATEWAY_CONFIG names the config: {stdout}{stderr}"
+    );
+    let (code, stdout, stderr) =
+        run(vec!["health".into(), "--url".into(), gw.base.clone()], None).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (code, _, stderr) = run(
+        vec!["health".into(), "--url".into(), format!("http://{closed}")],
+        None,
+    )
+    .await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.starts_with("unhealthy: "), "{stderr}");
+    let (code, _, stderr) = run(
+        vec!["health".into(), "-c".into(), "missing.json".into()],
+        None,
+    )
+    .await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("missing.json") && stderr.contains("--url"),
+        "{stderr}"
+    );
+}
