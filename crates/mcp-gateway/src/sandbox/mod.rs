@@ -111,16 +111,16 @@ impl SandboxGuard {
     /// included), remove the cgroup and the private directory, release the uid. Call after the
     /// child has been reaped.
     pub fn cleanup(&mut self) {
-        if let Some(cgroup) = self.cgroup.take() {
-            cgroup.remove();
-        }
+        let cgroup_killed = self.cgroup.take().map(cgroup::PidsCgroup::remove).is_some();
         if let Some(ns) = self.userns.take()
             && !uids::kill_all(|| in_user_namespace(&ns))
         {
             tracing::warn!(userns = %ns, "processes of a child's user namespace survived SIGKILL");
         }
-        if let Some(lease) = self.uid.take() {
-            lease.release();
+        match self.uid.take() {
+            Some(lease) if cgroup_killed => lease.release_killed(),
+            Some(lease) => lease.release(),
+            None => {}
         }
         if let Some(dir) = self.private_dir.take()
             && let Err(err) = std::fs::remove_dir_all(&dir)
