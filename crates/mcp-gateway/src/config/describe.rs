@@ -76,12 +76,14 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
     writeln!(
         out,
         "session: idle timeout {}, at most {} per service and {} in all, cleanup every {}, \
-         sandbox dir {}",
+         sandbox dir {}, child uids {}-{} (as root)",
         secs(session.default_timeout),
         session.max_sessions_per_service,
         session.max_total_sessions,
         secs(session.cleanup_interval),
         session.sandbox_dir.display(),
+        session.child_uids.start(),
+        session.child_uids.end(),
     )?;
 
     let rates = &config.rate_limiting;
@@ -163,6 +165,8 @@ fn write_service(out: &mut String, service: &ServiceConfig) -> std::fmt::Result 
         }
         if sandbox.drop_privileges {
             details.push("drops privileges".to_owned());
+        } else if sandbox.user == ChildUser::Gateway {
+            details.push("children as the gateway's uid".to_owned());
         }
     } else {
         details.push("no sandbox".to_owned());
