@@ -34,6 +34,8 @@
 #   VM_TEST_KERNEL        kernel image to boot (default: the newest /boot/vmlinuz-*-amd64)
 #   VM_TEST_MEMORY        guest memory (default 2G)
 #   VM_TEST_BACKTRACE     RUST_BACKTRACE in the guest (default 0: short failure messages)
+#   VM_TEST_BENCH         N > 0: after the tests, each mode also runs the release spawn_bench
+#                         (N iterations per level) there, into <mode>.bench (default 0)
 # Exit status: 0 when every mode passed, 1 when a mode failed, 2 when the VM did not finish.
 set -euo pipefail
 
@@ -50,6 +52,7 @@ mode_timeout=${VM_TEST_MODE_TIMEOUT:-420}
 overall_timeout=${VM_TEST_TIMEOUT:-1200}
 memory=${VM_TEST_MEMORY:-2G}
 backtrace=${VM_TEST_BACKTRACE:-0}
+bench=${VM_TEST_BENCH:-0}
 if [ "$#" -eq 0 ]; then
   # The sandbox tests, and the README's first command (the bundled example under the default
   # High level) on each kind of host.
@@ -149,6 +152,10 @@ trap 'rm -rf "$scratch"' EXIT
 # them), so a build on the host while the VM runs cannot change them under the tests. The guest
 # mounts them over their paths, which the test binary has compiled in.
 bins=("$it_bin" "$root/target/debug/mcp-gateway" "$root/target/debug/mcp-fixture")
+if [ "$bench" -gt 0 ]; then
+  cargo build --release -p mcp-fixture -p mcp-gateway --example spawn_bench
+  bins+=("$root/target/release/examples/spawn_bench" "$root/target/release/mcp-fixture")
+fi
 mkdir "$scratch/bin"
 for bin in "${bins[@]}"; do
   ln "$bin" "$scratch/bin/" 2>/dev/null || cp "$bin" "$scratch/bin/"
@@ -157,7 +164,10 @@ done
   printf 'scratch=%q\n' "$scratch"
   printf 'it_bin=%q\n' "$it_bin"
   printf 'manifest_dir=%q\n' "$root/crates/mcp-gateway"
-  printf 'bins=(%q %q %q)\n' "${bins[@]}"
+  printf 'bins=('
+  printf '%q ' "${bins[@]}"
+  printf ')\n'
+  printf 'bench=%q\n' "$bench"
   printf 'modes=%q\n' "$modes"
   printf 'scale=%q\n' "$scale"
   printf 'threads=%q\n' "$threads"
@@ -344,6 +354,17 @@ WRAP
   ) 2>&1 | tee "$scratch/$mode.log"
   rc=${PIPESTATUS[0]}
   end=$(cut -d' ' -f1 /proc/uptime)
+  if [ "$bench" -gt 0 ]; then
+    # The spawn cost of this place's mechanisms (in the delegated mode, alone in a cgroup of
+    # its own, like a gateway started by systemd-run --scope).
+    own=()
+    [ "$mode" != delegated ] || own=("$work/into-own-cgroup")
+    (
+      cd "$work/tmp" || exit 2
+      exec timeout "$mode_timeout" "${wrapper[@]}" env -i PATH="$PATH" HOME="$work/home" \
+        TMPDIR="$work/tmp" "${own[@]}" "${bins[3]}" "$bench" "${bins[4]}"
+    ) >"$scratch/$mode.bench" 2>&1 || echo "vm-test: spawn_bench failed in mode $mode" | tee -a "$scratch/$mode.bench"
+  fi
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f\n", b - a }' >"$scratch/$mode.secs"
   echo "$rc" >"$scratch/$mode.rc"
   reap "$mode"

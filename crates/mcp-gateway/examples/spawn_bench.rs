@@ -84,6 +84,11 @@ fn main() {
             default.sandbox = SandboxConfig::default();
             print!("{}", sandbox::describe(&default, root.path()));
         }
+        let report = sandbox::describe(&service, root.path());
+        if !report.ok() {
+            println!("{name}\n  refused on this host: {}", report.missing.join("; "));
+            continue;
+        }
         let protected = [root.path().to_path_buf()];
         let (setup, total, stops) = runtime.block_on(async {
             let mut setup = Vec::new();
