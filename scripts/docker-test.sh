@@ -28,8 +28,14 @@ STARTED=$EPOCHREALTIME
 now() { echo "$EPOCHREALTIME"; }
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
 step() { printf '\n== [%6ss] %s\n' "$(since "$STARTED")" "$*"; }
-ok() { echo "ok    $*"; }
+PASSED=0
+FAILED=0
+ok() {
+  PASSED=$((PASSED + 1))
+  echo "ok    $*"
+}
 fail() {
+  FAILED=1
   echo "FAIL  $*" >&2
   exit 1
 }
@@ -113,7 +119,9 @@ cleanup() {
     printf '\n== [%6ss] docker-test: all checks passed; dockerd stopped, %s removed\n' "$(since "$STARTED")" "$T"
   else
     printf '\n== docker-test FAILED (exit %s); dockerd stopped, %s removed\n' "$status" "$T" >&2
+    [ "$FAILED" = 1 ] || FAILED=1
   fi
+  echo "docker-test: $PASSED passed, $FAILED failed"
   exit "$status"
 }
 trap cleanup EXIT
@@ -138,6 +146,11 @@ if ! docker compose version >/dev/null 2>&1 && [ ! -x /usr/libexec/docker/cli-pl
   cp "$apt_dir/x/usr/libexec/docker/cli-plugins/docker-compose" "$DOCKER_CONFIG/cli-plugins/"
 fi
 ok "$(docker compose version), $(docker-compose version --short 2>/dev/null | sed 's/^/docker-compose /'), $(docker --version)"
+for compose in "docker compose" docker-compose; do
+  # shellcheck disable=SC2086
+  $compose --profile redis config -q || fail "$compose: docker-compose.yml (with the redis profile) is invalid"
+done
+ok "docker-compose.yml is valid for both, redis profile included (the profile is not started: see docs/docker.md)"
 
 step "static: every workspace member has its manifest and stub in the Dockerfile's builder"
 for member in $(python3 -c 'import tomllib; print(" ".join(tomllib.load(open("Cargo.toml", "rb"))["workspace"]["members"]))'); do
