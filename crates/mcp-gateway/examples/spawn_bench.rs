@@ -86,7 +86,10 @@ fn main() {
         }
         let report = sandbox::describe(&service, root.path());
         if !report.ok() {
-            println!("{name}\n  refused on this host: {}", report.missing.join("; "));
+            println!(
+                "{name}\n  refused on this host: {}",
+                report.missing.join("; ")
+            );
             continue;
         }
         let protected = [root.path().to_path_buf()];
