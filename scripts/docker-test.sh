@@ -366,8 +366,10 @@ export COMPOSE_FILE="$T/docker-compose.v1.yml:$T/host-network.yml" MCP_DIR=$PWD
 SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
 printf 'MCP_AUTH_PASSWORD=%s\n' "$SECRET" >"$T/secret.env"
 export MCP_COMPOSE=docker-compose MCP_ENV_FILE=$T/secret.env
-timeout 180 ./mcp-docker.sh start >"$T/start-v1.log" 2>&1 || { cat "$T/start-v1.log"; fail "docker-compose: start"; }
-ok "docker-compose: start"
+timeout 180 ./mcp-docker.sh start -d >"$T/start-v1.log" 2>&1 || { cat "$T/start-v1.log"; fail "docker-compose: start -d"; }
+ok "docker-compose: start -d (upstream's spelling)"
+follow=$(timeout 5 ./mcp-docker.sh logs -f 2>&1 || true)
+contains "logs -f (followed for 5 s)" "$follow" "listening on http://127.0.0.1:$PORT"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -u admin:changeme "$URL/services")" = 401 ] || fail "the example password still works"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$SECRET" "$URL/services")" = 200 ] || fail "the env file's password does not work"
 ok "the env file's password replaces the example's"
