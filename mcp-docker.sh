@@ -122,10 +122,9 @@ wait_healthy() {
   id=$(container_id)
   [ -n "$id" ] || die "compose started no mcp-gateway container"
   while :; do
-    state=$(docker inspect -f '{{.State.Status}}' "$id" 2>/dev/null || echo gone)
+    state=$(docker inspect -f '{{.State.Status}} {{.RestartCount}}' "$id" 2>/dev/null || echo gone)
     case $state in
-      running) ;;
-      created | restarting) ;;
+      "running 0" | "created 0") state=${state% 0} ;;
       *)
         compose logs --tail 30 mcp-gateway >&2 || true
         die "the container stopped while starting (state: $state); its log is above"

@@ -386,6 +386,17 @@ ok "docker-compose: stop, no container or process left"
 unset MCP_COMPOSE MCP_DIR
 export MCP_ENV_FILE=$T/empty.env COMPOSE_FILE="docker-compose.yml:$T/host-network.yml"
 
+step "a config the gateway refuses: start fails at once with the gateway's reason"
+mkdir -p "$T/bad"
+echo '{"server": {"port": "abc"}, "services": {}}' >"$T/bad/config.json"
+t=$(now)
+bad=$(MCP_DIR=$T/bad MCP_CONFIG=config.json timeout 120 ./mcp-docker.sh start 2>&1 || true)
+contains "start names the bad key (after $(since "$t") s)" "$bad" "server.port"
+contains "and says the container stopped" "$bad" "the container stopped while starting"
+timeout 120 ./mcp-docker.sh stop >/dev/null 2>&1
+[ -z "$(project_containers)" ] || fail "stop after a failed start left containers"
+ok "stop after a failed start: nothing left"
+
 step "a fresh clone (HEAD), plain \`docker compose up -d\` without mcp-docker.sh"
 # What a user who never runs the script gets: the sandbox mount point must come from git.
 git clone -q "$PWD" "$T/checkout"
