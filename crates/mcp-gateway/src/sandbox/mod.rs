@@ -313,10 +313,11 @@ fn landlock_inputs(
 }
 
 /// The directories of the files named in argv (`python3 servers/todo.py` needs to read
-/// `servers/`, where its modules live too), relative to the child's working directory.
+/// `servers/`, where its modules live too; `python3 todo.py` the working directory itself),
+/// relative to the child's working directory. The gateway's own files stay carved out of them.
 fn argv_file_dirs(args: &[String], exec_dir: &Path) -> Vec<PathBuf> {
     args.iter()
-        .filter(|a| !a.starts_with('-') && a.contains('/'))
+        .filter(|a| !a.is_empty() && !a.starts_with('-'))
         .map(|a| exec_dir.join(a))
         .filter(|p| p.is_file())
         .filter_map(|p| p.parent().and_then(|d| std::fs::canonicalize(d).ok()))
@@ -433,6 +434,30 @@ fn process_name(pid: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_named_in_argv_open_their_directories_with_or_without_a_slash() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir(root.join("servers")).unwrap();
+        for file in ["greeter_mcp.py", "servers/todo.py"] {
+            std::fs::write(root.join(file), b"").unwrap();
+        }
+        let args: Vec<String> = [
+            "greeter_mcp.py",
+            "./servers/todo.py",
+            "-u",
+            "servers",
+            "stdio",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            argv_file_dirs(&args, &root),
+            [root.clone(), root.join("servers")],
+            "files only (not a directory, a flag or a word that names nothing)"
+        );
+    }
 
     #[test]
     fn unique_names_start_with_the_gateway_pid() {
