@@ -75,6 +75,16 @@ fn validate(path: &std::path::Path) -> ExitCode {
                 return ExitCode::FAILURE;
             }
             println!("{}", config::describe(&loaded.config));
+            let sandbox_dir = &loaded.config.session.sandbox_dir;
+            let foreign = crate::sandbox::foreign_entries(sandbox_dir);
+            if !foreign.is_empty() {
+                println!(
+                    "warning: session.sandbox_dir {} holds entries the gateway did not make ({}); \
+                     it never touches them, but children's dirs belong in a folder of their own",
+                    sandbox_dir.display(),
+                    foreign.join(", ")
+                );
+            }
             crate::sandbox::configure(&loaded.config);
             let mut refused = Vec::new();
             for service in loaded.config.services.values() {

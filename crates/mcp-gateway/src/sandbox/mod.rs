@@ -18,6 +18,7 @@ mod env;
 mod landlock;
 mod plan;
 mod preexec;
+mod private_dir;
 mod uids;
 
 use std::io;
@@ -31,6 +32,7 @@ use crate::config::{Config, ServiceConfig, TlsConfig};
 
 pub use env::child_env;
 pub use plan::{Host, SandboxReport, describe};
+pub use private_dir::{foreign_entries, sweep as sweep_private_dirs};
 
 /// Apply the gateway-wide sandbox settings (`session.child_uids`); before the first spawn or
 /// report.
@@ -122,11 +124,8 @@ impl SandboxGuard {
             Some(lease) => lease.release(),
             None => {}
         }
-        if let Some(dir) = self.private_dir.take()
-            && let Err(err) = std::fs::remove_dir_all(&dir)
-            && err.kind() != io::ErrorKind::NotFound
-        {
-            tracing::warn!(dir = %dir.display(), error = %err, "cannot remove sandbox dir");
+        if let Some(dir) = self.private_dir.take() {
+            private_dir::remove(&dir);
         }
     }
 }
@@ -168,7 +167,7 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
             missing: plan.report.missing,
         });
     }
-    let unique = unique_name(&service.name, req.session_id);
+    let unique = private_dir::unique_name(&service.name, req.session_id);
     let mut guard = SandboxGuard::default();
     if plan.identity == plan::Identity::OwnUid {
         uids::traversable_by_others(req.sandbox_root).map_err(SandboxError::Setup)?;
@@ -176,7 +175,7 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     }
     let drop_to = guard.uid().map(|uid| (uid, uid));
     if plan.private_dir {
-        guard.private_dir = Some(private_dir(req.sandbox_root, &unique, drop_to)?);
+        guard.private_dir = Some(private_dir::create(req.sandbox_root, &unique, drop_to)?);
     }
     let env = child_env(service, guard.private_dir(), &env::gateway_env());
 
@@ -324,35 +323,6 @@ fn argv_file_dirs(args: &[String], exec_dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Create the private dir `root/unique` (0700, owned by the child's uid) and return its
-/// canonical path.
-fn private_dir(
-    root: &Path,
-    unique: &str,
-    owner: Option<(u32, u32)>,
-) -> Result<PathBuf, SandboxError> {
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = root.join(unique);
-    let err = |source| SandboxError::PrivateDir {
-        path: dir.clone(),
-        source,
-    };
-    std::fs::create_dir_all(root).map_err(err)?;
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .map_err(err)?;
-    if let Some((uid, gid)) = owner {
-        nix::unistd::chown(
-            &dir,
-            Some(nix::unistd::Uid::from_raw(uid)),
-            Some(nix::unistd::Gid::from_raw(gid)),
-        )
-        .map_err(|e| err(e.into()))?;
-    }
-    Ok(std::fs::canonicalize(&dir).unwrap_or(dir))
-}
-
 /// Pids of the processes in the user namespace `ns` (a `/proc/<pid>/ns/user` link text).
 fn in_user_namespace(ns: &str) -> Vec<i32> {
     uids::processes_where(|pid| {
@@ -366,69 +336,6 @@ pub fn signal_group(pgid: i32, sig: Signal) {
     if pgid > 0 {
         let _ = signal::killpg(Pid::from_raw(pgid), sig);
     }
-}
-
-/// `gatewaypid-service-session-random`: names the private dir and the cgroup of one child.
-/// The gateway's pid comes first so that a later gateway can sweep what a killed one left
-/// ([`sweep_private_dirs`], `cgroup::sweep`).
-fn unique_name(service: &str, session_id: &str) -> String {
-    // Session ids are validated to [A-Za-z0-9_.-]; a random suffix keeps two children of the
-    // same (service, session) pair (e.g. after a crash) apart.
-    let unique = uuid::Uuid::new_v4().simple().to_string();
-    let session = session_id.replace("..", "__");
-    format!(
-        "{}-{service}-{session}-{}",
-        std::process::id(),
-        &unique[..12]
-    )
-}
-
-/// Remove the private dirs under `root` (`session.sandbox_dir`) left by gateways that are
-/// gone: a SIGKILLed gateway cannot remove its children's dirs. A dir is named
-/// `<gateway pid>-...`; it is removed when that pid is dead or is not a gateway (the pid was
-/// reused). Run once at startup; errors are logged and skipped. Returns how many were removed.
-pub fn sweep_private_dirs(root: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return 0;
-    };
-    let own = process_name(std::process::id());
-    let mut removed = 0;
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name();
-        let Some(owner) = name
-            .to_str()
-            .and_then(|n| n.split_once('-'))
-            .and_then(|(pid, _)| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if owner == std::process::id() || !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        // A live gateway: the binary, or this very program (tests run the gateway in-process).
-        let alive_gateway = process_name(owner)
-            .is_some_and(|name| name == "mcp-gateway" || Some(&name) == own.as_ref());
-        if alive_gateway {
-            continue;
-        }
-        match std::fs::remove_dir_all(entry.path()) {
-            Ok(()) => removed += 1,
-            Err(e) => {
-                tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove a stale sandbox dir")
-            }
-        }
-    }
-    if removed > 0 {
-        tracing::info!(root = %root.display(), removed, "removed sandbox dirs of gateways that are gone");
-    }
-    removed
-}
-
-/// The command name (`/proc/<pid>/comm`) of a live process.
-fn process_name(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|c| c.trim_end().to_string())
 }
 
 #[cfg(test)]
@@ -457,41 +364,5 @@ mod tests {
             [root.clone(), root.join("servers")],
             "files only (not a directory, a flag or a word that names nothing)"
         );
-    }
-
-    #[test]
-    fn unique_names_start_with_the_gateway_pid() {
-        let name = unique_name("fx", "s..1");
-        let prefix = format!("{}-fx-s__1-", std::process::id());
-        assert!(name.starts_with(&prefix), "{name}");
-        assert_eq!(name.len(), prefix.len() + 12);
-    }
-
-    #[test]
-    fn the_sweep_removes_dirs_of_gateways_that_are_gone_only() {
-        let root = tempfile::tempdir().unwrap();
-        // Above any pid_max (2^22): never a live process.
-        let dead = root.path().join("9999999-fx-s-0123456789ab");
-        std::fs::create_dir_all(dead.join("nested")).unwrap();
-        std::fs::write(dead.join("nested/file"), b"x").unwrap();
-        let own = root
-            .path()
-            .join(format!("{}-fx-s-0123456789ab", std::process::id()));
-        std::fs::create_dir(&own).unwrap();
-        // pid 1 is alive but is no gateway: its pid was reused.
-        let reused = root.path().join("1-fx-s-0123456789ab");
-        std::fs::create_dir(&reused).unwrap();
-        let foreign = root.path().join("notes");
-        std::fs::create_dir(&foreign).unwrap();
-        let file = root.path().join("9999999-a-file");
-        std::fs::write(&file, b"x").unwrap();
-
-        assert_eq!(sweep_private_dirs(root.path()), 2);
-        assert!(!dead.exists());
-        assert!(!reused.exists());
-        assert!(own.exists(), "this gateway's dirs stay");
-        assert!(foreign.exists(), "names without a pid are not ours");
-        assert!(file.exists(), "only dirs are swept");
-        assert_eq!(sweep_private_dirs(&root.path().join("missing")), 0);
     }
 }

@@ -677,3 +677,34 @@ async fn scripts_named_without_a_slash_run_and_the_config_beside_them_stays_clos
     .await
     .expect("a script beside the program");
 }
+
+/// The startup sweep removes only what a gone gateway provably made (issue 17, defect 1):
+/// a folder of user data as `session.sandbox_dir` keeps every entry, and `validate` warns.
+#[tokio::test]
+async fn the_startup_sweep_leaves_user_data_in_the_sandbox_dir_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = dir.path().join("sandbox");
+    for name in ["2024-reports", "1-archive", "9999999-fx-s-0123456789ab"] {
+        std::fs::create_dir_all(sandbox.join(name)).unwrap();
+        std::fs::write(sandbox.join(name).join("data.txt"), b"keep me").unwrap();
+    }
+    let cfg = config(json!({"fx": hostile(json!({}))}), json!({}));
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+    let gw = TestGateway::start_in(dir, &[]).await;
+    gw.call_ok("fx", "s", "echo", json!({"text": "up"})).await;
+    for name in ["2024-reports", "1-archive", "9999999-fx-s-0123456789ab"] {
+        let file = gw.path().join("sandbox").join(name).join("data.txt");
+        assert!(
+            file.exists(),
+            "{} was removed; log:\n{}",
+            file.display(),
+            gw.log()
+        );
+    }
+    let report = validate_report(&gw);
+    assert!(
+        report.contains("holds entries the gateway did not make")
+            && report.contains("1-archive, 2024-reports, 9999999-fx-s-0123456789ab"),
+        "{report}"
+    );
+}
