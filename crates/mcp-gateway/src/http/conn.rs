@@ -53,6 +53,11 @@ where
     type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        // No Nagle: an answer written in two parts (the head, then an SSE event) must not wait
+        // for the client's delayed ACK of the first (40 ms a call). Plain and TLS, HTTP/1 and 2.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+        }
         let permit = Arc::clone(&self.permits).try_acquire_owned();
         let inner = self.inner.clone();
         let first_bytes = self.first_bytes;

@@ -58,6 +58,8 @@ impl RemoteActor {
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            // reqwest's default too; said here because a remote service's latency is ours.
+            .tcp_nodelay(true)
             .build()
             .map_err(|e| McpError::Spawn(e.to_string()))?;
         let (dead_tx, dead) = mpsc::unbounded_channel();

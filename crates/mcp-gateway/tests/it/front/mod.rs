@@ -5,6 +5,7 @@ mod client;
 mod conformance;
 mod keys;
 mod modern;
+mod nodelay;
 mod protocol;
 mod relay;
 mod remote;
