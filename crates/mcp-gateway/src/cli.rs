@@ -2,6 +2,7 @@
 //! subcommands of [`ops`] (`services|tools|call|sessions|close`). The only place `anyhow`
 //! is welcome.
 
+mod files;
 mod health;
 mod ops;
 
@@ -72,6 +73,14 @@ fn validate(path: &std::path::Path) -> ExitCode {
             }
             if let Err(err) = check_exposure(&loaded.config) {
                 println!("error: {}: {err}", path.display());
+                return ExitCode::FAILURE;
+            }
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+            let missing = files::problems(&loaded.config, &cwd);
+            for problem in &missing {
+                println!("error: {}: {problem}", path.display());
+            }
+            if !missing.is_empty() {
                 return ExitCode::FAILURE;
             }
             println!("{}", config::describe(&loaded.config));

@@ -259,3 +259,32 @@ async fn health_probes_the_configured_gateway() {
         "{stderr}"
     );
 }
+
+/// `validate` fails on files the config names that are not there: TLS files, a service's
+/// program and working directory (issue 17), each named with its key.
+#[test]
+fn validate_fails_on_missing_tls_files_programs_and_working_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = json!({
+        "server": {"auth_token": "t", "tls_cert": "missing-cert.pem", "tls_key": "missing-key.pem"},
+        "services": {
+            "ghost": {"command": ["no-such-mcp-server-anywhere"]},
+            "relative": {"command": ["./servers/missing.py"]},
+            "nowhere": {"command": ["python3", "x.py"], "cwd": "no-such-dir"},
+            "fine": {"command": ["python3", "-c", "pass"]}
+        }
+    });
+    std::fs::write(dir.path().join("cfg.json"), cfg.to_string()).unwrap();
+    let (code, stdout, _) = gateway(&["validate", "-c", "cfg.json"], dir.path());
+    assert_eq!(code, 1, "{stdout}");
+    for expected in [
+        "server.tls_cert: cannot read missing-cert.pem",
+        "server.tls_key: cannot read missing-key.pem",
+        "services.ghost.command: the program \"no-such-mcp-server-anywhere\" is not found in PATH",
+        "services.relative.command: the program",
+        "services.nowhere.cwd: the working directory",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");
+    }
+    assert!(!stdout.contains("services.fine"), "{stdout}");
+}
