@@ -144,7 +144,8 @@ pub fn sweep(root: &Path) -> usize {
     removed
 }
 
-/// Entries of `root` the gateway did not make (not a marked private dir, not a marker): the
+/// Entries of `root` the gateway did not make (not a marked private dir, not a marker, not a
+/// dotfile): the
 /// gateway never touches them, but `validate` warns that they share a folder with the
 /// children's dirs.
 pub fn foreign_entries(root: &Path) -> Vec<String> {
@@ -154,6 +155,8 @@ pub fn foreign_entries(root: &Path) -> Vec<String> {
     let mut foreign: Vec<String> = entries
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        // Dotfiles are the operator's own bookkeeping (a checkout's `sandbox/.gitignore`).
+        .filter(|name| !name.starts_with('.'))
         .filter(|name| {
             let marker_of_ours = name
                 .strip_suffix(MARKER)
@@ -220,6 +223,7 @@ mod tests {
         // User data in the same folder (issue 17, defect 1).
         let reports = dir("2024-reports", false);
         let archive = dir("1-archive", false);
+        std::fs::write(root.join(".gitignore"), b"*\n").unwrap();
         let stale_marker = marker(root, "9999997-fx-s-0123456789ab");
         std::fs::write(&stale_marker, b"").unwrap();
 
@@ -227,6 +231,7 @@ mod tests {
         assert!(!dead.exists() && !marker(root, "9999999-fx-s-0123456789ab").exists());
         assert!(!reused.exists());
         assert!(!stale_marker.exists(), "a marker whose dir is gone");
+        assert!(root.join(".gitignore").exists());
         for kept in [&own, &unmarked, &reports, &archive] {
             assert!(kept.join("nested/file").exists(), "{}", kept.display());
         }
