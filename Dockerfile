@@ -1,7 +1,7 @@
 # mcp-gateway image: the gateway, Python 3 and Node.js for the MCP servers it runs, and tini.
 #
-#   docker build -t mcp-gateway .                  # default: with Node.js (~190 MB)
-#   docker build -t mcp-gateway:slim --target slim .   # Python only (~115 MB)
+#   docker build -t mcp-gateway .                  # default: with Node.js (~230 MB)
+#   docker build -t mcp-gateway:slim --target slim .   # Python only (~136 MB)
 #   docker run -p 127.0.0.1:8080:8080 mcp-gateway  # serves the bundled example (admin/changeme)
 #
 # The default sandbox level (High) works in a default `docker run`, as root in the
