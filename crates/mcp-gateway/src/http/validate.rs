@@ -42,6 +42,13 @@ pub fn session_id(id: &str) -> Result<(), ApiError> {
             "session ID contains invalid characters (allowed: A-Z a-z 0-9 _ . -)",
         ));
     }
+    // A URL path cannot name them (`DELETE /sessions/..` is normalised away by clients), so a
+    // session by that id could never be closed.
+    if id == "." || id == ".." {
+        return Err(ApiError::bad_request(
+            "session ID must not be \".\" or \"..\" (a URL path cannot name it)",
+        ));
+    }
     Ok(())
 }
 
@@ -235,6 +242,8 @@ mod tests {
         assert!(service_name(&"a".repeat(65)).is_err());
         assert!(session_id("call-1.x_y").is_ok());
         assert!(session_id("a b").is_err());
+        assert!(session_id(".").is_err() && session_id("..").is_err());
+        assert!(session_id("...").is_ok() && session_id(".a").is_ok());
         for ok in [
             "search/web",
             "a b",

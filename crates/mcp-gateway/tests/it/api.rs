@@ -336,6 +336,13 @@ async fn call_validation_errors() {
             "session ID contains invalid characters",
         ),
         (
+            r#"{"tool":"echo","session_id":".."}"#,
+            Some("application/json"),
+            400,
+            "invalid_request",
+            "session ID must not be \".\" or \"..\"",
+        ),
+        (
             r#"{"tool":"echo","session_id":"s","arguments":null}"#,
             Some("application/json"),
             400,
