@@ -86,7 +86,7 @@ struct Pool {
 struct State {
     /// Uids this gateway leased before and got back clean: no scan needed to reuse them.
     clean: VecDeque<u32>,
-    /// The next never-leased uid of the range to try.
+    /// Where the next scan of the range starts.
     next: Option<u32>,
     lock_dir: Option<PathBuf>,
 }
@@ -131,9 +131,14 @@ pub fn lease() -> Result<Lease, String> {
             });
         }
     }
-    let start = state.next.unwrap_or(*range.start());
-    for uid in start..=*range.end() {
-        state.next = uid.checked_add(1);
+    // Once round the range, from where the last lease stopped: a uid skipped before (another
+    // gateway held it, a stranger's process owned it) is tried again on a later round.
+    for uid in scan_order(&range, state.next) {
+        state.next = Some(if uid == *range.end() {
+            *range.start()
+        } else {
+            uid + 1
+        });
         if uid == 0 || named_user(uid) {
             continue;
         }
@@ -159,6 +164,13 @@ pub fn lease() -> Result<Lease, String> {
     ))
 }
 
+/// The whole range once, starting at `next` (wrapping round to the start).
+fn scan_order(range: &RangeInclusive<u32>, next: Option<u32>) -> impl Iterator<Item = u32> {
+    let (first, last) = (*range.start(), *range.end());
+    let start = next.filter(|n| range.contains(n)).unwrap_or(first);
+    (start..=last).chain(first..start)
+}
+
 impl Pool {
     fn give_back(&self, mut lease: Lease) {
         // The lock is released now; another gateway may take the uid before we do.
@@ -169,14 +181,24 @@ impl Pool {
 }
 
 fn lock_dir() -> Result<PathBuf, String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let me = nix::unistd::geteuid().as_raw();
     let mut errors = Vec::new();
     for dir in LOCK_DIRS {
         let made = std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir);
-        match made {
-            Ok(()) => return Ok(PathBuf::from(dir)),
+        // Someone else's (or a world-writable) dir, say made in /tmp first by another user,
+        // could swap the lock files under us: only our own private one will do.
+        let checked = made
+            .and_then(|()| std::fs::symlink_metadata(dir))
+            .map(|m| m.is_dir() && m.uid() == me && m.permissions().mode() & 0o022 == 0);
+        match checked {
+            Ok(true) => return Ok(PathBuf::from(dir)),
+            Ok(false) => errors.push(format!(
+                "{dir}: not a directory of uid {me} that only it may write"
+            )),
             Err(e) => errors.push(format!("{dir}: {e}")),
         }
     }
@@ -327,6 +349,18 @@ impl Drop for Lease {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_scan_covers_the_range_once_from_where_the_last_stopped() {
+        let order = |next| scan_order(&(10..=13), next).collect::<Vec<_>>();
+        assert_eq!(order(None), [10, 11, 12, 13]);
+        assert_eq!(order(Some(12)), [12, 13, 10, 11]);
+        assert_eq!(
+            order(Some(99)),
+            [10, 11, 12, 13],
+            "a next outside the range restarts"
+        );
+    }
 
     #[test]
     fn uids_of_a_status_file() {
