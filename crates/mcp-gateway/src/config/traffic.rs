@@ -163,6 +163,10 @@ pub struct ApiKey {
     pub tools: Names,
     pub service_tools: BTreeMap<String, Names>,
     pub limits: KeyLimits,
+    /// `metrics` (default false): may read `GET /metrics`, which shows every service's names
+    /// and the gateway-wide counts. Without it the key gets 404 there, as for a service it
+    /// may not use.
+    pub metrics: bool,
 }
 
 impl ApiKey {
@@ -188,6 +192,7 @@ impl fmt::Debug for ApiKey {
             .field("tools", &self.tools)
             .field("service_tools", &self.service_tools)
             .field("limits", &self.limits)
+            .field("metrics", &self.metrics)
             .finish_non_exhaustive()
     }
 }
@@ -472,6 +477,7 @@ fn key(
             limits
         }
     };
+    let metrics = o.bool(d, "metrics", false);
     o.finish(d);
     Some(ApiKey {
         name: name?,
@@ -480,6 +486,7 @@ fn key(
         tools,
         service_tools,
         limits,
+        metrics,
     })
 }
 

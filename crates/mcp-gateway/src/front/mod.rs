@@ -159,6 +159,11 @@ fn bad_service_path() -> Response {
     )
 }
 
+/// A refusal before any message was read (Origin, Host), as the front door answers it.
+pub fn refusal(status: StatusCode, message: &str) -> Response {
+    http_error(status, rpc::INVALID_REQUEST, message)
+}
+
 /// An HTTP-level failure with a JSON-RPC error body (`id: null`).
 fn http_error(status: StatusCode, code: i64, message: &str) -> Response {
     let body =
@@ -166,31 +171,9 @@ fn http_error(status: StatusCode, code: i64, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Checks every request shares: Origin, Host (when bound to loopback), protocol version.
-fn check_common(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    let server = &state.sessions.config().server;
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("");
-        if !origin_allowed(origin, &server.allowed_origins) {
-            tracing::warn!(target: "security", event_type = "origin_rejected", %origin, "mcp request from a foreign origin");
-            return Err(http_error(
-                StatusCode::FORBIDDEN,
-                rpc::INVALID_REQUEST,
-                "origin not allowed",
-            ));
-        }
-    }
-    if server.host.is_loopback()
-        && let Some(host) = headers.get(header::HOST)
-        && !is_loopback_authority(host.to_str().unwrap_or(""))
-    {
-        tracing::warn!(target: "security", event_type = "host_rejected", host = ?host, "mcp request for a foreign host");
-        return Err(http_error(
-            StatusCode::FORBIDDEN,
-            rpc::INVALID_REQUEST,
-            "host not allowed",
-        ));
-    }
+/// Checks every request shares: protocol version (Origin and Host are checked for every route
+/// by `http::origin`, before auth).
+fn check_common(_state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     if let Some(version) = headers.get(VERSION_HEADER) {
         let version = version.to_str().unwrap_or("");
         if !SUPPORTED_VERSIONS.contains(&version) && version != modern::VERSION {
@@ -205,31 +188,6 @@ fn check_common(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
         }
     }
     Ok(())
-}
-
-/// Loopback origins (any port) and the configured ones are allowed; `*` allows all.
-fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
-    let origin = origin.trim_end_matches('/');
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    let Some((scheme, authority)) = origin.split_once("://") else {
-        return false;
-    };
-    matches!(scheme, "http" | "https") && is_loopback_authority(authority)
-}
-
-/// `localhost`, `127.0.0.1` or `[::1]`, with or without a port.
-fn is_loopback_authority(authority: &str) -> bool {
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        authority.split(':').next().unwrap_or("")
-    };
-    host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1" || host == "::1"
 }
 
 fn accepts_sse(headers: &HeaderMap) -> bool {
@@ -591,23 +549,5 @@ fn handle_delete(
             Err(_) => http_error(StatusCode::NOT_FOUND, -32001, "session not found"),
         },
         Err(response) => response,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins() {
-        let allowed = vec!["https://app.example.com".to_string()];
-        assert!(origin_allowed("http://localhost:6274", &allowed));
-        assert!(origin_allowed("http://127.0.0.1", &allowed));
-        assert!(origin_allowed("http://[::1]:8080", &allowed));
-        assert!(origin_allowed("https://app.example.com/", &allowed));
-        assert!(!origin_allowed("http://evil.example", &allowed));
-        assert!(!origin_allowed("http://localhost.evil.example", &allowed));
-        assert!(!origin_allowed("null", &allowed));
-        assert!(origin_allowed("http://evil.example", &["*".into()]));
     }
 }

@@ -271,6 +271,7 @@ mod tests {
             tools: Names::All,
             service_tools: Default::default(),
             limits: KeyLimits::default(),
+            metrics: false,
         };
         let a = auth("admin", "12345", Some("tok"))
             .with_keys(&[key("alpha", "alpha-secret"), key("beta", "beta-secret")]);

@@ -1,11 +1,13 @@
 //! `GET /metrics` and the middleware counting every answered request by route and status.
 
+use axum::Extension;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::auth::Principal;
 
 /// Count the request under its matched route template (`unmatched` for the fallback), so the
 /// label set stays bounded whatever paths clients send.
@@ -24,8 +26,17 @@ pub async fn count_requests(req: Request, next: Next) -> Response {
     response
 }
 
-/// The registry in the OpenMetrics text format.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// The registry in the OpenMetrics text format. It names every service and counts for the
+/// whole gateway, so a scoped key without `metrics: true` gets the 404 of an unknown route.
+pub async fn metrics(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+) -> Response {
+    if let Some(Extension(Principal::Key(key))) = &principal
+        && !key.metrics
+    {
+        return super::routes::not_found().await;
+    }
     let body = crate::metrics::encode(&state.sessions.metrics_snapshot());
     (
         [(

@@ -5,6 +5,7 @@ mod support;
 mod api;
 mod cli;
 mod concurrency;
+mod edge;
 mod failures;
 mod front;
 mod hardening;

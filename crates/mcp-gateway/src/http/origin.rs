@@ -1,0 +1,127 @@
+//! DNS-rebinding and cross-origin protection for every route: a browser page on a foreign
+//! origin must not reach a gateway on loopback (which usually runs without credentials).
+//! - `Origin` present, not loopback and not in `server.allowed_origins` → 403.
+//! - Listening on a loopback address, a `Host` that is not loopback → 403.
+//!
+//! REST routes answer the REST error body; the front door's paths a JSON-RPC one.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::config::ServerConfig;
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Origin(String),
+    Host(String),
+}
+
+impl Refusal {
+    pub fn message(&self) -> &'static str {
+        match self {
+            Refusal::Origin(_) => "origin not allowed",
+            Refusal::Host(_) => "host not allowed",
+        }
+    }
+}
+
+/// The policy, shared by the REST API and the front door.
+pub fn check(server: &ServerConfig, headers: &HeaderMap) -> Result<(), Refusal> {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = String::from_utf8_lossy(origin.as_bytes());
+        if !origin_allowed(&origin, &server.allowed_origins) {
+            tracing::warn!(target: "security", event_type = "origin_rejected", %origin, "request from a foreign origin");
+            return Err(Refusal::Origin(origin.into_owned()));
+        }
+    }
+    if server.host.is_loopback()
+        && let Some(host) = headers.get(header::HOST)
+    {
+        let host = String::from_utf8_lossy(host.as_bytes());
+        if !is_loopback_authority(&host) {
+            tracing::warn!(target: "security", event_type = "host_rejected", %host, "request for a foreign host");
+            return Err(Refusal::Host(host.into_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// Middleware in front of every route (before auth and budgets).
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match check(&state.sessions.config().server, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) if is_front_door(request.uri().path()) => {
+            crate::front::refusal(StatusCode::FORBIDDEN, refusal.message())
+        }
+        Err(refusal) => {
+            ApiError::new(StatusCode::FORBIDDEN, "forbidden", refusal.message()).into_response()
+        }
+    }
+}
+
+/// `/mcp` and `/services/{name}/mcp`.
+fn is_front_door(path: &str) -> bool {
+    path == "/mcp"
+        || path
+            .strip_prefix("/services/")
+            .and_then(|rest| rest.strip_suffix("/mcp"))
+            .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+}
+
+/// Loopback origins (any port) and the configured ones are allowed; `*` allows all.
+fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
+    let origin = origin.trim_end_matches('/');
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https") && is_loopback_authority(authority)
+}
+
+/// `localhost`, `127.0.0.1` or `[::1]`, with or without a port.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1" || host == "::1"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let allowed = vec!["https://app.example.com".to_string()];
+        assert!(origin_allowed("http://localhost:6274", &allowed));
+        assert!(origin_allowed("http://127.0.0.1", &allowed));
+        assert!(origin_allowed("http://[::1]:8080", &allowed));
+        assert!(origin_allowed("https://app.example.com/", &allowed));
+        assert!(!origin_allowed("http://evil.example", &allowed));
+        assert!(!origin_allowed("http://localhost.evil.example", &allowed));
+        assert!(!origin_allowed("null", &allowed));
+        assert!(origin_allowed("http://evil.example", &["*".into()]));
+    }
+
+    #[test]
+    fn front_door_paths() {
+        assert!(is_front_door("/mcp"));
+        assert!(is_front_door("/services/todo/mcp"));
+        assert!(!is_front_door("/services/todo/call"));
+        assert!(!is_front_door("/services//mcp"));
+        assert!(!is_front_door("/services/a/b/mcp"));
+        assert!(!is_front_door("/sessions"));
+    }
+}
