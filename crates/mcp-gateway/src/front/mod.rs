@@ -11,6 +11,7 @@
 //! - `methods`: the MCP methods answered here or forwarded to a child.
 
 mod aggregate;
+mod budget;
 mod methods;
 mod modern;
 mod relay;
@@ -33,8 +34,9 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::http::{AppState, Principal};
+use crate::http::{AppState, ClientAddr, Principal};
 use aggregate::Naming;
+use budget::Payer;
 use rpc::Inbound;
 use session::McpSession;
 
@@ -88,18 +90,31 @@ impl Endpoint {
     }
 }
 
+/// Who pays for a request's messages: the principal at the client's address.
+fn payer(state: AppState, principal: Principal, client: Option<Extension<ClientAddr>>) -> Payer {
+    let addr = client.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.0);
+    Payer {
+        state,
+        principal,
+        addr,
+    }
+}
+
 async fn post_all(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle_post(state, principal, Endpoint::All, headers, body).await
+    let payer = payer(state, principal, client);
+    handle_post(payer, Endpoint::All, headers, body).await
 }
 
 async fn post_one(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    client: Option<Extension<ClientAddr>>,
     service: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
@@ -107,7 +122,8 @@ async fn post_one(
     let Ok(Path(service)) = service else {
         return bad_service_path();
     };
-    handle_post(state, principal, Endpoint::One(service), headers, body).await
+    let payer = payer(state, principal, client);
+    handle_post(payer, Endpoint::One(service), headers, body).await
 }
 
 async fn get_all(
@@ -133,21 +149,28 @@ async fn get_one(
 async fn delete_all(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
 ) -> Response {
-    handle_delete(state, principal, Endpoint::All, headers)
+    handle_delete(payer(state, principal, client), Endpoint::All, headers).await
 }
 
 async fn delete_one(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    client: Option<Extension<ClientAddr>>,
     service: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     let Ok(Path(service)) = service else {
         return bad_service_path();
     };
-    handle_delete(state, principal, Endpoint::One(service), headers)
+    handle_delete(
+        payer(state, principal, client),
+        Endpoint::One(service),
+        headers,
+    )
+    .await
 }
 
 /// `/services/%FF/mcp`: a service name that is not UTF-8 once percent-decoded.
@@ -237,12 +260,12 @@ fn find_session(
 }
 
 async fn handle_post(
-    state: AppState,
-    principal: Principal,
+    payer: Payer,
     endpoint: Endpoint,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let (state, principal) = (payer.state.clone(), payer.principal.clone());
     if let Err(response) = check_common(&state, &headers) {
         return response;
     }
@@ -278,13 +301,35 @@ async fn handle_post(
         Ok(inbound) => inbound,
         Err((code, why)) => return http_error(StatusCode::BAD_REQUEST, code, &why),
     };
+    // Lists, reads and `initialize` are charged now; `tools/call` once its service is known.
+    let mut decision = None;
+    if let Inbound::Request { id, method, .. } = &inbound
+        && let Some(spend) = budget::spend_of(method)
+    {
+        match payer.charge(&spend, id).await {
+            Ok(checked) => decision = checked,
+            Err(refused) => return refused,
+        }
+    }
+    let response = serve_post(payer, endpoint, headers, message, inbound).await;
+    budget::with_headers(response, decision.as_ref())
+}
+
+async fn serve_post(
+    payer: Payer,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    message: Value,
+    inbound: Inbound,
+) -> Response {
+    let (state, principal) = (payer.state.clone(), payer.principal.clone());
     if let Inbound::Request { id, method, params } = &inbound
         && method == "initialize"
     {
         return initialize(&state, principal, &endpoint, id, params);
     }
     if headers.get(SESSION_HEADER).is_none() && modern::is_modern(&inbound) {
-        return serve_modern(state, principal, endpoint, headers, inbound).await;
+        return serve_modern(payer, endpoint, headers, inbound).await;
     }
     let session = match find_session(&state, &principal, &endpoint, &headers) {
         Ok(session) => session,
@@ -309,7 +354,8 @@ async fn handle_post(
                 session,
             };
             if method == "tools/call" {
-                return tools_call(ctx, id, params, accepts_sse(&headers), Era::Legacy).await;
+                let sse = accepts_sse(&headers);
+                return tools_call(&payer, ctx, id, params, sse, Era::Legacy).await;
             }
             let response = methods::dispatch(&ctx, &id, &method, params).await;
             axum::Json(response).into_response()
@@ -320,12 +366,12 @@ async fn handle_post(
 /// A 2026-07-28 (stateless) message: validated, then served by a session that lives for this
 /// one request (a fresh child per service it touches, stopped when the response is done).
 async fn serve_modern(
-    state: AppState,
-    principal: Principal,
+    payer: Payer,
     endpoint: Endpoint,
     headers: HeaderMap,
     inbound: Inbound,
 ) -> Response {
+    let (state, principal) = (payer.state.clone(), payer.principal.clone());
     let Inbound::Request { id, method, params } = inbound else {
         // Notifications (cancellation is closing the stream) and stray responses.
         return StatusCode::ACCEPTED.into_response();
@@ -370,7 +416,8 @@ async fn serve_modern(
         session,
     };
     if method == "tools/call" {
-        return tools_call(ctx, id, params, accepts_sse(&headers), Era::Modern).await;
+        let sse = accepts_sse(&headers);
+        return tools_call(&payer, ctx, id, params, sse, Era::Modern).await;
     }
     let response = methods::dispatch(&ctx, &id, &method, params).await;
     axum::Json(Era::Modern.finish(&ctx, &method, response)).into_response()
@@ -465,13 +512,43 @@ impl Era {
     }
 }
 
-async fn tools_call(ctx: methods::Ctx, id: Value, params: Value, sse: bool, era: Era) -> Response {
+async fn tools_call(
+    payer: &Payer,
+    ctx: methods::Ctx,
+    id: Value,
+    params: Value,
+    sse: bool,
+    era: Era,
+) -> Response {
     let call = match methods::prepare_call(&ctx, &id, params).await {
         Ok(call) => call,
         Err(response) => {
             return axum::Json(era.finish(&ctx, "tools/call", response)).into_response();
         }
     };
+    // What a REST call of the same service spends, and the same gates (held by `permits`
+    // until the call is answered).
+    let (decision, permits) = match payer.admit_call(&call.service, &ctx.session.id, &id).await {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            if era == Era::Modern {
+                let _ = ctx.manager.close(&ctx.session.id);
+            }
+            return refused;
+        }
+    };
+    let response = answer_call(ctx, call, id, sse, era, permits).await;
+    budget::with_headers(response, decision.as_ref())
+}
+
+async fn answer_call(
+    ctx: methods::Ctx,
+    call: relay::ToolCall,
+    id: Value,
+    sse: bool,
+    era: Era,
+    permits: Vec<crate::ratelimit::Permit>,
+) -> Response {
     if !sse {
         let response = relay::call_tool(&ctx.manager, &ctx.session, call, None)
             .await
@@ -480,6 +557,7 @@ async fn tools_call(ctx: methods::Ctx, id: Value, params: Value, sse: bool, era:
     }
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
+        let _permits = permits;
         let response = relay::call_tool(&ctx.manager, &ctx.session, call, Some(tx.clone())).await;
         match response {
             Some(response) => {
@@ -531,16 +609,19 @@ fn handle_get(
     }
 }
 
-fn handle_delete(
-    state: AppState,
-    principal: Principal,
-    endpoint: Endpoint,
-    headers: HeaderMap,
-) -> Response {
+async fn handle_delete(payer: Payer, endpoint: Endpoint, headers: HeaderMap) -> Response {
+    let (state, principal) = (payer.state.clone(), payer.principal.clone());
     if let Err(response) = check_common(&state, &headers) {
         return response;
     }
-    match find_session(&state, &principal, &endpoint, &headers) {
+    let decision = match payer
+        .charge(&crate::http::Spend::Delete, &Value::Null)
+        .await
+    {
+        Ok(decision) => decision,
+        Err(refused) => return refused,
+    };
+    let response = match find_session(&state, &principal, &endpoint, &headers) {
         Ok(session) => match state.sessions.close_for(&session.id, principal.owner()) {
             Ok(()) => {
                 tracing::info!(session = %session.id, "mcp session deleted by the client");
@@ -549,5 +630,6 @@ fn handle_delete(
             Err(_) => http_error(StatusCode::NOT_FOUND, -32001, "session not found"),
         },
         Err(response) => response,
-    }
+    };
+    budget::with_headers(response, decision.as_ref())
 }

@@ -165,47 +165,79 @@ fn subject(principal: &Principal, addr: IpAddr) -> String {
     }
 }
 
-/// The buckets a request to a protected route spends.
-fn buckets(config: &Config, request: &Request, principal: &Principal, addr: IpAddr) -> Vec<Bucket> {
+/// What a request spends. REST routes are mapped by their path (the middleware); the front
+/// door's routes spend nothing there and are charged per message once it is read, so a
+/// `tools/call` spends exactly what a REST call spends and protocol chatter (ping,
+/// notifications, responses, the GET stream) spends nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spend {
+    /// `default_limits`, kept per route name (`services`, `sessions`, `initialize`, `other`).
+    Defaults(&'static str),
+    /// `tools_limit`: tool lists, and the front door's other list/read/get methods.
+    Tools,
+    /// `call_limit` (the key's, else the global one unless the service has its own) plus the
+    /// service's `call_limit`.
+    Call(String),
+    /// `session_delete_limit`.
+    Delete,
+}
+
+/// What a REST request spends; `None` for the front door's routes (charged per message).
+fn spend_of(request: &Request) -> Option<Spend> {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or("");
+    Some(match (request.method(), path) {
+        (_, "/mcp" | "/services/{service}/mcp") => return None,
+        (&Method::GET, "/services") => Spend::Defaults("services"),
+        (&Method::GET, "/sessions") => Spend::Defaults("sessions"),
+        (&Method::GET, "/services/{service}/tools") => Spend::Tools,
+        (&Method::POST, "/services/{service}/call") => Spend::Call(
+            request
+                .uri()
+                .path()
+                .split('/')
+                .nth(2)
+                .unwrap_or("")
+                .to_owned(),
+        ),
+        (&Method::DELETE, "/sessions/{id}") => Spend::Delete,
+        _ => Spend::Defaults("other"),
+    })
+}
+
+/// The buckets `spend` draws from for this principal.
+fn buckets(config: &Config, spend: &Spend, principal: &Principal, addr: IpAddr) -> Vec<Bucket> {
     let global = &config.rate_limiting;
     let own = match principal {
         Principal::Key(key) => Some(&key.limits),
         _ => None,
     };
     let who = subject(principal, addr);
-    let path = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-        .unwrap_or("");
-    let method = request.method();
     let all = |route: &str, rates: &[RateLimit]| -> Vec<Bucket> {
         rates
             .iter()
             .map(|rate| Bucket::new(&who, route, rate))
             .collect()
     };
-    let defaults = |route: &str| -> Vec<Bucket> {
-        all(
+    match spend {
+        Spend::Defaults(route) => all(
             route,
             own.and_then(|l| l.default_limits.as_ref())
                 .unwrap_or(&global.default_limits),
-        )
-    };
-    match (method, path) {
-        (&Method::GET, "/services") => defaults("services"),
-        (&Method::GET, "/sessions") => defaults("sessions"),
-        (&Method::GET, "/services/{service}/tools") => all(
+        ),
+        Spend::Tools => all(
             "tools",
             own.and_then(|l| l.tools_limit.as_ref())
                 .unwrap_or(&global.tools_limit),
         ),
-        (&Method::POST, "/services/{service}/call") => {
-            let service = request.uri().path().split('/').nth(2).unwrap_or("");
+        Spend::Call(service) => {
             let per_service = config
                 .traffic
                 .services
-                .get_key_value(service)
+                .get_key_value(service.as_str())
                 .and_then(|(name, s)| Some((name, s.call_limit.as_ref()?)));
             let mut out = Vec::new();
             match (own.and_then(|l| l.call_limit.as_ref()), per_service) {
@@ -218,21 +250,114 @@ fn buckets(config: &Config, request: &Request, principal: &Principal, addr: IpAd
             }
             out
         }
-        (&Method::DELETE, "/sessions/{id}") => all(
+        Spend::Delete => all(
             "delete",
             own.and_then(|l| l.session_delete_limit.as_ref())
                 .unwrap_or(&global.session_delete_limit),
         ),
-        _ => defaults("other"),
     }
 }
 
-/// Middleware after auth: spend the principal's budget for this route.
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// A request its budget or a concurrency gate refused.
+#[derive(Debug, Clone)]
+pub enum Refusal {
+    /// 429 `rate_limited`.
+    Limited(Decision),
+    /// 503 `rate_limit_unavailable`.
+    Unavailable,
+    /// 429 `concurrency_limited`: the gate's name and capacity.
+    Busy(String, usize),
+}
+
+impl Refusal {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::Limited(decision) => format!("rate limit exceeded: {}", decision.text),
+            Refusal::Unavailable => "rate limit storage unavailable".to_owned(),
+            Refusal::Busy(gate, max) => format!(
+                "too many calls in flight for {} (at most {max} at once, and the queue is full)",
+                gate.replace(':', " ")
+            ),
+        }
+    }
+
+    pub fn retry_after(&self) -> u64 {
+        match self {
+            Refusal::Limited(decision) => decision.retry_after_secs,
+            _ => 1,
+        }
+    }
+
+    /// `Retry-After`, and the `RateLimit-*` headers of a rate limit.
+    pub fn set_headers(&self, headers: &mut HeaderMap) {
+        headers.insert(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from(self.retry_after()),
+        );
+        if let Refusal::Limited(decision) = self {
+            set_headers(headers, decision);
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        let code = match &refusal {
+            Refusal::Limited(_) => "rate_limited",
+            Refusal::Unavailable => "rate_limit_unavailable",
+            Refusal::Busy(..) => "concurrency_limited",
+        };
+        let mut e = ApiError::new(refusal.status(), code, refusal.message());
+        e.retry_after = Some(refusal.retry_after());
+        e
+    }
+}
+
+/// Spend `spend` from `principal`'s budgets: the decision (for the `RateLimit-*` headers), or
+/// why the request is refused. Nothing is spent when rate limiting is off.
+pub async fn charge(
+    state: &AppState,
+    principal: &Principal,
+    addr: IpAddr,
+    spend: &Spend,
+) -> Result<Option<Decision>, Refusal> {
     let config = state.sessions.config();
     if !config.rate_limiting.enabled {
-        return next.run(request).await;
+        return Ok(None);
     }
+    let buckets = buckets(config, spend, principal, addr);
+    match state.traffic.limiter.check(&buckets).await {
+        Outcome::Checked(decision) if decision.allowed => Ok(Some(decision)),
+        Outcome::Checked(decision) => {
+            tracing::info!(
+                target: "security",
+                event_type = "rate_limited",
+                subject = %subject(principal, addr),
+                ip = %addr,
+                limit = %decision.text,
+                spend = ?spend,
+                "rate limit exceeded"
+            );
+            crate::metrics::rate_limited("api");
+            Err(Refusal::Limited(decision))
+        }
+        Outcome::Unchecked => Ok(None),
+        Outcome::Unavailable => Err(Refusal::Unavailable),
+    }
+}
+
+/// Middleware after auth: spend the principal's budget for this REST route.
+pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(spend) = spend_of(&request) else {
+        return next.run(request).await;
+    };
     let principal = request
         .extensions()
         .get::<Principal>()
@@ -242,28 +367,19 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         .extensions()
         .get::<ClientAddr>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.0);
-    let buckets = buckets(config, &request, &principal, addr);
-    match state.traffic.limiter.check(&buckets).await {
-        Outcome::Checked(decision) if decision.allowed => {
+    match charge(&state, &principal, addr, &spend).await {
+        Ok(decision) => {
             let mut response = next.run(request).await;
-            set_headers(response.headers_mut(), &decision);
+            if let Some(decision) = decision {
+                set_headers(response.headers_mut(), &decision);
+            }
             response
         }
-        Outcome::Checked(decision) => {
-            tracing::info!(
-                target: "security",
-                event_type = "rate_limited",
-                subject = %subject(&principal, addr),
-                ip = %addr,
-                limit = %decision.text,
-                path = %request.uri().path(),
-                "rate limit exceeded"
-            );
-            crate::metrics::rate_limited("api");
-            refused(&decision)
+        Err(refusal) => {
+            let mut response = ApiError::from(refusal.clone()).into_response();
+            refusal.set_headers(response.headers_mut());
+            response
         }
-        Outcome::Unchecked => next.run(request).await,
-        Outcome::Unavailable => unavailable(),
     }
 }
 
@@ -330,7 +446,7 @@ fn unavailable() -> Response {
 
 /// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds) and
 /// `RateLimit-Policy` (`10;w=60`), as in draft-ietf-httpapi-ratelimit-headers-07.
-fn set_headers(headers: &mut HeaderMap, d: &Decision) {
+pub fn set_headers(headers: &mut HeaderMap, d: &Decision) {
     let mut put = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(HeaderName::from_static(name), v);
@@ -351,7 +467,7 @@ pub async fn enter_call(
     state: &AppState,
     service: &str,
     session_id: &str,
-) -> Result<Vec<Permit>, ApiError> {
+) -> Result<Vec<Permit>, Refusal> {
     let config = &state.sessions.config().traffic;
     let mut permits = Vec::new();
     let gates = [
@@ -371,17 +487,7 @@ pub async fn enter_call(
             Err(refused) => {
                 tracing::info!(gate = %refused.name, max_in_flight = refused.max_in_flight, "concurrency limit: call refused");
                 crate::metrics::rate_limited("concurrency");
-                let mut e = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "concurrency_limited",
-                    format!(
-                        "too many calls in flight for {} (at most {} at once, and the queue is full)",
-                        refused.name.replace(':', " "),
-                        refused.max_in_flight
-                    ),
-                );
-                e.retry_after = Some(1);
-                return Err(e);
+                return Err(Refusal::Busy(refused.name, refused.max_in_flight));
             }
         }
     }

@@ -23,7 +23,10 @@ use tower_http::trace::TraceLayer;
 
 pub use auth::{Authenticator, Principal};
 pub use error::ApiError;
-pub use limits::{ClientAddr, Traffic, client_addr};
+pub use limits::{
+    ClientAddr, Refusal, Spend, Traffic, charge, client_addr, enter_call,
+    set_headers as rate_headers,
+};
 pub use routes::call_response;
 pub use server::{Listening, serve};
 

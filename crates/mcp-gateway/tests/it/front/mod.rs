@@ -1,6 +1,7 @@
 //! The MCP front door (`/mcp`, `/services/{name}/mcp`): protocol details with a hand-written
 //! client, aggregation, progress and cancellation, session lifecycle.
 
+mod budgets;
 mod client;
 mod conformance;
 mod keys;
