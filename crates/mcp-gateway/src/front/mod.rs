@@ -12,6 +12,7 @@
 
 mod aggregate;
 mod budget;
+mod declared;
 mod methods;
 mod modern;
 mod relay;
@@ -180,6 +181,23 @@ fn bad_service_path() -> Response {
         rpc::INVALID_REQUEST,
         "invalid service name in path: not valid UTF-8",
     )
+}
+
+/// A session that could not be opened: 503 with `Retry-After` when a cap is reached or the
+/// gateway is stopping (as REST answers), with a JSON-RPC error answering `id`.
+fn session_refused(id: &Value, err: crate::session::SessionError) -> Response {
+    use crate::session::SessionError;
+    let retry = matches!(
+        err,
+        SessionError::SessionLimit(_) | SessionError::ShuttingDown
+    );
+    let body = axum::Json(rpc::RpcError::from_session(err).to_response(id));
+    if retry {
+        let retry_after = [(header::RETRY_AFTER, HeaderValue::from_static("1"))];
+        (StatusCode::SERVICE_UNAVAILABLE, retry_after, body).into_response()
+    } else {
+        body.into_response()
+    }
 }
 
 /// A refusal before any message was read (Origin, Host), as the front door answers it.
@@ -355,7 +373,7 @@ async fn serve_post(
             };
             if method == "tools/call" {
                 let sse = accepts_sse(&headers);
-                return tools_call(&payer, ctx, id, params, sse, Era::Legacy).await;
+                return tools_call(&payer, ctx, id, params, sse, Era::Legacy, None).await;
             }
             let response = methods::dispatch(&ctx, &id, &method, params).await;
             axum::Json(response).into_response()
@@ -408,16 +426,21 @@ async fn serve_modern(
         .sessions
         .open_mcp(&session_id, any, metadata, owner.as_deref())
     {
-        let error = rpc::RpcError::from_session(err).to_response(&id);
-        return axum::Json(error).into_response();
+        return session_refused(&id, err);
     }
+    // Closed when this request is done, and also when the client goes away mid-request (the
+    // handler is dropped): a per-request child never outlives its request.
+    let closer = Closer {
+        manager: state.sessions.clone(),
+        id: session_id.clone(),
+    };
     let ctx = methods::Ctx {
         manager: state.sessions.clone(),
         session,
     };
     if method == "tools/call" {
         let sse = accepts_sse(&headers);
-        return tools_call(&payer, ctx, id, params, sse, Era::Modern).await;
+        return tools_call(&payer, ctx, id, params, sse, Era::Modern, Some(closer)).await;
     }
     let response = methods::dispatch(&ctx, &id, &method, params).await;
     axum::Json(Era::Modern.finish(&ctx, &method, response)).into_response()
@@ -444,20 +467,20 @@ fn initialize(
         endpoint.path(),
         naming,
         principal,
-        params.get("capabilities").cloned().unwrap_or(json!({})),
+        declared::capabilities(params.get("capabilities")),
     ));
     let metadata = json!({
         "endpoint": endpoint.path(),
         "protocol_version": version,
-        "client_info": params.get("clientInfo").cloned().unwrap_or(Value::Null),
-        "client_capabilities": params.get("capabilities").cloned().unwrap_or(json!({})),
+        "client_info": declared::client_info(params.get("clientInfo")),
+        "client_capabilities": declared::capabilities(params.get("capabilities")),
     });
     let any: Arc<dyn Any + Send + Sync> = session.clone();
     if let Err(err) = state
         .sessions
         .open_mcp(&session_id, any, metadata, owner.as_deref())
     {
-        return axum::Json(rpc::RpcError::from_session(err).to_response(id)).into_response();
+        return session_refused(id, err);
     }
     if config.mcp.eager {
         for service in session.naming.services.clone() {
@@ -492,6 +515,18 @@ fn initialize(
     response
 }
 
+/// Closes a 2026-07-28 request's one-request session when dropped.
+struct Closer {
+    manager: Arc<crate::session::SessionManager>,
+    id: String,
+}
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        let _ = self.manager.close(&self.id);
+    }
+}
+
 /// `tools/call`: an SSE response (progress first, then the result) when the client accepts
 /// one, else plain JSON.
 /// How a response is finished: legacy as is; modern (2026-07-28) stamped with `resultType`
@@ -519,6 +554,7 @@ async fn tools_call(
     params: Value,
     sse: bool,
     era: Era,
+    closer: Option<Closer>,
 ) -> Response {
     let call = match methods::prepare_call(&ctx, &id, params).await {
         Ok(call) => call,
@@ -537,7 +573,7 @@ async fn tools_call(
             return refused;
         }
     };
-    let response = answer_call(ctx, call, id, sse, era, permits).await;
+    let response = answer_call(ctx, call, id, sse, era, permits, closer).await;
     budget::with_headers(response, decision.as_ref())
 }
 
@@ -548,6 +584,7 @@ async fn answer_call(
     sse: bool,
     era: Era,
     permits: Vec<crate::ratelimit::Permit>,
+    closer: Option<Closer>,
 ) -> Response {
     if !sse {
         let response = relay::call_tool(&ctx.manager, &ctx.session, call, None)
@@ -557,7 +594,7 @@ async fn answer_call(
     }
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
-        let _permits = permits;
+        let (_permits, _closer) = (permits, closer);
         let response = relay::call_tool(&ctx.manager, &ctx.session, call, Some(tx.clone())).await;
         match response {
             Some(response) => {

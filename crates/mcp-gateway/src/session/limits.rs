@@ -28,10 +28,16 @@ impl Caps {
         })
     }
 
-    /// Reserve one child slot of `service`, or say which cap is reached.
-    pub fn reserve(self: &Arc<Self>, service: &str) -> Result<Reservation, SessionError> {
+    /// Reserve one child slot of `service`, or say which cap is reached. `waiting` sessions
+    /// without a child (MCP sessions between `initialize` and their first child) count
+    /// against the total too.
+    pub fn reserve(
+        self: &Arc<Self>,
+        service: &str,
+        waiting: usize,
+    ) -> Result<Reservation, SessionError> {
         let mut counts = self.counts.lock().expect("caps lock");
-        if counts.total >= self.total {
+        if counts.total + waiting >= self.total {
             return Err(SessionError::SessionLimit(format!(
                 "maximum session limit ({}) reached",
                 self.total
@@ -81,18 +87,22 @@ mod tests {
     #[test]
     fn caps_are_reserved_and_released() {
         let caps = Caps::new(2, 3);
-        let a1 = caps.reserve("a").unwrap();
-        let _a2 = caps.reserve("a").unwrap();
-        let err = caps.reserve("a").unwrap_err();
+        let a1 = caps.reserve("a", 0).unwrap();
+        let _a2 = caps.reserve("a", 0).unwrap();
+        let err = caps.reserve("a", 0).unwrap_err();
         assert_eq!(
             err.to_string(),
             "max sessions limit (2) reached for service a"
         );
-        let _b1 = caps.reserve("b").unwrap();
-        let err = caps.reserve("b").unwrap_err();
+        let _b1 = caps.reserve("b", 0).unwrap();
+        let err = caps.reserve("b", 0).unwrap_err();
         assert_eq!(err.to_string(), "maximum session limit (3) reached");
         drop(a1);
         assert_eq!(caps.live(), 2);
-        caps.reserve("b").unwrap();
+        caps.reserve("b", 0).unwrap();
+        // Sessions waiting for their first child count against the total.
+        let caps = Caps::new(5, 3);
+        let _c = caps.reserve("c", 1).unwrap();
+        assert!(caps.reserve("c", 2).is_err(), "1 live + 2 waiting = 3");
     }
 }

@@ -298,7 +298,9 @@ impl SessionManager {
                 reservation,
             }) => (client, reservation, None),
             None => {
-                let reservation = self.caps.reserve(&service.name)?;
+                let reservation = self
+                    .caps
+                    .reserve(&service.name, self.childless_mcp_sessions())?;
                 let client = self.spawn_client(service, &session.id).await?;
                 let tools = self.ensure_catalog(&service.name, &client).await;
                 (client, reservation, tools)
@@ -369,7 +371,9 @@ impl SessionManager {
         id: &str,
     ) -> Result<Pooled, SessionError> {
         let service = self.service(service)?;
-        let reservation = self.caps.reserve(&service.name)?;
+        let reservation = self
+            .caps
+            .reserve(&service.name, self.childless_mcp_sessions())?;
         let client = self.spawn_client(service, id).await?;
         let _ = self.ensure_catalog(&service.name, &client).await;
         Ok(Pooled {

@@ -247,6 +247,11 @@ impl Session {
     }
 
     /// Whether the session has a ready, live child of `service`.
+    /// Whether the session holds a child or a child's start (a cap reservation).
+    pub fn holds_children(&self) -> bool {
+        !self.state.lock().expect("session lock").children.is_empty()
+    }
+
     pub fn has_live_child(&self, service: &str) -> bool {
         let s = self.state();
         s.children.get(service).is_some_and(

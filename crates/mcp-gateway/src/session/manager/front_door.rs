@@ -44,9 +44,24 @@ impl SessionManager {
         if table.contains_key(id) {
             return Err(SessionError::SessionLimit(format!("session {id} exists")));
         }
+        // An MCP session counts against `max_total_sessions` from `initialize` on: as one
+        // session while it has no child, then through its children's reservations.
+        let childless = childless(table.values());
+        let max = self.config.session.max_total_sessions;
+        if childless + self.caps.live() >= max {
+            return Err(SessionError::SessionLimit(format!(
+                "maximum session limit ({max}) reached"
+            )));
+        }
         table.insert(id.to_string(), session);
         tracing::info!(session = %id, "mcp session created");
         Ok(())
+    }
+
+    /// MCP sessions that are live but hold no child (nor a child's start): each counts as one
+    /// session against `max_total_sessions`.
+    pub(super) fn childless_mcp_sessions(&self) -> usize {
+        childless(self.sessions.lock().expect("session table lock").values())
     }
 
     /// The state of a live MCP session, renewing its idle clock. `None` when the id is
@@ -97,4 +112,13 @@ impl SessionManager {
             .find(|(name, child)| name == service && child.client.is_alive())
             .map(|(_, child)| child.client)
     }
+}
+
+fn childless<'a>(sessions: impl Iterator<Item = &'a Arc<Session>>) -> usize {
+    let now = Instant::now();
+    sessions
+        .filter(|s| {
+            s.mcp_state().is_some() && !s.is_closed() && !s.is_expired(now) && !s.holds_children()
+        })
+        .count()
 }

@@ -2,6 +2,7 @@
 //! client, aggregation, progress and cancellation, session lifecycle.
 
 mod budgets;
+mod caps;
 mod client;
 mod conformance;
 mod keys;
