@@ -1,10 +1,11 @@
 //! Per-service tool lists, so `GET /services/{name}/tools` never spawns per request.
 //!
-//! Filled by the first child of a service (or a short-lived discovery child), replaced when a
-//! child announces `notifications/tools/list_changed`: it is the list of the child that changed
-//! most recently (or of discovery), not of every session's child. Calls are refused from it only
-//! while the calling session has no live child of the service; after that, the child's own list
-//! (`record::Child::tools`) or the child itself decides.
+//! Filled once per service by discovery: a short-lived child of the gateway's own, or the first
+//! list of a fresh child asked before its session used it. A session's child never rewrites it:
+//! a child's `notifications/tools/list_changed` changes that child's own list
+//! (`record::Child::tools`), which governs only its session. Calls are refused from the catalog
+//! only while the calling session has no live child of the service; after that, the child's own
+//! list or the child itself decides.
 
 use std::collections::HashMap;
 use std::future::Future;

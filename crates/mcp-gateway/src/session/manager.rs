@@ -99,10 +99,10 @@ impl SessionManager {
         owner: Option<&str>,
     ) -> Result<CallOutcome, SessionError> {
         let service = self.service(&req.service)?;
-        // The shared catalog (the list of discovery or of the child that last changed its
-        // list) refuses a tool only while the session has no live child of the service: once
-        // it has one, that child's own list, or the child itself, decides (sessions' children
-        // may serve different tools, e.g. after `tools/list_changed`).
+        // The shared catalog (the list of discovery) refuses a tool only while the session has
+        // no live child of the service: once it has one, that child's own list, or the child
+        // itself, decides (sessions' children may serve different tools, e.g. after
+        // `tools/list_changed`).
         if !self.has_live_child(&req.session_id, &service.name, owner)
             && let Some(tools) = self.catalog.cached(&service.name)
             && !lists_tool(&tools, &req.tool)
@@ -334,8 +334,9 @@ impl SessionManager {
         self.catalog.cached(service).is_some()
     }
 
-    /// Feed the catalog from a fresh child if it has nothing for `service` yet; the child's
-    /// list if it was asked.
+    /// Feed the catalog from a fresh child if it has nothing for `service` yet (its first list,
+    /// asked before its session used it, is as good as discovery); the child's list if it was
+    /// asked.
     async fn ensure_catalog(&self, service: &str, client: &McpClient) -> Option<Tools> {
         if self.catalog_has(service) {
             return None;
@@ -437,12 +438,9 @@ impl SessionManager {
             .await
     }
 
+    /// A short-lived child of our own: never a session's child, whose list may have changed
+    /// for its session alone (`tools/list_changed`).
     async fn discover(&self, service: &ServiceConfig) -> Result<Vec<Value>, SessionError> {
-        if let Some(child) = self.any_child_of(&service.name)
-            && let Ok(tools) = child.client.list_tools().await
-        {
-            return Ok(tools);
-        }
         if self.shutdown.is_cancelled() {
             return Err(SessionError::ShuttingDown);
         }
@@ -454,21 +452,6 @@ impl SessionManager {
             metrics::child_exit(&name, ExitCause::Discovery);
         });
         tools.map_err(|e| SessionError::from_start(&service.name, e))
-    }
-
-    fn any_child_of(&self, service: &str) -> Option<Child> {
-        let sessions: Vec<Arc<Session>> = self
-            .sessions
-            .lock()
-            .expect("session table lock")
-            .values()
-            .cloned()
-            .collect();
-        sessions
-            .iter()
-            .flat_map(|s| s.ready_children())
-            .find(|(name, child)| name == service && child.client.is_alive())
-            .map(|(_, child)| child)
     }
 
     /// Discover every service's tools in the background (startup warm-up; failures are logged).
@@ -644,9 +627,8 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Follows one child until it exits: refreshes its own tool list and the shared catalog (which
-/// thus shows the list of the child that changed last) on `tools/list_changed`, then forgets
-/// the child's slot and releases its cap reservation.
+/// Follows one child until it exits: refreshes its own tool list on `tools/list_changed`, then
+/// forgets the child's slot and releases its cap reservation.
 async fn watch_child(
     manager: Weak<SessionManager>,
     session: Weak<Session>,
@@ -669,21 +651,15 @@ async fn watch_child(
                 break status;
             }
             event = events.recv() => match event {
-                Ok(ChildEvent::ToolsListChanged) => {
-                    if let Some(manager) = manager.upgrade() {
-                        match client.list_tools().await {
-                            Ok(tools) => {
-                                tracing::info!(service = %service, tools = tools.len(), "tool list changed");
-                                // Own list first: once the catalog shows the change, this
-                                // child's calls see it too.
-                                *own_tools.lock().expect("child tools lock") =
-                                    Some(Arc::new(tools.clone()));
-                                manager.catalog.store(&service, tools);
-                            }
-                            Err(err) => tracing::warn!(service = %service, error = %err, "tools/list after list_changed failed"),
-                        }
+                Ok(ChildEvent::ToolsListChanged) => match client.list_tools().await {
+                    Ok(tools) => {
+                        tracing::info!(service = %service, tools = tools.len(), "tool list changed");
+                        // This child's (so this session's) list only: the shared catalog is
+                        // never rewritten by a session's child.
+                        *own_tools.lock().expect("child tools lock") = Some(Arc::new(tools));
                     }
-                }
+                    Err(err) => tracing::warn!(service = %service, error = %err, "tools/list after list_changed failed"),
+                },
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                     let status = client.exited().await;

@@ -205,92 +205,48 @@ async fn concurrent_first_calls_share_one_child() {
     );
 }
 
-#[tokio::test]
-async fn tool_list_changes_refresh_the_catalog() {
+/// A child's `tools/list_changed` changes its own session's list only: the shared catalog
+/// (REST tool lists, fresh sessions, other MCP sessions' `tools/list`) stays what discovery
+/// found, so one session can neither add tools to another's view nor take tools away from it
+/// (issue 17, defect 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_list_changes_stay_in_their_session() {
     let gw = TestGateway::start(config(json!({ "fx": fixture_service(&[]) }), json!({}))).await;
     let (_, before) = gw.get("/services/fx/tools").await;
-    let has = |tools: &Value, name: &str| {
+    let lists = |tools: &Value, name: &str| {
         tools["tools"]
             .as_array()
             .unwrap()
             .iter()
             .any(|t| t["name"] == name)
     };
-    assert!(!has(&before, "dyn_tool"));
-    let (status, _) = gw.call("fx", "s", "dyn_tool", json!({})).await;
+    assert!(!lists(&before, "dyn_a"));
+    let (status, _) = gw.call("fx", "a", "dyn_a", json!({})).await;
     assert_eq!(status, 404, "not listed yet");
-    gw.call_ok("fx", "s", "add_tool", json!({"name": "dyn_tool"}))
+    gw.call_ok("fx", "b", "echo", json!({"text": "b has a child"}))
         .await;
-    let mut listed = false;
-    for _ in 0..500 {
-        let (_, tools) = gw.get("/services/fx/tools").await;
-        if has(&tools, "dyn_tool") {
-            listed = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(
-        listed,
-        "catalog refreshed after notifications/tools/list_changed"
-    );
-    assert_eq!(
-        gw.call_ok("fx", "s", "dyn_tool", json!({})).await,
-        "dynamic dyn_tool"
-    );
-}
-
-/// The shared catalog shows the list of the child that changed last; it must not refuse a
-/// tool that the calling session's own child serves.
-#[tokio::test]
-async fn each_session_s_child_decides_on_its_own_tools() {
-    let gw = TestGateway::start(config(json!({ "fx": fixture_service(&[]) }), json!({}))).await;
-    let catalog_lists = |name: &'static str| {
-        let gw = &gw;
-        async move {
-            for _ in 0..500 {
-                let (_, tools) = gw.get("/services/fx/tools").await;
-                if tools["tools"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|t| t["name"] == name)
-                {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            panic!("the catalog never listed {name}");
-        }
-    };
     gw.call_ok("fx", "a", "add_tool", json!({"name": "dyn_a"}))
         .await;
-    catalog_lists("dyn_a").await;
-    assert_eq!(
-        gw.call_ok("fx", "a", "dyn_a", json!({})).await,
-        "dynamic dyn_a"
-    );
-    gw.call_ok("fx", "b", "add_tool", json!({"name": "dyn_b"}))
-        .await;
-    catalog_lists("dyn_b").await;
-    let (_, tools) = gw.get("/services/fx/tools").await;
-    assert!(
-        !tools["tools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["name"] == "dyn_a"),
-        "the catalog is b's child's list now: {tools}"
-    );
-    // a's child still serves dyn_a, and only b's serves dyn_b.
-    assert_eq!(
-        gw.call_ok("fx", "a", "dyn_a", json!({})).await,
-        "dynamic dyn_a"
-    );
-    assert_eq!(
-        gw.call_ok("fx", "b", "dyn_b", json!({})).await,
-        "dynamic dyn_b"
-    );
+    // a's child serves its new tool once its watcher has read its new list.
+    let served = |session: &'static str, tool: &'static str| {
+        let gw = &gw;
+        async move {
+            within(30, "the child's own list to include its new tool", async {
+                loop {
+                    let (status, body) = gw.call("fx", session, tool, json!({})).await;
+                    if status == StatusCode::OK {
+                        return body["result"].as_str().unwrap().to_owned();
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            })
+            .await
+        }
+    };
+    assert_eq!(served("a", "dyn_a").await, "dynamic dyn_a");
+    // Nobody else sees it: the catalog, a session with a child, a fresh session.
+    let (_, after) = gw.get("/services/fx/tools").await;
+    assert_eq!(after, before, "the shared catalog is discovery's list");
     let (status, body) = gw.call("fx", "b", "dyn_a", json!({})).await;
     assert_eq!(
         status,
@@ -298,9 +254,20 @@ async fn each_session_s_child_decides_on_its_own_tools() {
         "b's child's own list: {body}"
     );
     assert_eq!(body["code"], "unknown_tool", "{body}");
-    // A session without a child yet is refused by the catalog, as before.
-    let (status, body) = gw.call("fx", "c", "dyn_a", json!({})).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = gw.call("fx", "c", "dyn_a", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, sessions) = gw.get("/sessions").await;
     assert!(sessions.get("c").is_none(), "{sessions}");
+    let mut mcp = crate::front::client::Mcp::open(&gw, "/services/fx/mcp").await;
+    let names = mcp.tool_names().await;
+    assert!(!names.iter().any(|n| n == "dyn_a"), "{names:?}");
+    assert_eq!(names.len(), before["tools"].as_array().unwrap().len());
+    // And the other way round: b's addition stays in b.
+    gw.call_ok("fx", "b", "add_tool", json!({"name": "dyn_b"}))
+        .await;
+    assert_eq!(served("b", "dyn_b").await, "dynamic dyn_b");
+    let (status, _) = gw.call("fx", "a", "dyn_b", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(served("a", "dyn_a").await, "dynamic dyn_a");
+    assert_eq!(gw.get("/services/fx/tools").await.1, before);
 }

@@ -3,7 +3,7 @@
 
 mod budgets;
 mod caps;
-mod client;
+pub mod client;
 mod conformance;
 mod keys;
 mod modern;
