@@ -5,6 +5,7 @@
 mod files;
 mod health;
 mod ops;
+mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -194,31 +195,42 @@ async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
             tracing::error!(service = %service.name, level = report.level, missing = ?report.missing, "sandbox cannot be enforced: the service will refuse to start (set sandbox.allow_weaker to run it anyway)");
         }
     }
+    let stop = signals::listen()?;
     let sessions = SessionManager::new(config.clone());
     sessions.prefetch_tools();
     sessions.start_pools();
     tokio::spawn(sessions.clone().run_reaper());
-    let result = crate::http::serve(sessions.clone(), shutdown_signal(), |l| {
-        eprintln!(
-            "mcp-gateway {} listening on {}://{}",
-            env!("CARGO_PKG_VERSION"),
-            l.scheme,
-            l.addr
-        );
-        tracing::info!(addr = %l.addr, services = config.services.len(), "listening");
-    })
+    let result = crate::http::serve(
+        sessions.clone(),
+        stop.stop.clone().cancelled_owned(),
+        stop.force.clone().cancelled_owned(),
+        |l| {
+            eprintln!(
+                "mcp-gateway {} listening on {}://{}",
+                env!("CARGO_PKG_VERSION"),
+                l.scheme,
+                l.addr
+            );
+            tracing::info!(addr = %l.addr, services = config.services.len(), "listening");
+        },
+    )
     .await;
     tracing::info!("stopping every child");
-    sessions.shutdown().await;
+    tokio::select! {
+        _ = sessions.shutdown() => {}
+        _ = stop.force.cancelled() => {
+            let killed = crate::sandbox::kill_every_child();
+            tracing::warn!(killed, "forced shutdown: every child's process group was sent SIGKILL");
+            // The actors reap the children and remove what the spawns made; bounded, since
+            // the kernel kills anything left with us (parent-death signal).
+            if tokio::time::timeout(FORCED_CLEANUP, sessions.shutdown()).await.is_err() {
+                tracing::warn!("forced shutdown: not every child was cleaned up in time");
+            }
+        }
+    }
     tracing::info!("stopped");
     result.map_err(Into::into)
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-}
+/// How long a forced shutdown waits for the killed children to be reaped and cleaned up.
+const FORCED_CLEANUP: std::time::Duration = std::time::Duration::from_secs(5);

@@ -1,7 +1,9 @@
 //! Logging setup: human or JSON records to stderr, and to `logging.file` when set.
 
-use std::fs::OpenOptions;
-use std::sync::Mutex;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -19,12 +21,13 @@ pub fn init(cfg: &LoggingConfig) -> anyhow::Result<()> {
     let stderr = layer(cfg.format, std::io::stderr, true);
     let file = match &cfg.file {
         Some(path) => {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
+            let file = open(path)
                 .map_err(|e| anyhow::anyhow!("cannot open log file {}: {e}", path.display()))?;
-            Some(layer(cfg.format, Mutex::new(file), false))
+            let log = LOG_FILE.get_or_init(|| LogFile {
+                path: path.clone(),
+                file: Mutex::new(file),
+            });
+            Some(layer(cfg.format, log, false))
         }
         None => None,
     };
@@ -47,5 +50,55 @@ where
             .with_ansi(ansi && std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .boxed(),
         LogFormat::Json => fmt::layer().json().with_writer(writer).boxed(),
+    }
+}
+
+/// `logging.file`, reopened on SIGHUP so that log rotation (rename, then HUP) works.
+struct LogFile {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+static LOG_FILE: OnceLock<LogFile> = OnceLock::new();
+
+fn open(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Reopen `logging.file` at its path (after a rotation moved it away). `Ok(None)` when no log
+/// file is configured; on error the old file stays in use.
+pub fn reopen() -> io::Result<Option<PathBuf>> {
+    let Some(log) = LOG_FILE.get() else {
+        return Ok(None);
+    };
+    let file = open(&log.path)?;
+    *log.file
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = file;
+    Ok(Some(log.path.clone()))
+}
+
+/// One record's writer: the file, locked for the record.
+struct Locked<'a>(MutexGuard<'a, File>);
+
+impl io::Write for Locked<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<'a> fmt::MakeWriter<'a> for &'static LogFile {
+    type Writer = Locked<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Locked(
+            self.file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 }

@@ -24,10 +24,12 @@ pub struct Listening {
 }
 
 /// Bind and serve until `shutdown` resolves; then stop accepting and give in-flight requests
-/// `server.shutdown_grace` to finish. `on_listening` is called once the socket is bound.
+/// `server.shutdown_grace` to finish, or less if `force` resolves meanwhile (then every
+/// connection is closed at once). `on_listening` is called once the socket is bound.
 pub async fn serve(
     sessions: Arc<SessionManager>,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    force: impl Future<Output = ()> + Send + 'static,
     on_listening: impl FnOnce(&Listening),
 ) -> io::Result<()> {
     let server_cfg = sessions.config().server.clone();
@@ -64,6 +66,9 @@ pub async fn serve(
             "shutting down: no new connections"
         );
         shutdown_handle.graceful_shutdown(Some(grace));
+        force.await;
+        tracing::warn!("forced shutdown: closing every connection now");
+        shutdown_handle.shutdown();
     });
 
     match &server_cfg.tls {

@@ -33,8 +33,9 @@ pub struct ClientOptions {
     pub stderr_buffer_bytes: usize,
     /// Wait after closing stdin, and again after SIGTERM, in [`McpClient::stop`].
     pub stop_grace: Duration,
-    /// Where the stop of a child that failed to start runs (the session manager's tracker,
-    /// which shutdown waits for). `None`: a plain task.
+    /// Where the child's actor, and the stop of a child that failed to start, run (the session
+    /// manager's tracker, which shutdown waits for: a child whose start was abandoned is still
+    /// reaped before the gateway exits). `None`: plain tasks.
     pub reaper: Option<TaskTracker>,
 }
 
@@ -170,7 +171,7 @@ impl McpClient {
             opts.max_line_bytes,
             opts.stop_grace,
         )?;
-        tokio::spawn(actor.run().instrument(span.clone()));
+        spawn_actor(actor.run().instrument(span.clone()), opts.reaper.as_ref());
         let link = Link {
             commands,
             shared,
@@ -425,6 +426,17 @@ async fn exited(shared: &Shared) -> ExitInfo {
 /// shutdown waits for that wait, hence for the reap. Without one (a plain task) nothing waits:
 /// if the runtime ends first, the actor's drop guard SIGKILLs the child's process group, and
 /// the child's `PR_SET_PDEATHSIG(SIGKILL)` kills it when the gateway exits.
+/// Run an actor on the tracker when there is one.
+fn spawn_actor(
+    run: impl std::future::Future<Output = ()> + Send + 'static,
+    reaper: Option<&TaskTracker>,
+) {
+    match reaper {
+        Some(tracker) => drop(tracker.spawn(run)),
+        None => drop(tokio::spawn(run)),
+    }
+}
+
 fn stop_in_background(link: Link, reaper: Option<&TaskTracker>, span: tracing::Span) {
     // Mark and send the stop now, so it is under way even before the task first runs.
     link.shared.closing.store(true, Ordering::Release);

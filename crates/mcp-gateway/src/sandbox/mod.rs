@@ -92,6 +92,8 @@ pub struct Spawned {
 /// and removes or releases each.
 #[derive(Debug, Default)]
 pub struct SandboxGuard {
+    /// The child's process group, while it is registered for [`kill_every_child`].
+    pgid: Option<i32>,
     private_dir: Option<PathBuf>,
     cgroup: Option<cgroup::PidsCgroup>,
     uid: Option<uids::Lease>,
@@ -113,6 +115,9 @@ impl SandboxGuard {
     /// included), remove the cgroup and the private directory, release the uid. Call after the
     /// child has been reaped.
     pub fn cleanup(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            live_groups().remove(&pgid);
+        }
         let cgroup_killed = self.cgroup.take().map(cgroup::PidsCgroup::remove).is_some();
         if let Some(ns) = self.userns.take()
             && !uids::kill_all(|| in_user_namespace(&ns))
@@ -247,6 +252,10 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     // `cmd` (and with it the hook's fds) is dropped here; the child keeps what it needs.
     drop(cmd);
     let pid = child.id().unwrap_or(0);
+    if pid > 0 {
+        live_groups().insert(pid as i32);
+        guard.pgid = Some(pid as i32);
+    }
     if plan.bound == Some(plan::ProcessBound::OwnUserNs) {
         // `spawn` returns after the exec, so the hook has entered the namespace by now.
         guard.userns = std::fs::read_link(format!("/proc/{pid}/ns/user"))
@@ -329,6 +338,26 @@ fn in_user_namespace(ns: &str) -> Vec<i32> {
         std::fs::read_link(format!("/proc/{pid}/ns/user"))
             .is_ok_and(|link| link.as_os_str().to_str() == Some(ns))
     })
+}
+
+/// Process groups of children whose guard has not been cleaned up yet.
+fn live_groups() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<i32>> {
+    static GROUPS: std::sync::Mutex<std::collections::BTreeSet<i32>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    GROUPS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// SIGKILL the process group of every child now (a forced shutdown: no grace). The children's
+/// actors then reap them and their guards remove what is left (cgroup, uid, namespace, dir)
+/// as after any exit. Returns how many groups were signalled.
+pub fn kill_every_child() -> usize {
+    let groups: Vec<i32> = live_groups().iter().copied().collect();
+    for &pgid in &groups {
+        signal_group(pgid, Signal::SIGKILL);
+    }
+    groups.len()
 }
 
 /// Send `sig` to the whole process group `pgid`. Errors (group already gone) are ignored.

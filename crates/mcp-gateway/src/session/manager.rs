@@ -422,7 +422,12 @@ impl SessionManager {
         let pid = spawned.pid;
         let opts = self.client_options(service, session_id);
         let started = Instant::now();
-        let client = McpClient::start(spawned, opts).await;
+        // A shutdown does not wait out `startup_timeout`: the start is abandoned (its actor,
+        // on our tracker, stops and reaps the child).
+        let client = tokio::select! {
+            client = McpClient::start(spawned, opts) => client,
+            _ = self.shutdown.cancelled() => return Err(SessionError::ShuttingDown),
+        };
         metrics::spawn(&service.name, client.is_ok(), started.elapsed());
         let client = client.map_err(|e| SessionError::from_start(&service.name, e))?;
         tracing::info!(service = %service.name, session = %session_id, pid, "child started");

@@ -16,5 +16,6 @@ mod peers;
 mod pool;
 mod sandbox;
 mod sessions;
+mod signals;
 mod tls_logging;
 mod traffic;
