@@ -6,6 +6,9 @@
 //! first reads until the bytes are known not to be the HTTP/2 preface, with no timeout. A
 //! client that sends nothing (or a prefix of the preface) would hold its connection forever;
 //! [`Guarded`] ends it with `TimedOut` once `deadline` passes in that phase.
+//!
+//! A connection with no request in flight for the same timeout is ended the same way, whatever
+//! its protocol (`idle`): an HTTP/2 client answering PINGs no longer keeps it open forever.
 
 use std::future::Future;
 use std::io;
@@ -19,6 +22,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
+
+use super::idle::{Activity, Counted};
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -49,7 +54,7 @@ where
     S: Send + 'static,
 {
     type Stream = Guarded<A::Stream>;
-    type Service = A::Service;
+    type Service = Counted<A::Service>;
     type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
@@ -67,7 +72,9 @@ where
                 return Err(io::Error::other("too many open connections"));
             };
             let (stream, service) = inner.accept(stream, service).await?;
-            Ok((Guarded::new(stream, permit, first_bytes), service))
+            let activity = Activity::new();
+            let service = Counted::new(service, activity.clone());
+            Ok((Guarded::new(stream, permit, first_bytes, activity), service))
         })
     }
 }
@@ -79,15 +86,42 @@ pub struct Guarded<S> {
     _permit: OwnedSemaphorePermit,
     /// `Some((deadline, preface bytes matched so far))` while the protocol is undecided.
     undecided: Option<(Pin<Box<Sleep>>, usize)>,
+    /// Requests in flight on this connection, and the idle timer.
+    activity: Arc<Activity>,
+    idle: Duration,
+    idle_timer: Pin<Box<Sleep>>,
 }
 
 impl<S> Guarded<S> {
-    fn new(inner: S, permit: OwnedSemaphorePermit, first_bytes: Duration) -> Self {
+    fn new(
+        inner: S,
+        permit: OwnedSemaphorePermit,
+        first_bytes: Duration,
+        activity: Arc<Activity>,
+    ) -> Self {
         Self {
             inner,
             _permit: permit,
             undecided: Some((Box::pin(tokio::time::sleep(first_bytes)), 0)),
+            activity,
+            idle: first_bytes,
+            idle_timer: Box::pin(tokio::time::sleep(first_bytes)),
         }
+    }
+
+    /// Whether the connection has been idle (no request in flight) for too long; otherwise the
+    /// timer is armed for when it would be.
+    fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.activity.idle_deadline(self.idle) else {
+            return false;
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return true;
+        }
+        self.idle_timer.as_mut().reset(deadline);
+        // Registers the waker; the deadline is in the future, so this is pending.
+        let _ = self.idle_timer.as_mut().poll(cx);
+        false
     }
 }
 
@@ -121,6 +155,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "no request within server.header_read_timeout",
+                    )));
+                }
+                if this.idle_expired(cx) {
+                    tracing::debug!("closing a connection idle for server.header_read_timeout");
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "connection idle for server.header_read_timeout",
                     )));
                 }
                 Poll::Pending

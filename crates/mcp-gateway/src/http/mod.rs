@@ -3,6 +3,7 @@
 mod auth;
 mod conn;
 mod error;
+mod idle;
 mod limits;
 mod metrics;
 mod origin;

@@ -1,6 +1,8 @@
 //! The HTTP edge against hostile clients (issue 17): DNS rebinding on every route, `/metrics`
 //! for scoped keys.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -158,5 +160,107 @@ async fn metrics_are_hidden_from_scoped_keys_unless_granted() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("# EOF"), "{body}");
     let (status, _) = get(TOKEN).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// A hand-written HTTP/2 client (prior knowledge, no TLS) that keeps its connection busy at the
+/// transport level: it answers the server's SETTINGS and PINGs and sends a PING of its own every
+/// 100 ms, after at most one `GET /health`. Returns when the server closes the connection (GOAWAY
+/// or EOF), with what it saw.
+async fn h2_pinging_client(addr: &str, request: bool) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len() as u32;
+        let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+    let mut conn = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(frame(4, 0, 0, &[]));
+    if request {
+        // HPACK without Huffman: :method GET, :scheme http, :path /health, :authority.
+        let mut block = vec![0x82, 0x86, 0x44, 7];
+        block.extend_from_slice(b"/health");
+        block.extend_from_slice(&[0x41, addr.len() as u8]);
+        block.extend_from_slice(addr.as_bytes());
+        hello.extend(frame(1, 0x5, 1, &block));
+    }
+    conn.write_all(&hello).await.map_err(|e| e.to_string())?;
+    let (mut rd, mut wr) = conn.into_split();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let writer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            let out = tokio::select! {
+                _ = tick.tick() => frame(6, 0, 0, b"clientpg"),
+                out = rx.recv() => match out { Some(out) => out, None => return },
+            };
+            if wr.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let result = loop {
+        let mut head = [0u8; 9];
+        if rd.read_exact(&mut head).await.is_err() {
+            break Ok(format!("{seen}EOF"));
+        }
+        let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
+        let mut payload = vec![0u8; len];
+        if rd.read_exact(&mut payload).await.is_err() {
+            break Ok(format!("{seen}EOF"));
+        }
+        match (head[3], head[4] & 1) {
+            (4, 0) => {
+                let _ = tx.send(frame(4, 1, 0, &[])).await;
+            }
+            (6, 0) => {
+                let _ = tx.send(frame(6, 1, 0, &payload)).await;
+            }
+            (1, _) => seen.push_str("HEADERS "),
+            (7, _) => break Ok(format!("{seen}GOAWAY")),
+            _ => {}
+        }
+    };
+    writer.abort();
+    result
+}
+
+/// Idle HTTP/2 connections close like HTTP/1 ones, even when they answer (and send) PINGs: they
+/// must not hold `server.max_connections` for ever (issue 17, defect 7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_close_even_when_they_ping() {
+    let gw = TestGateway::start(config(
+        json!({ "fx": fixture_service(&[]) }),
+        json!({ "server": { "max_connections": 3, "header_read_timeout": 1 } }),
+    ))
+    .await;
+    let addr = gw.base.trim_start_matches("http://").to_string();
+    let clients: Vec<_> = [false, false, true]
+        .into_iter()
+        .map(|request| {
+            let addr = addr.clone();
+            tokio::spawn(async move { h2_pinging_client(&addr, request).await })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for client in clients {
+        let outcome = within(30, "an idle HTTP/2 connection to be closed", client)
+            .await
+            .unwrap()
+            .unwrap();
+        seen.push(outcome);
+    }
+    assert!(
+        seen[2].starts_with("HEADERS"),
+        "the request was answered: {seen:?}"
+    );
+    // Every place is free again.
+    let (status, _) = gw.get("/health").await;
     assert_eq!(status, StatusCode::OK);
 }
