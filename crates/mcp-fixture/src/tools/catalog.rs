@@ -44,6 +44,10 @@ pub const NAMES: &[&str] = &[
     "spawn_daemon",
     "signal",
     "ptrace",
+    "raw_reply",
+    "endless_line",
+    "flood_requests",
+    "stdout_noise",
 ];
 
 pub fn definitions() -> &'static [Value] {

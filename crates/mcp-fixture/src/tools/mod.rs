@@ -115,7 +115,7 @@ pub fn call(call: &Call<'_>, name: &str) -> Outcome {
         "work" => basic::work(args),
         "spawn_grandchild" => process::spawn_grandchild(args),
         "failing" => return counting::call(args),
-        hostile if hostile::NAMES.contains(&hostile) => hostile::call(hostile, args),
+        hostile if hostile::NAMES.contains(&hostile) => hostile::call(call, hostile),
         dynamic => Ok(text(format!("dynamic {dynamic}"))),
     };
     outcome.unwrap_or_else(|message| Outcome::Result(error_result(message)))
