@@ -1,0 +1,151 @@
+//! Children that break the wire (issue 17): answers the JSON parser refuses, a line that never
+//! ends, a stdin that is never read, stdout noise. Each call fails at once with an error naming
+//! the cause (never a wait for `call_timeout`), and the gateway's memory and log stay bounded.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::procs;
+use crate::support::*;
+
+/// A fixture service whose `call_timeout` (30 s) is long enough that an answer other than 504
+/// proves the gateway did not wait for it.
+fn service(extra: Value) -> Value {
+    let mut s = fixture_service(&[]);
+    s["call_timeout"] = json!(30);
+    if let (Value::Object(s), Value::Object(extra)) = (&mut s, extra) {
+        s.extend(extra);
+    }
+    s
+}
+
+fn error(body: &Value) -> &str {
+    body["error"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn answers_the_parser_refuses_fail_at_once_naming_the_cause() {
+    let gw = TestGateway::start(config(json!({ "fx": service(json!({})) }), json!({}))).await;
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let cases = [
+        ("NaN", r#"{"n":NaN}"#.to_string(), "NaN"),
+        ("Infinity", r#"{"n":-Infinity}"#.to_string(), "Infinity"),
+        ("1e400", r#"{"n":1e400}"#.to_string(), "number out of range"),
+        ("200 levels", format!(r#"{{"n":{deep}}}"#), "nested"),
+    ];
+    for (what, structured, cause) in cases {
+        let line = format!(
+            r#"{{"jsonrpc":"2.0","id":$ID,"result":{{"content":[],"structuredContent":{structured}}}}}"#
+        );
+        let (status, body) = gw
+            .call("fx", "s", "raw_reply", json!({ "line": line }))
+            .await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{what}: {body}");
+        assert_eq!(body["code"], "bad_response", "{what}: {body}");
+        assert!(
+            error(&body).contains("not valid JSON") && error(&body).contains(cause),
+            "{what}: {body}"
+        );
+    }
+    // The id may come last, as any JSON encoder may put it.
+    let line = r#"{"jsonrpc":"2.0","result":{"n":NaN},"id":$ID}"#;
+    let (status, body) = gw
+        .call("fx", "s", "raw_reply", json!({ "line": line }))
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "id last: {body}");
+    // Only that call failed: the child still serves.
+    assert_eq!(
+        gw.call_ok("fx", "s", "echo", json!({"text": "fine"})).await,
+        "fine"
+    );
+}
+
+#[tokio::test]
+async fn a_line_that_never_ends_stops_the_child() {
+    let gw = TestGateway::start(config(
+        json!({ "fx": service(json!({"max_line_bytes": 65536})) }),
+        json!({}),
+    ))
+    .await;
+    gw.call_ok("fx", "s", "echo", json!({"text": "up"})).await;
+    let pid = gw.child_pid("s", "fx").await;
+    let (status, body) = gw.call("fx", "s", "endless_line", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["code"], "child_exited", "{body}");
+    assert!(
+        body["exit_status"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stopped by the gateway: it wrote a line longer than"),
+        "{body}"
+    );
+    wait_until(15, "the child writing an endless line is killed", || {
+        !procs::alive(pid)
+    })
+    .await;
+    // The session starts a new child on its next use.
+    assert_eq!(
+        gw.call_ok("fx", "s", "echo", json!({"text": "again"}))
+            .await,
+        "again"
+    );
+}
+
+#[tokio::test]
+async fn a_child_that_never_reads_stdin_is_stopped_at_the_queue_bound() {
+    let gw = TestGateway::start(config(json!({ "fx": service(json!({})) }), json!({}))).await;
+    gw.call_ok("fx", "s", "echo", json!({"text": "up"})).await;
+    let pid = gw.child_pid("s", "fx").await;
+    // 20,000 refusals of about 1 KiB each: more than the stdin queue may hold.
+    let (status, body) = gw
+        .call(
+            "fx",
+            "s",
+            "flood_requests",
+            json!({"count": 20_000, "id_bytes": 1000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["code"], "child_exited", "{body}");
+    assert!(
+        body["exit_status"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stopped by the gateway: it does not read its stdin"),
+        "{body}"
+    );
+    wait_until(15, "the child that never reads is killed", || {
+        !procs::alive(pid)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stdout_noise_is_logged_at_a_bounded_rate_with_a_count() {
+    let gw = TestGateway::start(config(json!({ "fx": service(json!({})) }), json!({}))).await;
+    assert_eq!(
+        gw.call_ok("fx", "s", "stdout_noise", json!({"lines": 50_000}))
+            .await,
+        "noisy 50000"
+    );
+    // The count of what was not logged is logged at the latest when the child goes.
+    let (status, _) = gw.delete("/sessions/s").await;
+    assert_eq!(status, StatusCode::OK);
+    wait_until(15, "the count of unlogged bad lines", || {
+        gw.log().contains("bad lines from the server not logged")
+    })
+    .await;
+    let log = gw.log();
+    let logged = log.matches("skipping a bad line from the server").count();
+    assert!(
+        (1..=200).contains(&logged),
+        "{logged} bad lines logged one by one"
+    );
+    let unlogged: u64 = log
+        .lines()
+        .filter(|l| l.contains("bad lines from the server not logged"))
+        .filter_map(|l| l.split("suppressed=").nth(1))
+        .filter_map(|n| n.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(unlogged + logged as u64, 50_000, "{unlogged} + {logged}");
+}
