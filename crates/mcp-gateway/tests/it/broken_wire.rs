@@ -149,3 +149,108 @@ async fn stdout_noise_is_logged_at_a_bounded_rate_with_a_count() {
         .sum();
     assert_eq!(unlogged + logged as u64, 50_000, "{unlogged} + {logged}");
 }
+
+/// A remote MCP service (Streamable HTTP, JSON answers) with two tools whose answers never
+/// end: `endless` (200) and `failing` (500). It never holds a session.
+async fn endless_remote() -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut stream = BufReader::new(stream);
+                loop {
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = n.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    stream.read_exact(&mut body).await.unwrap();
+                    let request: Value = serde_json::from_slice(&body).unwrap();
+                    let result = match request["method"].as_str().unwrap_or_default() {
+                        "initialize" => json!({"protocolVersion": "2025-06-18",
+                            "capabilities": {"tools": {}}, "serverInfo": {"name": "endless", "version": "1"}}),
+                        "tools/list" => json!({"tools": [
+                            {"name": "endless", "inputSchema": {"type": "object"}},
+                            {"name": "failing", "inputSchema": {"type": "object"}}]}),
+                        "tools/call" => {
+                            let status = match request["params"]["name"].as_str() {
+                                Some("failing") => "500 Internal Server Error",
+                                _ => "200 OK",
+                            };
+                            let head = format!(
+                                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{{\"jsonrpc\":\"2.0\",\"id\":{},\"result\":\"",
+                                request["id"]
+                            );
+                            let stream = stream.get_mut();
+                            let _ = stream.write_all(head.as_bytes()).await;
+                            let chunk = vec![b'x'; 1 << 16];
+                            while stream.write_all(&chunk).await.is_ok() {}
+                            return;
+                        }
+                        _ => {
+                            let _ = stream
+                                .get_mut()
+                                .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                                .await;
+                            continue;
+                        }
+                    };
+                    let body = json!({"jsonrpc": "2.0", "id": request["id"], "result": result})
+                        .to_string();
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream
+                        .get_mut()
+                        .write_all(response.as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_remote_answer_that_never_ends_is_cut_at_the_bound() {
+    let url = endless_remote().await;
+    let gw = TestGateway::start(config(
+        json!({ "far": {"url": url, "call_timeout": 30, "max_line_bytes": 1_048_576} }),
+        json!({}),
+    ))
+    .await;
+    let (status, body) = gw.call("far", "s", "endless", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["code"], "bad_response", "{body}");
+    assert!(error(&body).contains("longer than 1048576 bytes"), "{body}");
+    // An error status with an endless body: its start is quoted, the rest never read.
+    let (status, body) = gw.call("far", "s", "failing", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["code"], "child_exited", "{body}");
+    assert!(
+        body["stderr_tail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("HTTP 500 Internal Server Error: {\"jsonrpc\""),
+        "{body}"
+    );
+}
