@@ -48,6 +48,7 @@ pub const NAMES: &[&str] = &[
     "endless_line",
     "flood_requests",
     "stdout_noise",
+    "sample_many",
 ];
 
 pub fn definitions() -> &'static [Value] {

@@ -3,7 +3,8 @@
 //! operation the sandbox refused is an `isError` result naming the OS error.
 //!
 //! And tools that break the wire on purpose (`raw_reply`, `endless_line`, `flood_requests`,
-//! `stdout_noise`): the gateway's tests expect each to fail cleanly and fast.
+//! `stdout_noise`) or ask the client more than it answers (`sample_many`): the gateway's tests
+//! expect each to fail cleanly and fast, within bounds.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -31,6 +32,7 @@ pub const NAMES: &[&str] = &[
     "endless_line",
     "flood_requests",
     "stdout_noise",
+    "sample_many",
 ];
 
 /// The tool definitions, in [`NAMES`] order.
@@ -132,6 +134,12 @@ pub fn definitions() -> Vec<Value> {
             json!({"lines": int("How many lines")}),
             &["lines"],
         ),
+        tool(
+            "sample_many",
+            "Send the client N sampling/createMessage requests at once, wait `timeout_ms` (default 2000) for the answers, reply {\"results\": r, \"errors\": e} counting them",
+            json!({"count": int("How many requests"), "timeout_ms": int("How long to wait")}),
+            &["count"],
+        ),
     ]
 }
 
@@ -148,6 +156,11 @@ pub fn call(call: &Call<'_>, name: &str) -> Result<Outcome, String> {
             args::size(args, "count", None)?,
             args::size(args, "id_bytes", Some(16))?,
         ),
+        "sample_many" => Ok(sample_many(
+            call,
+            args::size(args, "count", None)?,
+            args::size(args, "timeout_ms", Some(2000))?,
+        )),
         "stdout_noise" => {
             let lines = args::size(args, "lines", None)?;
             let noise =
@@ -179,6 +192,38 @@ pub fn call(call: &Call<'_>, name: &str) -> Result<Outcome, String> {
         "ptrace" => ptrace::seize(args::size(args, "pid", None)?),
         other => Err(format!("no hostile tool {other}")),
     }
+}
+
+fn sample_many(call: &Call<'_>, count: u64, timeout_ms: u64) -> Outcome {
+    let state = &call.server.state;
+    let token = state.next_token();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let params = json!({
+        "messages": [{"role": "user", "content": {"type": "text", "text": "Say hello"}}],
+        "maxTokens": 16,
+    });
+    for i in 0..count {
+        let id = json!(format!("many-{i}"));
+        state.inbox.expect(&id, token, tx.clone());
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": "sampling/createMessage", "params": params});
+        output::send(&request);
+    }
+    drop(tx);
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    let (mut results, mut errors) = (0u64, 0u64);
+    while results + errors < count {
+        let Ok(response) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        else {
+            break;
+        };
+        if response.get("error").is_some() {
+            errors += 1;
+        } else {
+            results += 1;
+        }
+    }
+    state.inbox.forget(token);
+    text(json!({"results": results, "errors": errors}).to_string())
 }
 
 fn endless_line() -> Result<Outcome, String> {

@@ -72,7 +72,7 @@ pub fn exists(server: &Server, name: &str) -> bool {
 /// in arrival order.
 pub fn runs_on_thread(name: &str, args: &Map<String, Value>) -> bool {
     match name {
-        "sleep" | "ask_client" | "spin_cpu" => true,
+        "sleep" | "ask_client" | "spin_cpu" | "sample_many" => true,
         conformance if conformance.starts_with("test_") => conformance::runs_on_thread(conformance),
         "progress" => args
             .get("interval_ms")

@@ -111,11 +111,24 @@ impl Shared {
             exit: watch::Sender::new(None),
             closing: AtomicBool::new(false),
             stderr: StderrTail::new(stderr_buffer_bytes),
-            events: broadcast::Sender::new(64),
+            events: broadcast::Sender::new(EVENTS),
             relay_requests: AtomicBool::new(false),
         }
     }
+
+    /// Where a child's request with `method` goes: `Some(true)` to the relaying subscriber,
+    /// `Some(false)` nowhere (it would be relayed, but so many events wait for a subscriber
+    /// that it could be lost: refuse it with [`jsonrpc::BUSY`]), `None` answered by us.
+    pub fn relays(&self, method: &str) -> Option<bool> {
+        (self.relay_requests.load(Ordering::Acquire)
+            && jsonrpc::is_relayable(method)
+            && self.events.receiver_count() > 0)
+            .then(|| self.events.len() < EVENTS / 2)
+    }
 }
+
+/// Events a slow subscriber may miss past; child requests are refused past half of it.
+const EVENTS: usize = 64;
 
 /// The pieces of a spawned child the actor takes over.
 pub(super) struct ChildIo {
@@ -343,19 +356,20 @@ impl Actor {
     fn on_message(&mut self, message: Incoming) {
         match message {
             Incoming::Request { id, method, params } => {
-                if self.shared.relay_requests.load(Ordering::Acquire)
-                    && jsonrpc::is_relayable(&method)
-                    && self.shared.events.receiver_count() > 0
-                {
-                    tracing::debug!(%method, %id, "relaying a request from the server");
-                    let _ = self
-                        .shared
-                        .events
-                        .send(ChildEvent::Request { id, method, params });
-                    return;
-                }
+                let answer = match self.shared.relays(&method) {
+                    Some(true) => {
+                        tracing::debug!(%method, %id, "relaying a request from the server");
+                        let _ = self
+                            .shared
+                            .events
+                            .send(ChildEvent::Request { id, method, params });
+                        return;
+                    }
+                    Some(false) => Err(jsonrpc::BUSY),
+                    None => jsonrpc::answer_child_request(&method),
+                };
                 // The child's id space: answered here, never matched against ours.
-                let line = match jsonrpc::answer_child_request(&method) {
+                let line = match answer {
                     Ok(result) => jsonrpc::encode_result(&id, result),
                     Err((code, message)) => {
                         tracing::debug!(%method, "refusing a request from the server");

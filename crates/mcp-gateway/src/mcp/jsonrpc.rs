@@ -10,6 +10,10 @@ use super::McpError;
 /// JSON-RPC "method not found", used to refuse requests the gateway does not serve.
 pub const METHOD_NOT_FOUND: i64 = -32601;
 
+/// The refusal of a child's request that would be relayed to an MCP client, but too many
+/// of its messages already wait to be relayed.
+pub const BUSY: (i64, &str) = (-32000, "too many messages wait to be relayed to the client");
+
 /// One message read from a child, classified.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {

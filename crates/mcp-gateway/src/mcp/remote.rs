@@ -302,21 +302,24 @@ impl Conn {
             (Some(method), Some(id)) => {
                 let (id, method) = (id.clone(), method.to_string());
                 let params = message.get("params").cloned().unwrap_or(Value::Null);
-                if self.shared.relay_requests.load(Ordering::Acquire)
-                    && jsonrpc::is_relayable(&method)
-                {
-                    let _ = self
-                        .shared
-                        .events
-                        .send(ChildEvent::Request { id, method, params });
-                } else {
-                    let answer = match jsonrpc::answer_child_request(&method) {
+                let answer = match self.shared.relays(&method) {
+                    Some(true) => None,
+                    Some(false) => Some(Err(jsonrpc::BUSY)),
+                    None => Some(jsonrpc::answer_child_request(&method)),
+                };
+                if let Some(answer) = answer {
+                    let answer = match answer {
                         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
                         Err((code, text)) => {
                             json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": text}})
                         }
                     };
                     let _ = Box::pin(self.exchange(&answer, None)).await;
+                } else {
+                    let _ = self
+                        .shared
+                        .events
+                        .send(ChildEvent::Request { id, method, params });
                 }
                 None
             }
