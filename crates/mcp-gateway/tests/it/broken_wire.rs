@@ -30,7 +30,6 @@ async fn answers_the_parser_refuses_fail_at_once_naming_the_cause() {
     let cases = [
         ("NaN", r#"{"n":NaN}"#.to_string(), "NaN"),
         ("Infinity", r#"{"n":-Infinity}"#.to_string(), "Infinity"),
-        ("1e400", r#"{"n":1e400}"#.to_string(), "number out of range"),
         ("200 levels", format!(r#"{{"n":{deep}}}"#), "nested"),
     ];
     for (what, structured, cause) in cases {
@@ -253,4 +252,31 @@ async fn a_remote_answer_that_never_ends_is_cut_at_the_bound() {
             .starts_with("HTTP 500 Internal Server Error: {\"jsonrpc\""),
         "{body}"
     );
+}
+
+/// Integers past 64 bits reach the client digit for digit (once they became floats).
+#[tokio::test]
+async fn integers_past_64_bits_pass_exactly() {
+    let gw = TestGateway::start(config(json!({ "fx": service(json!({})) }), json!({}))).await;
+    let numbers = r#"{"big":123456789012345678901234567890,"neg":-98765432109876543210,"max":18446744073709551615}"#;
+    let line = format!(
+        r#"{{"jsonrpc":"2.0","id":$ID,"result":{{"content":[],"structuredContent":{numbers}}}}}"#
+    );
+    let body = json!({"tool": "raw_reply", "session_id": "s", "arguments": {"line": line}});
+    let response = gw
+        .http
+        .post(gw.url("/services/fx/call"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send();
+    let response = within(60, "the call", response).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    for number in [
+        r#""big":123456789012345678901234567890"#,
+        r#""neg":-98765432109876543210"#,
+        r#""max":18446744073709551615"#,
+    ] {
+        assert_eq!(text.matches(number).count(), 2, "{number} in {text}");
+    }
 }
