@@ -1,4 +1,5 @@
-//! Logging setup: human or JSON records to stderr, and to `logging.file` when set.
+//! Logging setup: human or JSON records to stderr, and to `logging.file` when set; the
+//! [`Throttle`] of repeated warnings.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -10,6 +11,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt};
 
 use crate::config::{LogFormat, LoggingConfig};
+
+mod throttle;
+
+pub use throttle::Throttle;
 
 /// Environment variable that overrides `logging.level` with a full `tracing` filter.
 pub const FILTER_ENV: &str = "MCP_GATEWAY_LOG";

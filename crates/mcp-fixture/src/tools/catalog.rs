@@ -44,6 +44,11 @@ pub const NAMES: &[&str] = &[
     "spawn_daemon",
     "signal",
     "ptrace",
+    "raw_reply",
+    "endless_line",
+    "flood_requests",
+    "stdout_noise",
+    "sample_many",
 ];
 
 pub fn definitions() -> &'static [Value] {

@@ -1,17 +1,20 @@
 //! Tools that try to escape a sandbox: the gateway's sandbox tests call them and expect each
 //! escape to fail. Each reports what actually happened, as text (JSON for counts), and an
 //! operation the sandbox refused is an `isError` result naming the OS error.
+//!
+//! And tools that break the wire on purpose (`raw_reply`, `endless_line`, `flood_requests`,
+//! `stdout_noise`) or ask the client more than it answers (`sample_many`): the gateway's tests
+//! expect each to fail cleanly and fast, within bounds.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{Outcome, args, text};
-
-type Args = Map<String, Value>;
+use super::{Call, Outcome, args, text};
+use crate::output;
 
 pub const NAMES: &[&str] = &[
     "alloc_mb",
@@ -25,6 +28,11 @@ pub const NAMES: &[&str] = &[
     "spawn_daemon",
     "signal",
     "ptrace",
+    "raw_reply",
+    "endless_line",
+    "flood_requests",
+    "stdout_noise",
+    "sample_many",
 ];
 
 /// The tool definitions, in [`NAMES`] order.
@@ -102,11 +110,64 @@ pub fn definitions() -> Vec<Value> {
             json!({"pid": int("Target process")}),
             &["pid"],
         ),
+        tool(
+            "raw_reply",
+            "Write `line` (with every `$ID` replaced by this call's id as JSON) and a newline to stdout as the reply, unchecked",
+            json!({"line": string("The raw reply line")}),
+            &["line"],
+        ),
+        tool(
+            "endless_line",
+            "Write `x` to stdout forever, never a newline, never reading stdin again",
+            json!({}),
+            &[],
+        ),
+        tool(
+            "flood_requests",
+            "Send N requests of an unknown method, each with an id of `id_bytes` bytes, then never read stdin again (and never reply)",
+            json!({"count": int("How many requests"), "id_bytes": int("Length of each string id (default 16)")}),
+            &["count"],
+        ),
+        tool(
+            "stdout_noise",
+            "Write N lines that are not JSON to stdout, then reply \"noisy N\"",
+            json!({"lines": int("How many lines")}),
+            &["lines"],
+        ),
+        tool(
+            "sample_many",
+            "Send the client N sampling/createMessage requests at once, wait `timeout_ms` (default 2000) for the answers, reply {\"results\": r, \"errors\": e} counting them",
+            json!({"count": int("How many requests"), "timeout_ms": int("How long to wait")}),
+            &["count"],
+        ),
     ]
 }
 
-pub fn call(name: &str, args: &Args) -> Result<Outcome, String> {
+pub fn call(call: &Call<'_>, name: &str) -> Result<Outcome, String> {
+    let args = call.args;
     match name {
+        "raw_reply" => {
+            let line = args::required_string(args, "line")?.replace("$ID", &call.id.to_string());
+            output::send_raw(format!("{line}\n").as_bytes());
+            Ok(Outcome::Silent)
+        }
+        "endless_line" => endless_line(),
+        "flood_requests" => flood_requests(
+            args::size(args, "count", None)?,
+            args::size(args, "id_bytes", Some(16))?,
+        ),
+        "sample_many" => Ok(sample_many(
+            call,
+            args::size(args, "count", None)?,
+            args::size(args, "timeout_ms", Some(2000))?,
+        )),
+        "stdout_noise" => {
+            let lines = args::size(args, "lines", None)?;
+            let noise =
+                b"this is not json\n".repeat(usize::try_from(lines).map_err(|e| e.to_string())?);
+            output::send_raw(&noise);
+            Ok(text(format!("noisy {lines}")))
+        }
         "alloc_mb" => alloc_mb(args::size(args, "mb", None)?),
         "spin_cpu" => Ok(spin_cpu(args::size(args, "seconds", None)?)),
         "write_file" => write_file(
@@ -130,6 +191,58 @@ pub fn call(name: &str, args: &Args) -> Result<Outcome, String> {
         ),
         "ptrace" => ptrace::seize(args::size(args, "pid", None)?),
         other => Err(format!("no hostile tool {other}")),
+    }
+}
+
+fn sample_many(call: &Call<'_>, count: u64, timeout_ms: u64) -> Outcome {
+    let state = &call.server.state;
+    let token = state.next_token();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let params = json!({
+        "messages": [{"role": "user", "content": {"type": "text", "text": "Say hello"}}],
+        "maxTokens": 16,
+    });
+    for i in 0..count {
+        let id = json!(format!("many-{i}"));
+        state.inbox.expect(&id, token, tx.clone());
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": "sampling/createMessage", "params": params});
+        output::send(&request);
+    }
+    drop(tx);
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    let (mut results, mut errors) = (0u64, 0u64);
+    while results + errors < count {
+        let Ok(response) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        else {
+            break;
+        };
+        if response.get("error").is_some() {
+            errors += 1;
+        } else {
+            results += 1;
+        }
+    }
+    state.inbox.forget(token);
+    text(json!({"results": results, "errors": errors}).to_string())
+}
+
+fn endless_line() -> Result<Outcome, String> {
+    let chunk = vec![b'x'; 1 << 16];
+    loop {
+        output::send_raw(&chunk); // exits once the reader is gone
+    }
+}
+
+fn flood_requests(count: u64, id_bytes: u64) -> Result<Outcome, String> {
+    let pad = "r".repeat(usize::try_from(id_bytes).map_err(|e| e.to_string())?);
+    for i in 0..count {
+        let request =
+            json!({"jsonrpc": "2.0", "id": format!("{pad}-{i}"), "method": "fixture/unknown"});
+        output::send(&request);
+    }
+    // Never read stdin again: the answers to those requests pile up on the other side.
+    loop {
+        std::thread::park();
     }
 }
 

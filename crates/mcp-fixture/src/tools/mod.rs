@@ -72,7 +72,7 @@ pub fn exists(server: &Server, name: &str) -> bool {
 /// in arrival order.
 pub fn runs_on_thread(name: &str, args: &Map<String, Value>) -> bool {
     match name {
-        "sleep" | "ask_client" | "spin_cpu" => true,
+        "sleep" | "ask_client" | "spin_cpu" | "sample_many" => true,
         conformance if conformance.starts_with("test_") => conformance::runs_on_thread(conformance),
         "progress" => args
             .get("interval_ms")
@@ -115,7 +115,7 @@ pub fn call(call: &Call<'_>, name: &str) -> Outcome {
         "work" => basic::work(args),
         "spawn_grandchild" => process::spawn_grandchild(args),
         "failing" => return counting::call(args),
-        hostile if hostile::NAMES.contains(&hostile) => hostile::call(hostile, args),
+        hostile if hostile::NAMES.contains(&hostile) => hostile::call(call, hostile),
         dynamic => Ok(text(format!("dynamic {dynamic}"))),
     };
     outcome.unwrap_or_else(|message| Outcome::Result(error_result(message)))

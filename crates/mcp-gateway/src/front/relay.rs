@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use super::rpc::{self, RpcError};
-use super::session::{McpSession, Tracked};
+use super::session::{MAX_RELAYED_REQUESTS, McpSession, Tracked};
 use crate::mcp::{ChildEvent, McpClient};
 use crate::session::{SessionManager, SessionUse};
 
@@ -103,6 +103,7 @@ fn forward_notifications(session: &Arc<McpSession>, service: &str, client: &McpC
             }
         }
         if let Some(session) = weak.upgrade() {
+            session.forget_relayed_of(&client);
             session
                 .forwarded
                 .lock()
@@ -136,31 +137,31 @@ async fn relay_request(
         return;
     }
     let ours = format!("mcpgw-req-{}", NEXT_REQUEST.fetch_add(1, Ordering::Relaxed));
+    if !session.relaying(ours.clone(), client.clone(), id.clone()) {
+        tracing::debug!(session = %session.id, %service, %method, "too many requests wait for the client: refused");
+        client.respond(
+            id,
+            Err((
+                rpc::GATEWAY_ERROR,
+                format!(
+                    "{method}: {MAX_RELAYED_REQUESTS} requests already wait for the MCP client"
+                ),
+            )),
+        );
+        return;
+    }
     let message = json!({ "jsonrpc": "2.0", "id": ours, "method": method, "params": params });
-    session
-        .client_requests
-        .lock()
-        .expect("requests lock")
-        .insert(ours.clone(), (client.clone(), id.clone()));
     let sent = match session.call_stream(service) {
         Some(out) => out.send(message).await.is_ok(),
-        None if session.has_stream() => {
-            session.push(message);
-            true
-        }
-        None => false,
+        None => session.push(message),
     };
     if !sent {
-        session
-            .client_requests
-            .lock()
-            .expect("requests lock")
-            .remove(&ours);
+        session.relayed(&ours);
         client.respond(
             id,
             Err((
                 rpc::INVALID_REQUEST,
-                format!("{method}: no open stream to the MCP client"),
+                format!("{method}: no open stream to the MCP client, or it is full"),
             )),
         );
     }
@@ -181,12 +182,7 @@ pub fn client_response(session: &McpSession, message: &Value) {
     let Some(ours) = message.get("id").and_then(Value::as_str) else {
         return;
     };
-    let Some((client, id)) = session
-        .client_requests
-        .lock()
-        .expect("requests lock")
-        .remove(ours)
-    else {
+    let Some((client, id)) = session.relayed(ours) else {
         tracing::debug!(session = %session.id, id = ours, "response to no relayed request");
         return;
     };

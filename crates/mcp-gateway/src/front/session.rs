@@ -10,9 +10,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::aggregate::{NameMap, Naming};
 use crate::http::Principal;
+use crate::logging::Throttle;
+use crate::mcp::McpClient;
 
 /// Messages a GET stream may queue before further ones are dropped.
 pub const STREAM_BUFFER: usize = 256;
+/// Children's requests relayed to the client and not answered yet, per session; past it a
+/// child's request is refused at once.
+pub const MAX_RELAYED_REQUESTS: usize = 64;
+/// "GET stream full" warnings logged per second per session; the others are counted.
+const STREAM_FULL_WARNINGS_PER_SECOND: u32 = 5;
 
 /// One call in flight: its number and its response stream (none in JSON response mode).
 type CallStream = (u64, Option<mpsc::Sender<Value>>);
@@ -37,8 +44,10 @@ pub struct McpSession {
     /// carry that child's log messages and requests.
     call_streams: Mutex<HashMap<String, Vec<CallStream>>>,
     next_call: std::sync::atomic::AtomicU64,
-    /// Our id of a child's request relayed to the client -> (the child, its own id).
-    pub client_requests: Mutex<HashMap<String, (crate::mcp::McpClient, Value)>>,
+    /// Our id of a child's request relayed to the client -> (the child, its own id); at most
+    /// [`MAX_RELAYED_REQUESTS`].
+    client_requests: Mutex<HashMap<String, (McpClient, Value)>>,
+    stream_full: Mutex<Throttle>,
     /// `capabilities` the client declared in `initialize`.
     pub client_capabilities: Value,
     pub log_level: Mutex<Option<String>>,
@@ -66,6 +75,7 @@ impl McpSession {
             call_streams: Mutex::default(),
             next_call: Default::default(),
             client_requests: Mutex::default(),
+            stream_full: Mutex::new(Throttle::new(STREAM_FULL_WARNINGS_PER_SECOND)),
             client_capabilities,
             log_level: Mutex::default(),
         }
@@ -105,18 +115,58 @@ impl McpSession {
         rx
     }
 
-    /// Send on the GET stream; dropped when none is open or it is full.
-    pub fn push(&self, message: Value) {
+    /// Send on the GET stream; dropped when none is open or it is full. True if queued.
+    pub fn push(&self, message: Value) -> bool {
         let mut stream = self.stream.lock().expect("stream lock");
-        if let Some(tx) = stream.as_ref() {
-            match tx.try_send(message) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(session = %self.id, "GET stream full: notification dropped");
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => *stream = None,
+        let Some(tx) = stream.as_ref() else {
+            return false;
+        };
+        match tx.try_send(message) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Full(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                *stream = None;
+                return false;
             }
         }
+        drop(stream);
+        let admitted = self
+            .stream_full
+            .lock()
+            .expect("throttle lock")
+            .admit(std::time::Instant::now());
+        if let Some(suppressed) = admitted {
+            report_unlogged(&self.id, suppressed);
+            tracing::warn!(session = %self.id, "GET stream full: message dropped");
+        }
+        false
+    }
+
+    /// Remember a child's request relayed to the client under our id `ours`; false (nothing
+    /// remembered) when [`MAX_RELAYED_REQUESTS`] already wait for an answer.
+    pub fn relaying(&self, ours: String, client: McpClient, id: Value) -> bool {
+        let mut requests = self.client_requests.lock().expect("requests lock");
+        if requests.len() >= MAX_RELAYED_REQUESTS {
+            return false;
+        }
+        requests.insert(ours, (client, id));
+        true
+    }
+
+    /// The child and its id of a relayed request, forgotten.
+    pub fn relayed(&self, ours: &str) -> Option<(McpClient, Value)> {
+        self.client_requests
+            .lock()
+            .expect("requests lock")
+            .remove(ours)
+    }
+
+    /// Forget the relayed requests of a child that is gone.
+    pub fn forget_relayed_of(&self, client: &McpClient) {
+        self.client_requests
+            .lock()
+            .expect("requests lock")
+            .retain(|_, (c, _)| !c.is_same(client));
     }
 
     /// Whether a `tools/call` on `service` is in flight.
@@ -139,15 +189,6 @@ impl McpSession {
             .find(|out| !out.is_closed())
     }
 
-    /// Whether a GET stream is open.
-    pub fn has_stream(&self) -> bool {
-        self.stream
-            .lock()
-            .expect("stream lock")
-            .as_ref()
-            .is_some_and(|tx| !tx.is_closed())
-    }
-
     pub fn call_started(
         self: &Arc<Self>,
         service: &str,
@@ -167,6 +208,22 @@ impl McpSession {
             service: service.to_string(),
             n,
         }
+    }
+}
+
+impl Drop for McpSession {
+    fn drop(&mut self) {
+        let suppressed = self
+            .stream_full
+            .get_mut()
+            .map_or(0, |throttle| throttle.take_suppressed());
+        report_unlogged(&self.id, suppressed);
+    }
+}
+
+fn report_unlogged(session: &str, suppressed: u64) {
+    if suppressed > 0 {
+        tracing::warn!(%session, suppressed, "GET stream full: warnings not logged (rate limit)");
     }
 }
 

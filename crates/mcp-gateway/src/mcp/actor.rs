@@ -4,12 +4,16 @@
 //! child's exit and the stop escalation timers. stdin is written by a writer task the actor
 //! owns (so a child that stops reading can never block the actor), stderr is drained by another
 //! (so a child can never block on it). Nothing here holds a lock across an await.
+//!
+//! A child that breaks the wire beyond repair (it lets more than [`STDIN_QUEUE_BYTES`] wait on
+//! its stdin, or writes a line that never ends) is killed at once; its requests fail with
+//! "stopped by the gateway: <why>". Warnings about its bad lines are rate-limited.
 
 use std::collections::HashMap;
 use std::io;
 use std::process::ExitStatus;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -24,6 +28,7 @@ use super::framing::{Frame, LineReader, scan_head};
 use super::jsonrpc::{self, Incoming};
 use super::stderr::StderrTail;
 use super::{ChildEvent, ExitInfo, McpError};
+use crate::logging::Throttle;
 use crate::sandbox::{SandboxGuard, signal_group};
 
 /// How long, after an exit or a stdout EOF, we wait for the last stdout/stderr bytes (and for
@@ -34,6 +39,12 @@ pub(super) const EXIT_TAIL_BYTES: usize = 4096;
 /// Per child: a line longer than this is assembled across fills (see `LineReader`), so a small
 /// buffer costs nothing but syscalls on huge replies, and keeps idle sessions cheap.
 const STDOUT_BUFFER: usize = 8 * 1024;
+/// What may wait to be written to a child's stdin (our requests, our answers to its requests)
+/// before it counts as not reading it; at least `max_line_bytes`. One line is always accepted
+/// into an empty queue, whatever its size.
+pub(super) const STDIN_QUEUE_BYTES: usize = 16 << 20;
+/// Warnings about bad lines (not JSON, oversized and unrelated) logged per second per child.
+const BAD_LINES_PER_SECOND: u32 = 10;
 
 pub(super) type Reply = oneshot::Sender<Result<Value, McpError>>;
 
@@ -100,11 +111,24 @@ impl Shared {
             exit: watch::Sender::new(None),
             closing: AtomicBool::new(false),
             stderr: StderrTail::new(stderr_buffer_bytes),
-            events: broadcast::Sender::new(64),
+            events: broadcast::Sender::new(EVENTS),
             relay_requests: AtomicBool::new(false),
         }
     }
+
+    /// Where a child's request with `method` goes: `Some(true)` to the relaying subscriber,
+    /// `Some(false)` nowhere (it would be relayed, but so many events wait for a subscriber
+    /// that it could be lost: refuse it with [`jsonrpc::BUSY`]), `None` answered by us.
+    pub fn relays(&self, method: &str) -> Option<bool> {
+        (self.relay_requests.load(Ordering::Acquire)
+            && jsonrpc::is_relayable(method)
+            && self.events.receiver_count() > 0)
+            .then(|| self.events.len() < EVENTS / 2)
+    }
 }
+
+/// Events a slow subscriber may miss past; child requests are refused past half of it.
+const EVENTS: usize = 64;
 
 /// The pieces of a spawned child the actor takes over.
 pub(super) struct ChildIo {
@@ -127,6 +151,8 @@ enum CloseReason {
     Stop,
     StdoutClosed,
     WriteFailed,
+    /// The child broke the wire (see [`Actor::broken`]): killed at once.
+    Broken,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +184,9 @@ pub(super) struct Actor {
     stdout_eof: bool,
     max_line_bytes: usize,
     writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    /// Bytes handed to the writer task and not yet written.
+    queued: Arc<AtomicUsize>,
+    stdin_limit: usize,
     writer_task: Option<JoinHandle<io::Result<()>>>,
     stderr_task: JoinHandle<()>,
     stop_grace: Duration,
@@ -165,6 +194,7 @@ pub(super) struct Actor {
     closing: Option<Closing>,
     /// Once set, every pending and future request fails with it.
     doomed: Option<McpError>,
+    bad_lines: Throttle,
     on_drop: DropGuard,
 }
 
@@ -185,7 +215,8 @@ impl Actor {
             stderr_task,
         } = io;
         let (writer, lines) = mpsc::unbounded_channel();
-        let writer_task = tokio::spawn(write_loop(stdin, lines));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer_task = tokio::spawn(write_loop(stdin, lines, queued.clone()));
         Self {
             on_drop: DropGuard {
                 shared: shared.clone(),
@@ -205,12 +236,15 @@ impl Actor {
             stdout_eof: false,
             max_line_bytes,
             writer: Some(writer),
+            queued,
+            stdin_limit: STDIN_QUEUE_BYTES.max(max_line_bytes),
             writer_task: Some(writer_task),
             stderr_task,
             stop_grace,
             pending: HashMap::new(),
             closing: None,
             doomed: None,
+            bad_lines: Throttle::new(BAD_LINES_PER_SECOND),
         }
     }
 
@@ -256,48 +290,86 @@ impl Actor {
                     return;
                 }
                 match jsonrpc::classify(&line) {
-                    Incoming::Invalid(why) => {
-                        tracing::warn!(line = %preview(&line), "skipping a bad line from the server: {why}");
-                    }
+                    Incoming::Invalid(why) => self.on_invalid(&line, why),
                     message => self.on_message(message),
                 }
             }
             Frame::Oversized { head, len } => {
                 let scan = scan_head(&head);
-                tracing::warn!(
-                    bytes = len,
-                    limit = self.max_line_bytes,
-                    id = ?scan.id,
-                    "discarding an oversized line from the server"
-                );
-                if scan.has_method {
+                let pending = (!scan.has_method)
+                    .then_some(scan.id)
+                    .flatten()
+                    .and_then(|id| self.pending.remove(&id));
+                let Some(pending) = pending else {
+                    if self.admit_bad_line() {
+                        tracing::warn!(bytes = len, limit = self.max_line_bytes, id = ?scan.id, "discarding an oversized line from the server");
+                    }
                     return;
-                }
-                if let Some(pending) = scan.id.and_then(|id| self.pending.remove(&id)) {
-                    let _ = pending.reply.send(Err(McpError::ResponseTooLarge {
-                        limit: self.max_line_bytes,
-                    }));
+                };
+                tracing::warn!(bytes = len, limit = self.max_line_bytes, id = ?scan.id, "discarding an oversized response from the server");
+                let _ = pending.reply.send(Err(McpError::ResponseTooLarge {
+                    limit: self.max_line_bytes,
+                }));
+            }
+            Frame::Runaway { len } => {
+                // The rest of that line would read as new lines: stop reading.
+                self.stdout_eof = true;
+                self.broken(format!(
+                    "it wrote a line longer than {len} bytes and did not end it"
+                ));
+            }
+        }
+    }
+
+    /// A line that is not a JSON-RPC message. If it names one of our requests (found as in an
+    /// oversized line), that request fails now, with the reason, instead of timing out.
+    fn on_invalid(&mut self, line: &[u8], why: String) {
+        let scan = scan_head(line);
+        let pending = (!scan.has_method)
+            .then_some(scan.id)
+            .flatten()
+            .and_then(|id| self.pending.remove(&id));
+        match pending {
+            Some(pending) => {
+                tracing::warn!(id = ?scan.id, method = %pending.method, line = %preview(line), "an invalid response from the server: {why}");
+                let _ = pending.reply.send(Err(McpError::Protocol(why)));
+            }
+            None => {
+                if self.admit_bad_line() {
+                    tracing::warn!(line = %preview(line), "skipping a bad line from the server: {why}");
                 }
             }
+        }
+    }
+
+    /// Whether to log one more bad line now (reporting how many were not, first).
+    fn admit_bad_line(&mut self) -> bool {
+        match self.bad_lines.admit(std::time::Instant::now()) {
+            Some(suppressed) => {
+                report_unlogged(suppressed);
+                true
+            }
+            None => false,
         }
     }
 
     fn on_message(&mut self, message: Incoming) {
         match message {
             Incoming::Request { id, method, params } => {
-                if self.shared.relay_requests.load(Ordering::Acquire)
-                    && jsonrpc::is_relayable(&method)
-                    && self.shared.events.receiver_count() > 0
-                {
-                    tracing::debug!(%method, %id, "relaying a request from the server");
-                    let _ = self
-                        .shared
-                        .events
-                        .send(ChildEvent::Request { id, method, params });
-                    return;
-                }
+                let answer = match self.shared.relays(&method) {
+                    Some(true) => {
+                        tracing::debug!(%method, %id, "relaying a request from the server");
+                        let _ = self
+                            .shared
+                            .events
+                            .send(ChildEvent::Request { id, method, params });
+                        return;
+                    }
+                    Some(false) => Err(jsonrpc::BUSY),
+                    None => jsonrpc::answer_child_request(&method),
+                };
                 // The child's id space: answered here, never matched against ours.
-                let line = match jsonrpc::answer_child_request(&method) {
+                let line = match answer {
                     Ok(result) => jsonrpc::encode_result(&id, result),
                     Err((code, message)) => {
                         tracing::debug!(%method, "refusing a request from the server");
@@ -405,11 +477,12 @@ impl Actor {
         // Closes stdin once the queued lines are written.
         self.writer = None;
         let now = Instant::now();
+        let waits_for_exit = matches!(reason, CloseReason::StdoutClosed | CloseReason::WriteFailed);
         self.closing = Some(Closing {
             reason,
             stage: Stage::Grace,
             escalate_at: Some(now + self.stop_grace),
-            fail_at: (reason != CloseReason::Stop).then_some(now + EXIT_SETTLE),
+            fail_at: waits_for_exit.then_some(now + EXIT_SETTLE),
         });
         if reason == CloseReason::Stop {
             self.doom(McpError::Closed);
@@ -443,7 +516,7 @@ impl Actor {
         };
         closing.fail_at = None;
         let status = match closing.reason {
-            CloseReason::Stop => return,
+            CloseReason::Stop | CloseReason::Broken => return,
             CloseReason::StdoutClosed => "closed its stdout",
             CloseReason::WriteFailed => "stopped reading its stdin",
         };
@@ -463,10 +536,36 @@ impl Actor {
         self.doomed = Some(err);
     }
 
-    fn write(&self, line: Vec<u8>) {
-        if let Some(writer) = &self.writer {
-            let _ = writer.send(line);
+    /// The child broke the wire beyond repair: fail its requests with `reason`, kill it.
+    fn broken(&mut self, reason: String) {
+        if self.closing.is_some() {
+            return;
         }
+        tracing::warn!(%reason, "the server broke the protocol: killing it");
+        self.begin_close(CloseReason::Broken);
+        let stderr_tail = self.shared.stderr.tail(EXIT_TAIL_BYTES);
+        self.doom(McpError::ProcessExited {
+            status: format!("stopped by the gateway: {reason}"),
+            stderr_tail,
+        });
+        signal_group(self.pgid, Signal::SIGKILL);
+        if let Some(closing) = &mut self.closing {
+            closing.stage = Stage::Killed;
+            closing.escalate_at = None;
+        }
+    }
+
+    fn write(&mut self, line: Vec<u8>) {
+        let Some(writer) = &self.writer else { return };
+        let queued = self.queued.load(Ordering::Acquire);
+        if queued > 0 && queued + line.len() > self.stdin_limit {
+            self.broken(format!(
+                "it does not read its stdin ({queued} bytes waiting)"
+            ));
+            return;
+        }
+        self.queued.fetch_add(line.len(), Ordering::AcqRel);
+        let _ = writer.send(line);
     }
 
     /// The child is reaped: collect its last words, fail what is left, clean up, publish.
@@ -486,6 +585,7 @@ impl Actor {
                 _ => break,
             }
         }
+        report_unlogged(self.bad_lines.take_suppressed());
         if tokio::time::timeout_at(settle, &mut self.stderr_task)
             .await
             .is_err()
@@ -568,11 +668,23 @@ impl Drop for DropGuard {
 async fn write_loop(
     mut stdin: ChildStdin,
     mut lines: mpsc::UnboundedReceiver<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
 ) -> io::Result<()> {
     while let Some(line) = lines.recv().await {
         stdin.write_all(&line).await?;
+        queued.fetch_sub(line.len(), Ordering::AcqRel);
     }
     Ok(()) // dropping stdin closes the pipe
+}
+
+/// The count of bad lines a [`Throttle`] kept out of the log.
+fn report_unlogged(suppressed: u64) {
+    if suppressed > 0 {
+        tracing::warn!(
+            suppressed,
+            "bad lines from the server not logged (rate limit)"
+        );
+    }
 }
 
 async fn join(task: &mut Option<JoinHandle<io::Result<()>>>) -> Result<io::Result<()>, JoinError> {

@@ -225,6 +225,11 @@ impl McpClient {
         self.inner.pid
     }
 
+    /// Whether both handles are of the same child.
+    pub fn is_same(&self, other: &McpClient) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     pub fn server_info(&self) -> &InitializeInfo {
         &self.inner.info
     }

@@ -2,7 +2,9 @@
 //!
 //! [`LineReader`] never holds more than `max` bytes of one line: the rest of an oversized line
 //! is discarded as it arrives, keeping only its first [`HEAD_BYTES`] so the caller can try to
-//! tell which request it answered ([`scan_head`]).
+//! tell which request it answered ([`scan_head`]). A line that runs on [`RUNAWAY_SLACK`] bytes
+//! past the limit is given up on ([`Frame::Runaway`]): a child writing an endless line would
+//! otherwise keep us discarding at full speed forever.
 
 use std::io;
 
@@ -10,6 +12,8 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 /// How much of an oversized line is kept for [`scan_head`].
 pub const HEAD_BYTES: usize = 512;
+/// How far past the limit an oversized line is discarded before [`Frame::Runaway`].
+pub const RUNAWAY_SLACK: usize = 64 << 20;
 
 /// One framed line, without its `\n` (and without a trailing `\r`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +24,11 @@ pub enum Frame {
         head: Vec<u8>,
         len: usize,
     },
+    /// A line still without its end after `len` bytes, past the runaway bound: the reader
+    /// should not be used any more (the rest of that line would follow as a new one).
+    Runaway {
+        len: usize,
+    },
 }
 
 /// Reads [`Frame`]s from a buffered reader. Cancel-safe: dropping a pending
@@ -28,6 +37,7 @@ pub enum Frame {
 pub struct LineReader<R> {
     inner: R,
     max: usize,
+    runaway: usize,
     acc: Accumulator,
 }
 
@@ -42,8 +52,15 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
         Self {
             inner,
             max,
+            runaway: max.saturating_add(RUNAWAY_SLACK),
             acc: Accumulator::default(),
         }
+    }
+
+    /// Give up on a line longer than `bytes` (instead of `max` + [`RUNAWAY_SLACK`]).
+    pub fn runaway_after(mut self, bytes: usize) -> Self {
+        self.runaway = bytes.max(self.max);
+        self
     }
 
     /// The next line, or `None` at end of input. A last line without a newline is returned.
@@ -62,6 +79,12 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
             self.inner.consume(used);
             if complete {
                 return Ok(Some(self.acc.take()));
+            }
+            if let Some((_, len)) = self.acc.oversized
+                && len > self.runaway
+            {
+                self.acc = Accumulator::default();
+                return Ok(Some(Frame::Runaway { len }));
             }
         }
     }
@@ -291,6 +314,19 @@ mod tests {
 
     fn line(s: &str) -> Frame {
         Frame::Line(s.as_bytes().to_vec())
+    }
+
+    #[tokio::test]
+    async fn an_endless_line_is_given_up_on() {
+        let mut input = b"{\"a\":1}\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 10_000));
+        let reader = LineReader::new(BufReader::with_capacity(64, &input[..]), 100);
+        let mut reader = reader.runaway_after(1000);
+        assert_eq!(reader.next_frame().await.unwrap(), Some(line("{\"a\":1}")));
+        match reader.next_frame().await.unwrap() {
+            Some(Frame::Runaway { len }) => assert!((1001..=1064).contains(&len), "{len}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -10,6 +10,10 @@ use super::McpError;
 /// JSON-RPC "method not found", used to refuse requests the gateway does not serve.
 pub const METHOD_NOT_FOUND: i64 = -32601;
 
+/// The refusal of a child's request that would be relayed to an MCP client, but too many
+/// of its messages already wait to be relayed.
+pub const BUSY: (i64, &str) = (-32000, "too many messages wait to be relayed to the client");
+
 /// One message read from a child, classified.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
@@ -62,8 +66,30 @@ impl Outcome {
 pub fn classify(line: &[u8]) -> Incoming {
     match serde_json::from_slice::<Value>(line) {
         Ok(value) => classify_value(value),
-        Err(err) => Incoming::Invalid(format!("not JSON: {err}")),
+        Err(err) => Incoming::Invalid(not_json(line, &err)),
     }
+}
+
+/// Why a line is not JSON, in words that name what an encoder did (Python's `json.dumps`
+/// writes `NaN` and `Infinity` by default; serde_json stops at 128 levels of nesting).
+fn not_json(line: &[u8], err: &serde_json::Error) -> String {
+    let what = err.to_string();
+    let at = format!("line {} column {}", err.line(), err.column());
+    if what.starts_with("recursion limit exceeded") {
+        return format!("not valid JSON: nested deeper than 128 levels at {at}");
+    }
+    if err.line() == 1 && (what.starts_with("expected value") || what.starts_with("invalid number"))
+    {
+        // The column is that of the byte where the value went wrong (1-based).
+        let from = err.column().saturating_sub(2).min(line.len());
+        let near = &line[from..line.len().min(from + 10)];
+        for token in ["NaN", "Infinity"] {
+            if near.windows(token.len()).any(|w| w == token.as_bytes()) {
+                return format!("not valid JSON: {token} is not a JSON number, at {at}");
+            }
+        }
+    }
+    format!("not valid JSON: {what}")
 }
 
 pub fn classify_value(value: Value) -> Incoming {
@@ -334,6 +360,34 @@ mod tests {
             classify(b"{\"id\":1,\"result\":\"\xff\xfe\"}"),
             Incoming::Invalid(_)
         ));
+    }
+
+    #[test]
+    fn why_a_line_is_not_json() {
+        let why = |line: &str| match classify(line.as_bytes()) {
+            Incoming::Invalid(why) => why,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(
+            why(r#"{"id":1,"result":{"n":NaN}}"#),
+            "not valid JSON: NaN is not a JSON number, at line 1 column 23"
+        );
+        assert!(
+            why(r#"{"id":1,"result":[1,-Infinity]}"#).contains("Infinity is not a JSON number")
+        );
+        assert!(why(r#"{"id":1,"result":Infinity}"#).contains("Infinity is not a JSON number"));
+        // serde_json's `arbitrary_precision` keeps 1e400 as written: valid.
+        assert!(matches!(
+            classify(br#"{"id":1,"result":1e400}"#),
+            Incoming::Response { .. }
+        ));
+        let deep = format!(
+            r#"{{"id":1,"result":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert!(why(&deep).starts_with("not valid JSON: nested deeper than 128 levels"));
+        assert!(why("hello").starts_with("not valid JSON: expected value"));
     }
 
     #[test]

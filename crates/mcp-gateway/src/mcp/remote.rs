@@ -3,6 +3,8 @@
 //! server's notifications and requests). The upstream session (`Mcp-Session-Id`) is ours
 //! alone; stopping ends it with DELETE. A network failure or an expired upstream session ends
 //! the "child": its requests fail with a clear error, and the next use connects afresh.
+//! Bodies are read as they arrive and never held past `max_line_bytes` (an error body past
+//! [`ERROR_BODY_BYTES`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -18,6 +20,9 @@ use super::actor::{Command, Ended, Reply, Shared};
 use super::jsonrpc;
 use super::{ChildEvent, ExitInfo, McpError};
 use crate::config::RemoteConfig;
+
+/// How much of an error response's body is read (its start is quoted in the error).
+const ERROR_BODY_BYTES: usize = 1024;
 
 /// What every request task shares.
 struct Conn {
@@ -247,17 +252,16 @@ impl Conn {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            let body: String = body.chars().take(300).collect();
+            let body = body_start(&mut response, ERROR_BODY_BYTES).await;
+            let body: String = String::from_utf8_lossy(&body).chars().take(300).collect();
             return Err(format!("HTTP {status}: {body}"));
         }
         if !sse {
-            let bytes = response.bytes().await.map_err(|e| format!("{e}"))?;
-            if bytes.len() > self.max_bytes {
+            let Some(bytes) = body_within(&mut response, self.max_bytes).await? else {
                 return Ok(Some(Err(McpError::ResponseTooLarge {
                     limit: self.max_bytes,
                 })));
-            }
+            };
             let message: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| format!("the remote service sent invalid JSON: {e}"))?;
             return Ok(self.handle(message, ours).await);
@@ -298,21 +302,24 @@ impl Conn {
             (Some(method), Some(id)) => {
                 let (id, method) = (id.clone(), method.to_string());
                 let params = message.get("params").cloned().unwrap_or(Value::Null);
-                if self.shared.relay_requests.load(Ordering::Acquire)
-                    && jsonrpc::is_relayable(&method)
-                {
-                    let _ = self
-                        .shared
-                        .events
-                        .send(ChildEvent::Request { id, method, params });
-                } else {
-                    let answer = match jsonrpc::answer_child_request(&method) {
+                let answer = match self.shared.relays(&method) {
+                    Some(true) => None,
+                    Some(false) => Some(Err(jsonrpc::BUSY)),
+                    None => Some(jsonrpc::answer_child_request(&method)),
+                };
+                if let Some(answer) = answer {
+                    let answer = match answer {
                         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
                         Err((code, text)) => {
                             json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": text}})
                         }
                     };
                     let _ = Box::pin(self.exchange(&answer, None)).await;
+                } else {
+                    let _ = self
+                        .shared
+                        .events
+                        .send(ChildEvent::Request { id, method, params });
                 }
                 None
             }
@@ -347,4 +354,38 @@ impl Conn {
             _ => None,
         }
     }
+}
+
+/// The whole body if it has at most `max` bytes; `None` as soon as it is known to be longer
+/// (the rest is never read).
+async fn body_within(
+    response: &mut reqwest::Response,
+    max: usize,
+) -> Result<Option<Vec<u8>>, String> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > max as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("{e}"))? {
+        if body.len() + chunk.len() > max {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// At most about the first `max` bytes of a body (a read error ends it early).
+async fn body_start(response: &mut reqwest::Response, max: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < max {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(max - body.len())]),
+            _ => break,
+        }
+    }
+    body
 }

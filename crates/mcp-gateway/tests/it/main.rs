@@ -3,6 +3,7 @@
 mod support;
 
 mod api;
+mod broken_wire;
 mod cli;
 mod concurrency;
 mod edge;

@@ -79,8 +79,17 @@ impl<'a> Mcp<'a> {
     }
 
     pub async fn initialize(&mut self, version: &str) -> (StatusCode, Value) {
+        self.initialize_with(version, json!({})).await
+    }
+
+    /// `initialize` declaring the client `capabilities`.
+    pub async fn initialize_with(
+        &mut self,
+        version: &str,
+        capabilities: Value,
+    ) -> (StatusCode, Value) {
         let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "it", "version": "1"}}});
+            "protocolVersion": version, "capabilities": capabilities, "clientInfo": {"name": "it", "version": "1"}}});
         let resp = self.builder().json(&body).send().await.unwrap();
         let status = resp.status();
         if let Some(id) = resp.headers().get("mcp-session-id") {

@@ -1,5 +1,5 @@
 //! Relaying: progress before the result, cancellation reaching the child with its own id,
-//! child notifications on the GET stream.
+//! child notifications on the GET stream, child requests a client never answers.
 
 use reqwest::Response;
 use serde_json::{Value, json};
@@ -127,4 +127,47 @@ async fn list_changed_reaches_the_get_stream() {
     assert!(names.contains(&"fresh".to_string()), "{names:?}");
     let called = mcp.call("fresh", json!({})).await;
     assert_eq!(text(&called), "dynamic fresh");
+}
+
+/// A client that declares sampling but never reads its GET stream: the child's requests
+/// relayed to it wait in a bounded table; the others are refused at once (the table once grew
+/// by one entry per request, for ever).
+#[tokio::test]
+async fn requests_relayed_to_a_client_that_never_answers_are_bounded() {
+    let gw = TestGateway::start(config(json!({ "fx": fixture_service(&[]) }), json!({}))).await;
+    let mut mcp = Mcp::new(&gw, "/mcp");
+    let (status, init) = mcp
+        .initialize_with("2025-11-25", json!({"sampling": {}}))
+        .await;
+    assert_eq!(status, 200, "{init}");
+    mcp.notify("notifications/initialized", json!({})).await;
+    mcp.call("echo", json!({"text": "start the child"})).await;
+    let unread = mcp
+        .with_headers(gw.http.get(gw.url("/mcp")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unread.status(), 200);
+    // In JSON response mode the call has no stream: the requests go to the GET stream.
+    let body = json!({"jsonrpc": "2.0", "id": 99, "method": "tools/call",
+        "params": {"name": "sample_many", "arguments": {"count": 500, "timeout_ms": 3000}}});
+    let mut request = gw
+        .http
+        .post(gw.url("/mcp"))
+        .bearer_auth(TOKEN)
+        .header("accept", "application/json");
+    request = request
+        .header("mcp-session-id", mcp.session.clone().unwrap())
+        .header("mcp-protocol-version", &mcp.version);
+    let response = within(60, "sample_many", request.json(&body).send())
+        .await
+        .unwrap();
+    let answer: Value = response.json().await.unwrap();
+    let counts: Value = serde_json::from_str(&text(&answer["result"])).unwrap();
+    let errors = counts["errors"].as_u64().unwrap();
+    assert!(
+        (500 - 64..500).contains(&errors),
+        "at most 64 requests wait for the client, the rest are refused: {counts}"
+    );
+    drop(unread);
 }
