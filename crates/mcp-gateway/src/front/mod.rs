@@ -610,10 +610,18 @@ async fn answer_call(
 }
 
 fn sse_response(rx: mpsc::Receiver<Value>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+    sse_response_holding(rx, None)
+}
+
+/// An SSE response of the messages of `rx`, holding `hold` for as long as it is open.
+fn sse_response_holding(
+    rx: mpsc::Receiver<Value>,
+    hold: Option<crate::session::SessionHold>,
+) -> Response {
+    let stream = futures_util::stream::unfold((rx, hold), |(mut rx, hold)| async move {
         let message = rx.recv().await?;
         let event = Event::default().event("message").data(message.to_string());
-        Some((Ok::<_, Infallible>(event), rx))
+        Some((Ok::<_, Infallible>(event), (rx, hold)))
     });
     let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
@@ -641,7 +649,11 @@ fn handle_get(
         );
     }
     match find_session(&state, &principal, &endpoint, &headers) {
-        Ok(session) => sse_response(session.open_stream()),
+        // An open GET stream keeps its session alive (not idle) until the client closes it.
+        Ok(session) => {
+            let hold = state.sessions.hold_mcp(&session.id);
+            sse_response_holding(session.open_stream(), hold)
+        }
         Err(response) => response,
     }
 }

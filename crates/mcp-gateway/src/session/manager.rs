@@ -21,7 +21,7 @@ use crate::metrics::{self, ExitCause};
 use crate::sandbox::{self, SpawnRequest};
 
 mod front_door;
-pub use front_door::SessionUse;
+pub use front_door::{SessionHold, SessionUse};
 
 /// One `tools/call` through a session.
 #[derive(Debug, Clone)]

@@ -15,5 +15,5 @@ mod record;
 
 pub use catalog::Catalog;
 pub use error::SessionError;
-pub use manager::{CallOutcome, CallRequest, SessionManager, SessionUse};
+pub use manager::{CallOutcome, CallRequest, SessionHold, SessionManager, SessionUse};
 pub use record::{ChildSnapshot, SessionSnapshot};

@@ -186,6 +186,19 @@ impl Session {
         true
     }
 
+    /// Count a use in flight that is not a call (an open GET stream): the idle reaper leaves
+    /// the session alone until [`Session::leave`]. False if the session was closed.
+    pub fn hold(&self) -> bool {
+        let mut s = self.state();
+        if s.closed.is_some() {
+            return false;
+        }
+        s.last_accessed = Instant::now();
+        s.last_accessed_wall = Local::now();
+        s.in_flight += 1;
+        true
+    }
+
     /// End a call started with [`Session::enter`]: the idle clock starts from now.
     pub fn leave(&self) {
         let mut s = self.state();

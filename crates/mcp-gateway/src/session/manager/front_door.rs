@@ -3,7 +3,7 @@
 //! same single-flight, capped, sandboxed path as REST calls.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -23,7 +23,28 @@ impl Drop for SessionUse {
     }
 }
 
+/// Keeps an MCP session from being reaped while its GET stream is open. Weak: the session's
+/// own state holds the stream, so a strong reference would keep a closed session (and its
+/// stream) alive.
+pub struct SessionHold(Weak<Session>);
+
+impl Drop for SessionHold {
+    fn drop(&mut self) {
+        if let Some(session) = self.0.upgrade() {
+            session.leave();
+        }
+    }
+}
+
 impl SessionManager {
+    /// Hold the live MCP session `id` open (not idle) until the returned guard drops.
+    pub fn hold_mcp(&self, id: &str) -> Option<SessionHold> {
+        let session = self.live_mcp(id)?;
+        session
+            .hold()
+            .then(|| SessionHold(Arc::downgrade(&session)))
+    }
+
     /// Open a new MCP session under `id` carrying the front door's `state`, owned by the
     /// scoped key `owner` (`None`: unscoped), as REST sessions are.
     pub fn open_mcp(

@@ -170,3 +170,42 @@ async fn an_abandoned_stateless_call_frees_its_child_at_once() {
     let (_, sessions) = gw.get("/sessions").await;
     assert_eq!(sessions.as_object().unwrap().len(), 1, "{sessions}");
 }
+
+/// An open GET stream keeps its MCP session alive past `default_timeout`; once the client
+/// closes it, the idle clock runs again (issue 17, defect 13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_get_stream_keeps_its_session_alive() {
+    let mut cfg = capped(10, 10, json!({}));
+    cfg["session"]["default_timeout"] = json!(1);
+    let gw = TestGateway::start(cfg).await;
+    let mut mcp = Mcp::open(&gw, "/services/fx/mcp").await;
+    let id = mcp.session.clone().unwrap();
+    let stream = mcp
+        .with_headers(gw.http.get(gw.url("/services/fx/mcp")))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    // Three idle timeouts with nothing but the open stream (the reaper runs every 0.1 s).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, sessions) = gw.get("/sessions").await;
+    assert!(
+        sessions.get(&id).is_some(),
+        "reaped with its stream open: {sessions}"
+    );
+    let (_, resp) = mcp.send("ping", json!({})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // Closed by the client: the session is idle again and reaped.
+    drop(stream);
+    within(30, "the idle session to be reaped", async {
+        loop {
+            let (_, sessions) = gw.get("/sessions").await;
+            if sessions.get(&id).is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
