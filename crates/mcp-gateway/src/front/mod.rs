@@ -593,12 +593,20 @@ async fn answer_call(
         return axum::Json(era.finish(&ctx, "tools/call", response)).into_response();
     }
     let (tx, rx) = mpsc::channel(64);
+    // How long the answer may wait for a client that stopped reading, once the call is done.
+    let write_timeout = call.timeout;
     tokio::spawn(async move {
         let (_permits, _closer) = (permits, closer);
         let response = relay::call_tool(&ctx.manager, &ctx.session, call, Some(tx.clone())).await;
         match response {
             Some(response) => {
-                let _ = tx.send(era.finish(&ctx, "tools/call", response)).await;
+                let answer = era.finish(&ctx, "tools/call", response);
+                if tokio::time::timeout(write_timeout, tx.send(answer))
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(session = %ctx.session.id, "the client read nothing of its SSE answer for call_timeout: answer dropped");
+                }
             }
             None if era == Era::Modern => {
                 let _ = ctx.manager.close(&ctx.session.id);

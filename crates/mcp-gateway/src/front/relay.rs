@@ -322,9 +322,16 @@ fn relayed(event: ChildEvent, ours: Option<&Value>, theirs: Option<&Value>) -> O
     Some(rpc::notification(&method, params))
 }
 
+/// Queue a notification on the call's SSE stream without waiting: a client that stops reading
+/// must not suspend the call (its `call_timeout`, its cancellation). Progress and log messages
+/// it does not read in time are dropped.
 async fn send(out: &Option<mpsc::Sender<Value>>, message: Value) {
-    if let Some(out) = out {
-        let _ = out.send(message).await;
+    if let Some(out) = out
+        && let Err(mpsc::error::TrySendError::Full(_)) = out.try_send(message)
+    {
+        tracing::debug!(
+            "SSE stream of a call full (the client is not reading): notification dropped"
+        );
     }
 }
 

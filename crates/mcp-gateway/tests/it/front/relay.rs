@@ -171,3 +171,46 @@ async fn requests_relayed_to_a_client_that_never_answers_are_bounded() {
     );
     drop(unread);
 }
+
+/// A client that stops reading its SSE answer must not suspend the call: `call_timeout` still
+/// fires (the child is sent `notifications/cancelled`), and progress it does not read is
+/// dropped rather than queued without end (issue 17, defect 13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_does_not_suspend_the_call_timeout() {
+    let mut fx = fixture_service(&[]);
+    fx["call_timeout"] = json!(5);
+    let gw = TestGateway::start(config(json!({ "fx": fx }), json!({}))).await;
+    let mut mcp = Mcp::open(&gw, "/services/fx/mcp").await;
+    let id = mcp.next_id();
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+        "name": "progress", "arguments": {"steps": 1_000_000, "interval_ms": 0},
+        "_meta": {"progressToken": "p"}}});
+    let resp = within(
+        60,
+        "the SSE answer's head",
+        mcp.builder().json(&body).send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Not read: the progress fills every buffer between the child and us.
+    let sent = std::time::Instant::now();
+    within(60, "call_timeout to cancel the child's request", async {
+        while !gw.log().contains("cancelling a request") {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let took = sent.elapsed();
+    // The timeout fires on time (5 s), not when the client reads again (before the fix: 10.7 s
+    // on an idle machine, and unbounded with more buffering); 3 s of slack for load.
+    assert!(
+        took < std::time::Duration::from_secs(8) * time_scale() as u32,
+        "call_timeout 5 s fired after {took:?}"
+    );
+    // Reading now: the stream ends with the timeout's error for our request.
+    let messages = within(60, "the rest of the answer", messages(resp)).await;
+    let last = messages.last().unwrap();
+    assert_eq!(last["id"], id, "{last}");
+    assert!(last.get("error").is_some(), "{last}");
+}
