@@ -74,6 +74,9 @@ impl From<SessionError> for ApiError {
             SessionError::UnknownSession(_) => {
                 Self::new(StatusCode::NOT_FOUND, "unknown_session", message)
             }
+            SessionError::SessionClosed(_) => {
+                Self::new(StatusCode::CONFLICT, "session_closed", message)
+            }
             SessionError::SessionLimit(_) => {
                 let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "session_limit", message);
                 e.retry_after = Some(1);

@@ -13,6 +13,8 @@ pub enum SessionError {
     UnknownTool { service: String, tool: String },
     #[error("session {0} not found")]
     UnknownSession(String),
+    #[error("session {0} was closed while this call was in flight")]
+    SessionClosed(String),
     #[error("{0}")]
     SessionLimit(String),
     #[error("service {service} is unavailable: {reason}")]

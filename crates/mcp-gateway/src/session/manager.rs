@@ -127,7 +127,12 @@ impl SessionManager {
         let started = Instant::now();
         let result = child.client.call_tool(&req.tool, req.arguments).await;
         metrics::tool_call(&service.name, result.is_ok(), started.elapsed());
-        let result = result.map_err(|e| SessionError::from_call(&service.name, e))?;
+        // A child stopped because its session was closed (DELETE, idle, shutdown) under this
+        // call: say so, rather than "the child exited".
+        let result = result.map_err(|e| match session.closed_by() {
+            Some(_) => closed_error(&session),
+            None => SessionError::from_call(&service.name, e),
+        })?;
         Ok(CallOutcome { result })
     }
 
@@ -258,7 +263,7 @@ impl SessionManager {
             .slot(&service.name, || {
                 self.next_slot.fetch_add(1, Ordering::Relaxed)
             })
-            .ok_or_else(|| SessionError::UnknownSession(session.id.clone()))?;
+            .ok_or_else(|| closed_error(session))?;
         let result = slot
             .cell
             .get_or_init(|| self.start_child(session, service, slot.id))
@@ -276,7 +281,7 @@ impl SessionManager {
                 if let Some(cause) = session.closed_by() {
                     let _ = child.stop_cause.set(cause);
                     self.stop_in_background(child.client.clone());
-                    return Err(SessionError::UnknownSession(session.id.clone()));
+                    return Err(closed_error(session));
                 }
             }
         }
@@ -325,7 +330,10 @@ impl SessionManager {
             // Closed while we were starting: nobody else will stop this child.
             let _ = child.stop_cause.set(closed.unwrap_or(ExitCause::Shutdown));
             self.stop_in_background(client);
-            return Err(SessionError::UnknownSession(session.id.clone()));
+            return Err(match closed {
+                Some(_) => closed_error(session),
+                None => SessionError::ShuttingDown,
+            });
         }
         Ok(child)
     }
@@ -605,6 +613,15 @@ impl SessionManager {
         }
         self.tasks.close();
         self.tasks.wait().await;
+    }
+}
+
+/// The error of a call whose session was closed under it: 503 when the gateway is stopping,
+/// else 409 `session_closed` (DELETE, idle reaping).
+fn closed_error(session: &Session) -> SessionError {
+    match session.closed_by() {
+        Some(ExitCause::Shutdown) => SessionError::ShuttingDown,
+        _ => SessionError::SessionClosed(session.id.clone()),
     }
 }
 

@@ -271,3 +271,46 @@ async fn tool_list_changes_stay_in_their_session() {
     assert_eq!(served("a", "dyn_a").await, "dynamic dyn_a");
     assert_eq!(gw.get("/services/fx/tools").await.1, before);
 }
+
+/// A first call racing a DELETE of the same id (issue 17, defect 13). The outcome is defined:
+/// - the DELETE is first: it answers 404 (nothing to close) and the call creates the session
+///   (200);
+/// - the call is first: the DELETE answers 200 and the call either finished (200) or is cut
+///   short with 409 `session_closed` — never a 404 for a session it created itself.
+///
+/// Either way no child outlives its session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_call_racing_a_delete_has_a_defined_outcome() {
+    let gw = TestGateway::start(config(json!({ "fx": fixture_service(&[]) }), json!({}))).await;
+    let mut outcomes = std::collections::BTreeMap::new();
+    for i in 0..150 {
+        let id = format!("race-{i}");
+        let path = format!("/sessions/{id}");
+        let ((call, body), (delete, _)) = tokio::join!(
+            gw.call("fx", &id, "echo", json!({"text": "x"})),
+            gw.delete(&path)
+        );
+        match (call.as_u16(), delete.as_u16()) {
+            (200, 404) | (200, 200) => {}
+            (409, 200) => assert_eq!(body["code"], "session_closed", "{body}"),
+            other => panic!("call {id}: {other:?} {body}"),
+        }
+        *outcomes
+            .entry((call.as_u16(), delete.as_u16()))
+            .or_insert(0) += 1;
+    }
+    eprintln!("outcomes (call, delete): {outcomes:?}");
+    // Sessions left are exactly those whose DELETE came first; each has its one child.
+    let (_, sessions) = gw.get("/sessions").await;
+    let listed = sessions.as_object().unwrap().len();
+    assert_eq!(
+        listed,
+        outcomes.get(&(200, 404)).copied().unwrap_or(0),
+        "{sessions}"
+    );
+    let gateway = gw.pid();
+    wait_until(30, "children of closed sessions to be reaped", || {
+        procs::children_of(gateway).len() == listed
+    })
+    .await;
+}
