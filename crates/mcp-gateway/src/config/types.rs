@@ -64,6 +64,9 @@ pub struct ServerConfig {
     /// its first bytes and each request's headers; also how long an idle keep-alive
     /// connection is kept. Slow or silent clients are disconnected.
     pub header_read_timeout: Duration,
+    /// `server.body_read_timeout` seconds (default 30): how long a request may take to deliver
+    /// its whole body once its headers are in; past it the answer is 408.
+    pub body_read_timeout: Duration,
     /// `server.max_connections` (default 10,000): open connections beyond this are closed as
     /// soon as they are accepted (before TLS or HTTP).
     pub max_connections: usize,

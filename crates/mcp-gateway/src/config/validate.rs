@@ -153,6 +153,15 @@ fn server(mut o: Obj<'_>, tls_base: &Path, d: &mut Diags<'_>) -> ServerConfig {
             max: HOUR,
         },
     );
+    let body_read_timeout = o.secs(
+        d,
+        "body_read_timeout",
+        Duration::from_secs(30),
+        Secs {
+            zero_ok: false,
+            max: HOUR,
+        },
+    );
     let max_connections = o.usize(d, "max_connections", 10_000, 1..=1_000_000);
     for key in traffic::SERVER_KEYS {
         o.ignore(key);
@@ -179,6 +188,7 @@ fn server(mut o: Obj<'_>, tls_base: &Path, d: &mut Diags<'_>) -> ServerConfig {
         max_body_bytes,
         shutdown_grace,
         header_read_timeout,
+        body_read_timeout,
         max_connections,
         allowed_origins,
     }

@@ -1,6 +1,7 @@
 //! The REST API: router, auth, error mapping. Only this module knows HTTP.
 
 mod auth;
+mod body;
 mod conn;
 mod error;
 mod idle;
@@ -70,6 +71,10 @@ pub fn router(state: AppState) -> Router {
         .merge(protected)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body::deadline,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), origin::guard))
         .layer(middleware::from_fn(metrics::count_requests))
         .layer(DefaultBodyLimit::max(max_body))

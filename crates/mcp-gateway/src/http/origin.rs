@@ -65,7 +65,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// `/mcp` and `/services/{name}/mcp`.
-fn is_front_door(path: &str) -> bool {
+pub(super) fn is_front_door(path: &str) -> bool {
     path == "/mcp"
         || path
             .strip_prefix("/services/")

@@ -264,3 +264,63 @@ async fn idle_http2_connections_close_even_when_they_ping() {
     let (status, _) = gw.get("/health").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Send `path` a POST whose body trickles in one byte every 300 ms; the whole answer.
+async fn trickle(gw: &TestGateway, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = gw.base.trim_start_matches("http://").to_string();
+    let conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut rd, mut wr) = conn.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Length: 200\r\n\r\n"
+    );
+    wr.write_all(head.as_bytes()).await.unwrap();
+    let writer = tokio::spawn(async move {
+        for _ in 0..200 {
+            if wr.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let _ = rd.read_to_end(&mut answer).await;
+    writer.abort();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// An authenticated request whose body trickles in is answered 408 once
+/// `server.body_read_timeout` passes, and its connection closed (issue 17, defect 13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_body_is_cut_off_with_408() {
+    let gw = TestGateway::start(config(
+        json!({ "fx": fixture_service(&[]) }),
+        json!({ "server": { "body_read_timeout": 1 } }),
+    ))
+    .await;
+    for (path, shape) in [
+        ("/services/fx/call", "\"code\":\"request_timeout\""),
+        ("/mcp", "\"jsonrpc\":\"2.0\""),
+    ] {
+        let started = std::time::Instant::now();
+        let answer = within(30, "the 408", trickle(&gw, path)).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("body_read_timeout"), "{path}: {answer}");
+        assert!(answer.contains(shape), "{path}: {answer}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{path}: {:?}",
+            started.elapsed()
+        );
+    }
+    // A body that arrives in time is served as usual.
+    let (status, _) = gw
+        .post(
+            "/services/fx/call",
+            &json!({"tool": "echo", "session_id": "s", "arguments": {"text": "x"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -204,6 +204,7 @@ fn defaults_apply_to_an_empty_object() {
     assert_eq!(s.max_body_bytes, 10 * 1024 * 1024);
     assert_eq!(s.shutdown_grace, Duration::from_secs(10));
     assert_eq!(s.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(s.body_read_timeout, Duration::from_secs(30));
     assert_eq!(s.max_connections, 10_000);
 
     assert!(c.services.is_empty());

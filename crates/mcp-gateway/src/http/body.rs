@@ -1,0 +1,99 @@
+//! A deadline for request bodies: once its headers are in, a request must deliver its whole
+//! body within `server.body_read_timeout`, or it is answered 408 and its connection closed. A
+//! client trickling one byte every few seconds cannot hold a handler (and the connection's
+//! place) for ever. (Headers have their own deadline, `server.header_read_timeout`, in hyper.)
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body::{Frame, SizeHint};
+use tokio::time::Sleep;
+
+use super::AppState;
+use super::error::ApiError;
+
+/// The body did not arrive in time.
+#[derive(Debug, thiserror::Error)]
+#[error("request body not received within server.body_read_timeout ({0:?})")]
+pub struct BodyTimeout(Duration);
+
+/// Middleware: arm the deadline; if the body ran out of time, whatever the handler made of the
+/// failed read is replaced by a 408 in the route's shape.
+pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = state.sessions.config().server.body_read_timeout;
+    let expired = Arc::new(AtomicBool::new(false));
+    let (parts, body) = request.into_parts();
+    let body = Body::new(Deadline {
+        inner: body,
+        sleep: Some(Box::pin(tokio::time::sleep(limit))),
+        limit,
+        expired: expired.clone(),
+    });
+    let front_door = super::origin::is_front_door(parts.uri.path());
+    let response = next.run(Request::from_parts(parts, body)).await;
+    if !expired.load(Ordering::Acquire) {
+        return response;
+    }
+    let message = BodyTimeout(limit).to_string();
+    let mut response = if front_door {
+        crate::front::refusal(StatusCode::REQUEST_TIMEOUT, &message)
+    } else {
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message).into_response()
+    };
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// A request body that fails once its deadline passes before its end.
+struct Deadline {
+    inner: Body,
+    /// `None` once the body has ended.
+    sleep: Option<Pin<Box<Sleep>>>,
+    limit: Duration,
+    expired: Arc<AtomicBool>,
+}
+
+impl http_body::Body for Deadline {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            this.sleep = None;
+        }
+        let late = polled.is_pending()
+            && this
+                .sleep
+                .as_mut()
+                .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+        if late {
+            this.sleep = None;
+            this.expired.store(true, Ordering::Release);
+            return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout(this.limit)))));
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
