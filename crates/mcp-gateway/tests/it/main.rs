@@ -4,6 +4,7 @@ mod support;
 
 mod api;
 mod broken_wire;
+mod churn;
 mod cli;
 mod concurrency;
 mod edge;
