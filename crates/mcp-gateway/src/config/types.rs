@@ -70,9 +70,13 @@ pub struct ServerConfig {
     /// `server.max_connections` (default 10,000): open connections beyond this are closed as
     /// soon as they are accepted (before TLS or HTTP).
     pub max_connections: usize,
-    /// `server.allowed_origins` (default empty): browser origins accepted by the MCP front
-    /// door besides loopback ones (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*`).
+    /// `server.allowed_origins` (default empty): browser origins accepted besides loopback
+    /// ones (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*`); `"*"`: all.
     pub allowed_origins: Vec<String>,
+    /// `server.allowed_hosts` (default empty): `Host` names accepted besides loopback ones
+    /// while the gateway listens on a loopback address (e.g. the public name a local reverse
+    /// proxy forwards); `"*"`: all.
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -175,6 +175,18 @@ fn server(mut o: Obj<'_>, tls_base: &Path, d: &mut Diags<'_>) -> ServerConfig {
             other => Err(format!("expected an array of origins, got {}", kind(other))),
         })
         .unwrap_or_default();
+    let allowed_hosts = o
+        .read(d, "allowed_hosts", |v| match v {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| read_str(i).map(|s| s.to_ascii_lowercase()))
+                .collect(),
+            other => Err(format!(
+                "expected an array of host names, got {}",
+                kind(other)
+            )),
+        })
+        .unwrap_or_default();
     o.finish(d);
 
     ServerConfig {
@@ -191,6 +203,7 @@ fn server(mut o: Obj<'_>, tls_base: &Path, d: &mut Diags<'_>) -> ServerConfig {
         body_read_timeout,
         max_connections,
         allowed_origins,
+        allowed_hosts,
     }
 }
 

@@ -43,7 +43,7 @@ pub fn check(server: &ServerConfig, headers: &HeaderMap) -> Result<(), Refusal> 
         && let Some(host) = headers.get(header::HOST)
     {
         let host = String::from_utf8_lossy(host.as_bytes());
-        if !is_loopback_authority(&host) {
+        if !is_loopback_authority(&host) && !host_allowed(&host, &server.allowed_hosts) {
             tracing::warn!(target: "security", event_type = "host_rejected", %host, "request for a foreign host");
             return Err(Refusal::Host(host.into_owned()));
         }
@@ -88,6 +88,18 @@ fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
     matches!(scheme, "http" | "https") && is_loopback_authority(authority)
 }
 
+/// A `Host` (with or without a port) named in `server.allowed_hosts`, or `*` there.
+fn host_allowed(authority: &str, allowed: &[String]) -> bool {
+    let name = if authority.starts_with('[') {
+        authority.split(']').next().map(|h| format!("{h}]"))
+    } else {
+        authority.split(':').next().map(str::to_owned)
+    }
+    .unwrap_or_default()
+    .to_ascii_lowercase();
+    allowed.iter().any(|a| a == "*" || *a == name)
+}
+
 /// `localhost`, `127.0.0.1` or `[::1]`, with or without a port.
 fn is_loopback_authority(authority: &str) -> bool {
     let host = if let Some(rest) = authority.strip_prefix('[') {
@@ -113,6 +125,17 @@ mod tests {
         assert!(!origin_allowed("http://localhost.evil.example", &allowed));
         assert!(!origin_allowed("null", &allowed));
         assert!(origin_allowed("http://evil.example", &["*".into()]));
+    }
+
+    #[test]
+    fn hosts() {
+        let allowed = vec!["gw.example.com".to_string()];
+        assert!(host_allowed("GW.example.com:443", &allowed));
+        assert!(host_allowed("gw.example.com", &allowed));
+        assert!(!host_allowed("evil.example", &allowed));
+        assert!(!host_allowed("gw.example.com.evil.example", &allowed));
+        assert!(host_allowed("anything", &["*".into()]));
+        assert!(!host_allowed("anything", &[]));
     }
 
     #[test]

@@ -107,6 +107,27 @@ async fn dns_rebinding_is_refused_on_every_route() {
     assert!(gw.log().contains("host_rejected"), "security log");
 }
 
+/// A local reverse proxy forwarding its public name: `server.allowed_hosts` lets it in, and
+/// only it.
+#[tokio::test]
+async fn allowed_hosts_admit_a_proxy_s_public_name() {
+    let gw = TestGateway::start(config(
+        json!({ "fx": fixture_service(&[]) }),
+        json!({ "server": { "allowed_hosts": ["gw.example.com"] } }),
+    ))
+    .await;
+    let auth = format!("Bearer {TOKEN}");
+    for (host, want) in [
+        ("gw.example.com", StatusCode::OK),
+        ("GW.example.com:443", StatusCode::OK),
+        ("evil.example", StatusCode::FORBIDDEN),
+    ] {
+        let headers = [("authorization", auth.as_str()), ("host", host)];
+        let (status, _) = send(&gw, Method::GET, "/services", &headers, None).await;
+        assert_eq!(status, want, "{host}");
+    }
+}
+
 /// Listening on every address (a container), Host is not checked but Origin still is.
 #[tokio::test]
 async fn on_all_addresses_only_the_origin_is_checked() {
