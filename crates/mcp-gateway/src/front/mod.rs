@@ -12,9 +12,9 @@
 
 mod aggregate;
 mod methods;
-mod modern;
+pub(crate) mod modern;
 mod relay;
-mod rpc;
+pub(crate) mod rpc;
 mod session;
 
 use std::any::Any;

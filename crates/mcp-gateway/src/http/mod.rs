@@ -7,7 +7,7 @@ mod limits;
 mod metrics;
 mod routes;
 mod server;
-mod validate;
+pub(crate) mod validate;
 
 use std::sync::Arc;
 
