@@ -21,9 +21,12 @@ rss_mb=2048
 
 bash scripts/install-test-peers.sh
 export PATH="$root/.test-peers/cargo-fuzz/bin:$PATH"
+# Nightly when rustup has it; else the default toolchain, which builds these targets too: with
+# no sanitizer, cargo-fuzz passes rustc no nightly-only flag.
+toolchain=(+nightly)
 if ! cargo +nightly --version >/dev/null 2>&1; then
-  echo "fuzz.sh: cargo-fuzz needs a nightly toolchain (rustup's 'nightly'); MCP_SKIP_FUZZ=1 skips this step" >&2
-  exit 1
+  echo "fuzz.sh: no nightly toolchain: building with the default one"
+  toolchain=()
 fi
 
 # Release with debug assertions and overflow checks. No sanitizer: the fuzzed code is safe Rust,
@@ -31,10 +34,10 @@ fi
 cargo fmt --manifest-path fuzz/Cargo.toml --check
 flags=(-O --debug-assertions --sanitizer none --codegen-units 16)
 start=$(date +%s)
-cargo +nightly fuzz build "${flags[@]}"
+cargo "${toolchain[@]}" fuzz build "${flags[@]}"
 echo "fuzz.sh: built in $(($(date +%s) - start)) s"
-bin="fuzz/target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
-read -r -a targets <<<"${FUZZ_TARGETS:-$(cargo +nightly fuzz list | tr '\n' ' ')}"
+bin="fuzz/target/$(rustc -vV | sed -n 's/^host: //p')/release"
+read -r -a targets <<<"${FUZZ_TARGETS:-$(cargo "${toolchain[@]}" fuzz list | tr '\n' ' ')}"
 
 failed=()
 # Saved reproducers of past findings: each is run once and must pass now.
