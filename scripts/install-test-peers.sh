@@ -30,3 +30,9 @@ if [ ! -x "$peers/node22/node_modules/.bin/node" ] || [ ! -f "$peers/node22/node
   npm install --prefix "$peers/node22" --no-audit --no-fund --loglevel=error \
     node@22 @modelcontextprotocol/conformance@0.1.16
 fi
+# cargo-fuzz for scripts/fuzz.sh, built from crates.io (pinned, with its own lock file).
+if [ "$(cat "$peers/cargo-fuzz/.version" 2>/dev/null)" != 0.13.2 ] || [ ! -x "$peers/cargo-fuzz/bin/cargo-fuzz" ]; then
+  echo "installing cargo-fuzz into $peers/cargo-fuzz"
+  cargo install --quiet --locked --force --root "$peers/cargo-fuzz" cargo-fuzz@0.13.2
+  echo 0.13.2 >"$peers/cargo-fuzz/.version"
+fi

@@ -8,6 +8,8 @@
 pub mod cli;
 pub mod config;
 pub mod front;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod logging;
 pub mod mcp;

@@ -14,9 +14,9 @@ mod aggregate;
 mod budget;
 mod declared;
 mod methods;
-mod modern;
+pub(crate) mod modern;
 mod relay;
-mod rpc;
+pub(crate) mod rpc;
 mod session;
 
 use std::any::Any;

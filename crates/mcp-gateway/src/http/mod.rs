@@ -10,7 +10,7 @@ mod metrics;
 mod origin;
 mod routes;
 mod server;
-mod validate;
+pub(crate) mod validate;
 
 use std::sync::Arc;
 
