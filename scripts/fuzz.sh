@@ -15,7 +15,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-$(nproc)}
-# One input may take this long (seconds) and the process this much memory (MiB), or it fails.
+# One input may take this long (seconds) and the process this much memory (MiB), or it fails
+# (-rss_limit_mb; -malloc_limit_mb only bites in a build with a sanitizer).
 per_input_timeout=10
 rss_mb=2048
 
