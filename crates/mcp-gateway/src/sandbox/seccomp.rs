@@ -222,7 +222,8 @@ fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, String> {
 }
 
 // BPF opcodes (linux/bpf_common.h) and seccomp return values (linux/seccomp.h).
-const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+/// `BPF_LD | BPF_W | BPF_ABS` (the first two are 0).
+const LD_W_ABS: u16 = 0x20;
 const JMP_JEQ_K: u16 = 0x05 | 0x10;
 #[cfg(target_arch = "x86_64")]
 const JMP_JGE_K: u16 = 0x05 | 0x30;
