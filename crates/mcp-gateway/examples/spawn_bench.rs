@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mcp_gateway::config::{ChildUser, Network, SandboxConfig, ServiceConfig};
+use mcp_gateway::config::{ChildUser, Network, SandboxConfig, Seccomp, ServiceConfig};
 use mcp_gateway::mcp::{ClientOptions, McpClient};
 use mcp_gateway::sandbox::{self, SpawnRequest};
 
@@ -45,6 +45,13 @@ fn main() {
             SandboxConfig {
                 user: ChildUser::Gateway,
                 allow_weaker: true,
+                ..SandboxConfig::default()
+            },
+        ),
+        (
+            "High, no seccomp filter (sandbox.seccomp off)",
+            SandboxConfig {
+                seccomp: Some(Seccomp::Off),
                 ..SandboxConfig::default()
             },
         ),

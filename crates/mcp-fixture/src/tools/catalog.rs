@@ -44,6 +44,7 @@ pub const NAMES: &[&str] = &[
     "spawn_daemon",
     "signal",
     "ptrace",
+    "syscall",
     "raw_reply",
     "endless_line",
     "flood_requests",

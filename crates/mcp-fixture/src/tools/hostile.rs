@@ -28,6 +28,7 @@ pub const NAMES: &[&str] = &[
     "spawn_daemon",
     "signal",
     "ptrace",
+    "syscall",
     "raw_reply",
     "endless_line",
     "flood_requests",
@@ -111,6 +112,12 @@ pub fn definitions() -> Vec<Value> {
             &["pid"],
         ),
         tool(
+            "syscall",
+            "Make one raw system call the seccomp filter denies (bpf, perf_event_open, keyctl, userfaultfd, io_uring_setup, unshare_user, clone_user, mount), with arguments the kernel itself answers without EPERM; reply \"ok N\" or the OS error",
+            json!({"call": string("Which system call")}),
+            &["call"],
+        ),
+        tool(
             "raw_reply",
             "Write `line` (with every `$ID` replaced by this call's id as JSON) and a newline to stdout as the reply, unchecked",
             json!({"line": string("The raw reply line")}),
@@ -190,6 +197,7 @@ pub fn call(call: &Call<'_>, name: &str) -> Result<Outcome, String> {
             args::size(args, "signal", Some(0))?,
         ),
         "ptrace" => ptrace::seize(args::size(args, "pid", None)?),
+        "syscall" => super::syscalls::call(args::required_string(args, "call")?),
         other => Err(format!("no hostile tool {other}")),
     }
 }

@@ -10,6 +10,7 @@ pub mod conformance;
 mod counting;
 pub mod hostile;
 mod process;
+mod syscalls;
 pub mod todo;
 mod wire;
 

@@ -250,6 +250,16 @@ fn sandbox(o: Option<Obj<'_>>, d: &mut Diags<'_>) -> (SandboxConfig, Option<Path
             defaults.network,
         ),
         allow_weaker: o.bool(d, "allow_weaker", defaults.allow_weaker),
+        seccomp: o.get("seccomp").is_some().then(|| {
+            choice(
+                &mut o,
+                d,
+                "seccomp",
+                &[("default", Seccomp::Default), ("off", Seccomp::Off)],
+                Seccomp::Default,
+            )
+        }),
+        seccomp_allow: seccomp_allow(&mut o, d),
         limits: ResourceLimits {
             cpu_seconds: o.uint(d, "cpu_seconds", limits.cpu_seconds, 1..=1 << 40),
             memory_mb: o.uint(d, "memory_mb", limits.memory_mb, 1..=1 << 24),
@@ -285,6 +295,43 @@ fn choice<T: Copy>(
         format!("expected one of {}, got {text:?}", names.join(", ")),
     );
     default
+}
+
+/// `seccomp_allow`: names of calls the seccomp filter refuses, to let through.
+fn seccomp_allow(o: &mut Obj<'_>, d: &mut Diags<'_>) -> Vec<String> {
+    let key = o.key("seccomp_allow");
+    let Some(value) = o.get("seccomp_allow") else {
+        return Vec::new();
+    };
+    let Value::Array(items) = value else {
+        let message = format!(
+            "expected an array of system call names, got {}",
+            kind(value)
+        );
+        d.error(&key, message);
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let item_key = format!("{key}[{i}]");
+        match item {
+            Value::String(name) if crate::sandbox::seccomp_refuses(name) => {
+                names.push(name.clone())
+            }
+            Value::String(name) => d.error(
+                &item_key,
+                format!(
+                    "{name:?} is not a system call the seccomp filter refuses (see \
+                     docs/sandbox.md): nothing to allow"
+                ),
+            ),
+            other => d.error(
+                &item_key,
+                format!("expected a system call name, got {}", kind(other)),
+            ),
+        }
+    }
+    names
 }
 
 /// `allowed_paths`: strings (read-only) or `{"path": ..., "writable": bool}`.

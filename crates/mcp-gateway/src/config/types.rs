@@ -152,7 +152,20 @@ pub struct SandboxConfig {
     /// `sandbox.allow_weaker` (default false): start even when part of the requested isolation
     /// cannot be enforced on this host (the startup log says what is missing).
     pub allow_weaker: bool,
+    /// `sandbox.seccomp`: `"default"` (the deny-list of docs/sandbox.md) or `"off"`; unset,
+    /// the filter is installed at level High only.
+    pub seccomp: Option<Seccomp>,
+    /// `sandbox.seccomp_allow` (default empty): calls of the deny-list to let through.
+    pub seccomp_allow: Vec<String>,
     pub limits: ResourceLimits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seccomp {
+    /// The deny-list (less `seccomp_allow`).
+    Default,
+    /// No system-call filter.
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +235,8 @@ impl Default for SandboxConfig {
             filesystem: Filesystem::Isolated,
             network: Network::Host,
             allow_weaker: false,
+            seccomp: None,
+            seccomp_allow: Vec::new(),
             limits: ResourceLimits::default(),
         }
     }

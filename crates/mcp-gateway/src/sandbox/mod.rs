@@ -3,14 +3,16 @@
 //! [`spawn`] turns a service's configuration into a running child with piped stdio, in its own
 //! process group, with a parent-death signal, and, at the levels that ask for it: the
 //! environment allow-list, a private per-child directory, resource limits, a pids cgroup,
-//! landlock filesystem rules, a private network namespace and dropped privileges. What will be
+//! landlock filesystem rules, a private network namespace, dropped privileges and a seccomp
+//! filter. What will be
 //! enforced is decided once per service by [`plan`] from the configuration and the host's
 //! capabilities ([`describe`] prints it); a level that cannot be enforced refuses to start
 //! unless `allow_weaker` is set. The returned [`Spawned`] owns everything the spawn created;
 //! [`SandboxGuard::cleanup`] removes it after the child is reaped.
 //!
 //! Submodules: `plan` (decisions and report, pure), `env` (the child's environment, pure),
-//! `landlock` (rule computation and ruleset), `cgroup` (per-child pids cgroup), `preexec` (the
+//! `landlock` (rule computation and ruleset), `cgroup` (per-child pids cgroup), `seccomp` (the
+//! system-call deny-list, compiled), `preexec` (the
 //! only unsafe code: what runs between fork and exec, and the landlock syscalls).
 
 mod cgroup;
@@ -19,6 +21,7 @@ mod landlock;
 mod plan;
 mod preexec;
 mod private_dir;
+mod seccomp;
 mod uids;
 
 use std::io;
@@ -33,6 +36,7 @@ use crate::config::{Config, ServiceConfig, TlsConfig};
 pub use env::child_env;
 pub use plan::{Host, SandboxReport, describe};
 pub use private_dir::{foreign_entries, sweep as sweep_private_dirs};
+pub use seccomp::is_refused as seccomp_refuses;
 
 /// Apply the gateway-wide sandbox settings (`session.child_uids`); before the first spawn or
 /// report.
@@ -227,7 +231,13 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
             .then(|| plan.landlock_abi.map_or(0, landlock::read_dir_rights)),
         drop_to,
         landlock: None,
+        seccomp: None,
     };
+    if plan.seccomp {
+        let filter =
+            seccomp::program(&service.sandbox.seccomp_allow).map_err(SandboxError::Setup)?;
+        hook.seccomp = Some(filter);
+    }
     if let (Some(max), Ok(base)) = (plan.pids_max, &host.pids_cgroup) {
         // `unique` starts with the gateway's pid, so a later gateway can sweep it if this one
         // is killed.

@@ -5,9 +5,9 @@ use std::fmt;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::config::{ChildUser, Filesystem, Network, ServiceConfig};
+use crate::config::{ChildUser, Filesystem, Network, Seccomp, ServiceConfig};
 
-use super::{cgroup, env, preexec, uids};
+use super::{cgroup, env, preexec, seccomp, uids};
 
 /// What this host can do, probed once.
 #[derive(Debug, Clone)]
@@ -28,6 +28,8 @@ pub struct Host {
     /// Whether a child can get a network namespace (`network: "none"`): as root directly, else
     /// inside a user namespace of its own.
     pub netns: Result<(), String>,
+    /// Whether a child can install the seccomp filter.
+    pub seccomp: Result<(), String>,
 }
 
 impl Host {
@@ -61,6 +63,10 @@ impl Host {
             } else {
                 Err("an unprivileged child cannot mount a /proc of its own".into())
             },
+            seccomp: seccomp::program(&[]).and_then(|filter| {
+                preexec::probe_seccomp(&filter)
+                    .map_err(|e| format!("this kernel refuses a seccomp filter ({e})"))
+            }),
             netns: if root {
                 preexec::probe_netns().map_err(|e| {
                     format!(
@@ -150,6 +156,8 @@ pub struct Plan {
     pub netns: bool,
     /// A mount namespace with a `hidepid=2` `/proc` (root, own uid).
     pub private_proc: bool,
+    /// The seccomp filter (less `seccomp_allow`).
+    pub seccomp: bool,
     pub report: SandboxReport,
 }
 
@@ -257,6 +265,7 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
         landlock_abi: None,
         netns: false,
         private_proc: false,
+        seccomp: false,
         report: report.clone(),
     };
     if !s.enabled {
@@ -478,8 +487,57 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
             ));
         }
     }
+    seccomp_report(s, level, host, &mut plan, &mut report);
     plan.report = report;
     plan
+}
+
+/// Whether the seccomp filter is installed (at High unless `sandbox.seccomp` says otherwise),
+/// and what the report says of it.
+fn seccomp_report(
+    s: &crate::config::SandboxConfig,
+    level: &str,
+    host: &Host,
+    plan: &mut Plan,
+    report: &mut SandboxReport,
+) {
+    let wanted = match s.seccomp {
+        Some(Seccomp::Default) => true,
+        Some(Seccomp::Off) => false,
+        None => level == "High",
+    };
+    if !wanted {
+        let why = match s.seccomp {
+            Some(_) => "sandbox.seccomp is \"off\"",
+            None => "level High only, unless sandbox.seccomp is \"default\"",
+        };
+        report
+            .notes
+            .push(format!("system calls: not filtered ({why})"));
+        return;
+    }
+    if let Err(why) = &host.seccomp {
+        report.missing.push(format!("seccomp filter: {why}"));
+        return;
+    }
+    plan.seccomp = true;
+    let denied = seccomp::DENIED
+        .iter()
+        .filter(|d| !s.seccomp_allow.iter().any(|a| a == d.name))
+        .count();
+    report.enforced.push(format!(
+        "system calls: a seccomp filter answers EPERM to {denied} calls of the kernel surface a \
+         server never needs (bpf, perf_event_open, io_uring, keyctl, userfaultfd, ptrace, \
+         process_vm_*, mount, unshare, setns, clone with namespace flags, kexec, modules, ...: \
+         docs/sandbox.md), to other ABIs and x32; clone3 answers ENOSYS (glibc falls back to \
+         clone)"
+    ));
+    if !s.seccomp_allow.is_empty() {
+        report.notes.push(format!(
+            "system calls allowed through the seccomp filter (sandbox.seccomp_allow): {}",
+            s.seccomp_allow.join(", ")
+        ));
+    }
 }
 
 /// What landlock `abi` adds to the isolation between children, and what an older ABI costs.
@@ -573,6 +631,7 @@ mod tests {
             child_uids: Ok(()),
             private_proc: Ok(()),
             netns: Ok(()),
+            seccomp: Ok(()),
         }
     }
 
@@ -596,6 +655,7 @@ mod tests {
             child_uids: Err("only root".into()),
             private_proc: Err("not root".into()),
             netns: userns.clone(),
+            seccomp: Ok(()),
         }
     }
 
@@ -780,6 +840,44 @@ mod tests {
         assert!(!p.private_dir && p.limits.is_none() && p.landlock_abi.is_none());
         assert_eq!(p.identity, Identity::Gateway, "level None changes nothing");
         assert!(p.report.ok());
+    }
+
+    #[test]
+    fn seccomp_filters_at_high_unless_turned_off_and_fails_closed_without_it() {
+        assert!(plan(&service(SandboxConfig::default()), &root_host()).seccomp);
+        let medium = SandboxConfig {
+            restricted_env: false,
+            ..SandboxConfig::default()
+        };
+        let p = plan(&service(medium.clone()), &root_host());
+        assert!(!p.seccomp, "level Medium: not by default");
+        assert!(p.report.notes.iter().any(|n| n.contains("not filtered")));
+        let asked = SandboxConfig {
+            seccomp: Some(Seccomp::Default),
+            ..medium
+        };
+        assert!(plan(&service(asked), &root_host()).seccomp);
+        let off = SandboxConfig {
+            seccomp: Some(Seccomp::Off),
+            ..SandboxConfig::default()
+        };
+        let p = plan(&service(off), &root_host());
+        assert!(!p.seccomp);
+        assert!(p.report.to_string().contains("sandbox.seccomp is \"off\""));
+        let allowing = SandboxConfig {
+            seccomp_allow: vec!["ptrace".into()],
+            ..SandboxConfig::default()
+        };
+        let report = plan_report(allowing, &root_host());
+        let text = report.to_string();
+        assert!(text.contains("(sandbox.seccomp_allow): ptrace"), "{text}");
+        let unable = Host {
+            seccomp: Err("this kernel refuses a seccomp filter (EINVAL)".into()),
+            ..root_host()
+        };
+        let report = plan_report(SandboxConfig::default(), &unable);
+        assert_eq!(report.missing.len(), 1, "{report}");
+        assert!(report.missing[0].starts_with("seccomp filter:"), "{report}");
     }
 
     #[test]

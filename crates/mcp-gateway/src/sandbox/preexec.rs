@@ -7,7 +7,7 @@
 //! The gateway is multi-threaded, so after `fork` only the forking thread exists and any lock
 //! another thread held stays locked forever. [`Hook::run`] therefore only makes raw system calls
 //! (`write`, `setrlimit`, `unshare`, `open`, `close`, `setgroups`, `setgid`, `setuid`, `prctl`,
-//! `getppid`, `landlock_restrict_self`, `_exit`) on values the parent computed before the fork
+//! `getppid`, `landlock_restrict_self`, `seccomp`, `_exit`) on values the parent computed before the fork
 //! (file descriptors, integers, byte strings, `c"..."` literals): no allocation, no locks, no
 //! logging, no panics. `io::Error::last_os_error` only reads `errno` into an integer.
 //!
@@ -32,7 +32,10 @@
 //!    and 5), so it is set after them; then `getppid` catches a gateway that died before it was
 //!    set. No PID namespace is created, so `getppid` is the gateway's pid, never 0;
 //! 8. `no_new_privs` (required by landlock for an unprivileged caller, and wanted anyway);
-//! 9. landlock `restrict_self` last, so the steps above may still open `/proc/self/*`.
+//! 9. landlock `restrict_self`, so the steps above may still open `/proc/self/*`;
+//! 10. the seccomp filter (compiled in the parent: `seccomp.rs`) last, since it refuses
+//!     `unshare`, `mount` and the like that the steps above make; only `execve` and what std
+//!     does after this hook (`close`, `write` of an exec error, `_exit`) follow it.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -72,6 +75,8 @@ pub struct Hook {
     pub drop_to: Option<(libc::uid_t, libc::gid_t)>,
     /// A landlock ruleset to enforce.
     pub landlock: Option<OwnedFd>,
+    /// A seccomp filter to install, last.
+    pub seccomp: Option<super::seccomp::Program>,
 }
 
 /// Install `hook` as the command's pre-exec step.
@@ -161,9 +166,30 @@ impl Hook {
                     0u32,
                 ))?;
             }
+            if let Some(filter) = &self.seccomp {
+                install_seccomp(filter)?;
+            }
         }
         Ok(())
     }
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER)` of a program compiled in the parent; needs
+/// `no_new_privs` (or `CAP_SYS_ADMIN`). Async-signal-safe: the `sock_fprog` lives on this stack.
+fn install_seccomp(filter: &[libc::sock_filter]) -> io::Result<()> {
+    let prog = libc::sock_fprog {
+        len: filter.len() as libc::c_ushort,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points to `filter`, valid for the call; the kernel copies it.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0u32,
+            &prog as *const libc::sock_fprog,
+        )
+    })
 }
 
 fn check(ret: i64) -> io::Result<()> {
@@ -277,6 +303,16 @@ pub fn probe_userns(uid: u32, gid: u32, netns: bool) -> io::Result<()> {
             check(unsafe { libc::unshare(libc::CLONE_NEWNET) } as i64)?;
         }
         Ok(())
+    })
+}
+
+/// Whether a child can install `filter` (a kernel with `CONFIG_SECCOMP_FILTER`, not refused by
+/// an outer filter): tried for real in a forked child, after `no_new_privs` as in the hook.
+pub fn probe_seccomp(filter: &[libc::sock_filter]) -> io::Result<()> {
+    in_forked_child(|| {
+        // SAFETY: prctl with integer arguments.
+        check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as i64)?;
+        install_seccomp(filter)
     })
 }
 

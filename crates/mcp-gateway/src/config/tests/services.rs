@@ -36,6 +36,8 @@ fn service_keys() {
         filesystem: Filesystem::Host,
         network: Network::None,
         allow_weaker: true,
+        seccomp: None,
+        seccomp_allow: Vec::new(),
         limits: ResourceLimits {
             cpu_seconds: 1,
             memory_mb: 2048,
@@ -196,6 +198,35 @@ fn allowed_paths_forms() {
         &with_service(r#""sandbox": {"allowed_paths": [3]}"#),
         "services.s.sandbox.allowed_paths[0]",
         "got a number",
+    );
+}
+
+#[test]
+fn seccomp_is_a_choice_and_its_allow_list_names_refused_calls() {
+    let s = service(&with_service(r#""sandbox": {}"#));
+    assert_eq!(
+        (s.sandbox.seccomp, s.sandbox.seccomp_allow.len()),
+        (None, 0)
+    );
+    let s = service(&with_service(
+        r#""sandbox": {"seccomp": "off", "seccomp_allow": ["ptrace", "clone3"]}"#,
+    ));
+    assert_eq!(s.sandbox.seccomp, Some(Seccomp::Off));
+    assert_eq!(s.sandbox.seccomp_allow, ["ptrace", "clone3"]);
+    check_error(
+        &with_service(r#""sandbox": {"seccomp": "strict"}"#),
+        "services.s.sandbox.seccomp",
+        "expected one of \"default\", \"off\", got \"strict\"",
+    );
+    check_error(
+        &with_service(r#""sandbox": {"seccomp_allow": ["read"]}"#),
+        "services.s.sandbox.seccomp_allow[0]",
+        "\"read\" is not a system call the seccomp filter refuses",
+    );
+    check_error(
+        &with_service(r#""sandbox": {"seccomp_allow": "ptrace"}"#),
+        "services.s.sandbox.seccomp_allow",
+        "expected an array of system call names",
     );
 }
 

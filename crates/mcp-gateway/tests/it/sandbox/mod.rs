@@ -7,6 +7,7 @@
 
 mod isolation;
 mod layout;
+mod seccomp;
 
 use std::path::{Path, PathBuf};
 
