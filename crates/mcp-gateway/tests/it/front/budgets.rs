@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::client::{Mcp, messages};
+use super::client::{Mcp, messages, stateless_call};
 use crate::support::*;
 
 fn limited_config(rate_limiting: Value, session: Value) -> Value {
@@ -82,19 +82,7 @@ async fn a_tools_call_spends_the_rest_call_budget_on_every_surface() {
     }
     assert_eq!(rest_call(&gw, "r").await.0, StatusCode::TOO_MANY_REQUESTS);
     // A 2026-07-28 (stateless) call is charged too.
-    let modern = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
-        "params": {"name": "echo", "arguments": {"text": "m"},
-                   "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                             "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let resp = gw
-        .http
-        .post(gw.url("/services/fx/mcp"))
-        .bearer_auth(TOKEN)
-        .header("accept", "application/json")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "echo")
-        .json(&modern)
+    let resp = stateless_call(&gw, "/services/fx/mcp", 9, "echo", json!({"text": "m"}))
         .send()
         .await
         .unwrap();

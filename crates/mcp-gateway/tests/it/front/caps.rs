@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::client::Mcp;
+use super::client::{Mcp, stateless_call};
 use crate::support::procs::alive;
 use crate::support::*;
 
@@ -115,20 +115,8 @@ async fn client_data_kept_per_session_is_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_stateless_call_frees_its_child_at_once() {
     let gw = TestGateway::start(capped(10, 1, json!({}))).await;
-    let mut params = json!({"name": "sleep", "arguments": {"ms": 120_000}});
-    params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2026-07-28");
-    params["_meta"]["io.modelcontextprotocol/clientCapabilities"] = json!({});
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params});
-    let request = gw
-        .http
-        .post(gw.url("/services/fx/mcp"))
-        .bearer_auth(TOKEN)
-        .header("accept", "application/json")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "sleep")
-        .json(&body)
-        .send();
+    let request =
+        stateless_call(&gw, "/services/fx/mcp", 1, "sleep", json!({"ms": 120_000})).send();
     let call = tokio::spawn(request);
     // The call is running in its per-request session's child.
     let pid = within(60, "the stateless call's child", async {

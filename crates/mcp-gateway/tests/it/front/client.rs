@@ -179,6 +179,29 @@ impl<'a> Mcp<'a> {
     }
 }
 
+/// A 2026-07-28 (stateless) `tools/call` of `tool` on `path`, answered as JSON: `_meta` and the
+/// mirrored headers as the revision wants them.
+pub fn stateless_call(
+    gw: &TestGateway,
+    path: &str,
+    id: u64,
+    tool: &str,
+    arguments: Value,
+) -> RequestBuilder {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments,
+                   "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                             "io.modelcontextprotocol/clientCapabilities": {}}}});
+    gw.http
+        .post(gw.url(path))
+        .bearer_auth(TOKEN)
+        .header("accept", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .json(&body)
+}
+
 pub fn text(result: &Value) -> String {
     result["content"][0]["text"]
         .as_str()
