@@ -246,7 +246,7 @@ fn add_program(program: &str, path_env: &str, cwd: &Path, out: &mut Vec<PathBuf>
 /// `.bin` directory (a venv, an install prefix, a `node_modules`); the root of a version
 /// manager's `shims` directory (pyenv, rbenv); the outermost `node_modules` and the prefix of
 /// a `site-packages`/`dist-packages` it lies in. Never `/`.
-fn install_trees(path: &Path) -> Vec<PathBuf> {
+pub(super) fn install_trees(path: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Some(dir) = path.parent() else {
         return out;

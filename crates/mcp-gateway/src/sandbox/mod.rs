@@ -330,15 +330,18 @@ fn landlock_inputs(
     }
 }
 
-/// The directories of the files named in argv (`python3 servers/todo.py` needs to read
-/// `servers/`, where its modules live too; `python3 todo.py` the working directory itself),
-/// relative to the child's working directory. The gateway's own files stay carved out of them.
+/// The trees of the files named in argv: the file's directory (`python3 servers/todo.py` needs
+/// to read `servers/`, where its modules live too; `python3 todo.py` the working directory
+/// itself), relative to the child's working directory, and, like the program's, the install
+/// tree it lies in (`node …/node_modules/pkg/dist/index.js` imports from that `node_modules`; a
+/// script in a `site-packages` from its prefix). The gateway's own files stay carved out.
 fn argv_file_dirs(args: &[String], exec_dir: &Path) -> Vec<PathBuf> {
     args.iter()
         .filter(|a| !a.is_empty() && !a.starts_with('-'))
         .map(|a| exec_dir.join(a))
         .filter(|p| p.is_file())
-        .filter_map(|p| p.parent().and_then(|d| std::fs::canonicalize(d).ok()))
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .flat_map(|p| landlock::install_trees(&p))
         .collect()
 }
 

@@ -148,3 +148,24 @@ async fn mcp_server_time_from_pypi() {
         .await;
     assert!(converted.to_string().contains("21:00"), "{converted}");
 }
+
+/// `node path/to/package/dist/index.js` (Node 22 from npm, as the README suggests for servers
+/// that need it): the script lives in a package whose imports are in the `node_modules` above
+/// it, which the default sandbox must let it read — not only the script's own directory.
+#[tokio::test]
+async fn a_script_inside_node_modules_runs_under_a_separate_node() {
+    let node = peer("node22/node_modules/.bin/node");
+    let script = peer("node/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let gw = TestGateway::start(config(
+        json!({"everything": {"command": [node, script], "startup_timeout": 60}}),
+        json!({}),
+    ))
+    .await;
+    assert_eq!(
+        gw.call_ok("everything", "n22", "echo", json!({"message": "hi"}))
+            .await,
+        "Echo: hi",
+        "{}",
+        gw.log()
+    );
+}
