@@ -42,6 +42,7 @@ fi
 work=$(mktemp -d /tmp/bench-peers.XXXXXX)
 chmod 755 "$work" # our sandboxed children run as their own uid and must reach sandbox_dir
 pids=()
+declare -A pid_of
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
   sleep 1
@@ -97,6 +98,7 @@ start() { # name dir command... ; each target in its own process group
   mkdir -p "$dir"
   (cd "$dir" && exec setsid "$@" > "$dir/$name.log" 2>&1) &
   pids+=($!)
+  pid_of[$name]=$!
 }
 
 gateway_config() { # port: the same config for ours and upstream's
@@ -110,9 +112,10 @@ gateway_config() { # port: the same config for ours and upstream's
 JSON
 }
 
-# name|kind|url|auth|accept|child model|tool prefix  (kind: mcp, rest, mcpo)
+# name|kind|url|auth|accept|child model|tool prefix|pids  (kind: mcp, rest, mcpo; pids: the
+# processes whose trees make up the target, for its CPU time)
 targets=()
-add_target() { targets+=("$1|$2|$3|$4|$5|$6|${7:-}"); }
+add_target() { targets+=("$1|$2|$3|$4|$5|$6|${7:-}|${8:-}"); }
 
 launch_all() {
   local port dir
@@ -121,9 +124,9 @@ launch_all() {
     mkdir -p "$dir"; gateway_config "$port" > "$dir/config.json"
     start ours "$dir" "$gateway" -c config.json
     wait_port "$port" 30 || { log "ours did not start"; cat "$dir/ours.log" >&2; exit 1; }
-    want ours-rest && add_target ours-rest rest "http://127.0.0.1:$port/services/fx/call" "$basic" sse "child per session"
-    want ours-mcp-sse && add_target ours-mcp-sse mcp "http://127.0.0.1:$port/services/fx/mcp" "$basic" sse "child per session"
-    want ours-mcp-json && add_target ours-mcp-json mcp "http://127.0.0.1:$port/services/fx/mcp" "$basic" json "child per session"
+    want ours-rest && add_target ours-rest rest "http://127.0.0.1:$port/services/fx/call" "$basic" sse "child per session" "" "${pid_of[ours]}"
+    want ours-mcp-sse && add_target ours-mcp-sse mcp "http://127.0.0.1:$port/services/fx/mcp" "$basic" sse "child per session" "" "${pid_of[ours]}"
+    want ours-mcp-json && add_target ours-mcp-json mcp "http://127.0.0.1:$port/services/fx/mcp" "$basic" json "child per session" "" "${pid_of[ours]}"
   fi
   if want supergateway; then
     port=$(free_port); dir=$work/supergateway
@@ -131,7 +134,7 @@ launch_all() {
       supergateway --stdio "$fixture" --outputTransport streamableHttp --stateful \
       --port "$port" --logLevel none
     if wait_port "$port" 30; then
-      add_target supergateway mcp "http://127.0.0.1:$port/mcp" - sse "child per session"
+      add_target supergateway mcp "http://127.0.0.1:$port/mcp" - sse "child per session" "" "${pid_of[supergateway]}"
     else log "supergateway did not start: skipped"; fi
   fi
   if want mcp-proxy; then
@@ -139,7 +142,7 @@ launch_all() {
     start mcp-proxy "$dir" "$peers/mcp-proxy/bin/mcp-proxy" --host 127.0.0.1 --port "$port" \
       --log-level WARNING "$fixture"
     if wait_port "$port" 30; then
-      add_target mcp-proxy mcp "http://127.0.0.1:$port/mcp" - sse "ONE child shared by all sessions"
+      add_target mcp-proxy mcp "http://127.0.0.1:$port/mcp" - sse "ONE child shared by all sessions" "" "${pid_of[mcp-proxy]}"
     else log "mcp-proxy did not start: skipped"; fi
   fi
   if want mcpo; then
@@ -147,7 +150,7 @@ launch_all() {
     start mcpo "$dir" "$peers/mcpo/bin/mcpo" --host 127.0.0.1 --port "$port" \
       --log-level warning -- "$fixture"
     if wait_port "$port" 30; then
-      add_target mcpo mcpo "http://127.0.0.1:$port" - sse "ONE child shared by all clients"
+      add_target mcpo mcpo "http://127.0.0.1:$port" - sse "ONE child shared by all clients" "" "${pid_of[mcpo]}"
     else log "mcpo did not start: skipped"; fi
   fi
   if want upstream; then
@@ -155,7 +158,7 @@ launch_all() {
     mkdir -p "$dir"; gateway_config "$port" > "$dir/config.json"
     start upstream "$dir" "$peers/upstream/bin/mcp-gateway" -c config.json
     if wait_port "$port" 60; then
-      add_target upstream rest "http://127.0.0.1:$port/services/fx/call" "$basic" sse "child per session"
+      add_target upstream rest "http://127.0.0.1:$port/services/fx/call" "$basic" sse "child per session" "" "${pid_of[upstream]}"
     else log "upstream did not start: skipped"; fi
   fi
   if want contextforge || want contextforge-gw; then
@@ -171,11 +174,15 @@ results=$work/results.tsv
 leaks=$work/leaks.txt
 : > "$results"; : > "$leaks"
 
+children_cpu() { # file with the output of `times`: CPU seconds of the shell's reaped children
+  tail -1 "$1" | awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } printf "%.2f", n }'
+}
+
 run_target() { # spec
-  local name kind url auth accept model prefix
-  IFS='|' read -r name kind url auth accept model prefix <<< "$1"
+  local name kind url auth accept model prefix tpids
+  IFS='|' read -r name kind url auth accept model prefix tpids <<< "$1"
   export TOOL_PREFIX=$prefix
-  local scenario n setup version sessions path out line
+  local scenario n setup version sessions out line cpu0 cpu1
   for scenario in 1x8 8; do
     n=${scenario%x8}
     case $kind in
@@ -185,10 +192,14 @@ run_target() { # spec
     esac || { log "$name: set-up failed"; printf '%s\t%s\t%s\tsetup-failed\n' "$name" "$model" "$scenario" >> "$results"; continue; }
     read -r version sessions <<< "$setup"
     log "== $name, scenario $scenario: wrk -t1 -c$conns -d${dur}s --latency $url"
+    cpu0=$(python3 "$here/client.py" cpu "$tpids"); times > "$work/times0"
     out=$(wrk -t1 -c"$conns" -d"${dur}s" --timeout 10s --latency -s "$here/call.lua" "$url" \
       -- "$kind" "$accept" "$sessions" "$auth" "$version" "${prefix}echo" 2>&1) || true
     printf '%s\n' "$out" | grep -E 'Requests/sec|Latency  |^ +(50|99)%|Non-2xx|Socket errors|RESULT' >&2 || true
+    times > "$work/times1"; cpu1=$(python3 "$here/client.py" cpu "$tpids")
     line=$(printf '%s\n' "$out" | grep '^RESULT ' || echo "RESULT failed")
+    line="$line target_cpu_s=$(awk "BEGIN { printf \"%.2f\", $cpu1 - $cpu0 }")"
+    line="$line wrk_cpu_s=$(awk "BEGIN { printf \"%.2f\", $(children_cpu "$work/times1") - $(children_cpu "$work/times0") }")"
     printf '%s\t%s\t%s\t%s\n' "$name" "$model" "$scenario" "${line#RESULT }" >> "$results"
     [ "$kind" = mcpo ] && url=${url%/echo}
   done

@@ -7,6 +7,8 @@
     client.py mcpo  URL             mcpo's /echo answers; prints "- -"
     client.py leak  KIND URL AUTH   the fixture's `count` tool (a per-process counter): two calls
                                     on client A, then one on client B; prints what B saw
+    client.py cpu PID[,PID...]      CPU seconds (user + system) used so far by these processes
+                                    and all their descendants, live or reaped
     client.py ceiling FIXTURE N     the fixture alone: N tools/call echo written to its stdin in
                                     one go, all answers read back; prints calls/s
 
@@ -187,6 +189,29 @@ def cmd_ceiling(fixture, n):
           f"{right / elapsed:.0f} calls/s ({elapsed * 1e6 / max(right, 1):.1f} us per call)")
 
 
+def cmd_cpu(roots):
+    """utime+stime+cutime+cstime of every process in the trees under roots, in seconds."""
+    procs, kids = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        pid, ppid = int(entry), int(fields[1])
+        procs[pid] = sum(int(x) for x in fields[11:15])
+        kids.setdefault(ppid, []).append(pid)
+    total, todo = 0, [int(p) for p in roots.split(",") if p]
+    while todo:
+        pid = todo.pop()
+        total += procs.get(pid, 0)
+        todo.extend(kids.get(pid, []))
+    print(f"{total / os.sysconf('SC_CLK_TCK'):.2f}")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "open":
@@ -197,6 +222,8 @@ def main():
         cmd_mcpo(args[0])
     elif cmd == "leak":
         cmd_leak(args[0], args[1], args[2])
+    elif cmd == "cpu":
+        cmd_cpu(args[0])
     elif cmd == "ceiling":
         cmd_ceiling(args[0], int(args[1]))
     else:

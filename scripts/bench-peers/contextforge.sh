@@ -11,7 +11,7 @@ launch_contextforge() {
     "$py" -m mcpgateway.translate --stdio "$fixture" --expose-streamable-http \
     --host 127.0.0.1 --port "$port" --logLevel warning
   if wait_port "$port" 90; then
-    want contextforge && add_target contextforge mcp "http://127.0.0.1:$port/mcp" - sse "ONE child shared by all sessions"
+    want contextforge && add_target contextforge mcp "http://127.0.0.1:$port/mcp" - sse "ONE child shared by all sessions" "" "${pid_of[contextforge]}"
     want contextforge-gw && { launch_contextforge_gateway "http://127.0.0.1:$port/mcp" \
       || log "ContextForge gateway: skipped"; }
     return 0
@@ -50,5 +50,5 @@ print(json.dumps([t["id"] for t in d if t["name"] in ("fx-echo", "fx-count")]))'
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') \
     || { log "ContextForge gateway: creating the virtual server failed"; return 1; }
   add_target contextforge-gw mcp "http://127.0.0.1:$port/servers/$server/mcp" "Bearer $token" sse \
-    "ONE child shared by all sessions (behind the bridge)" fx-
+    "ONE child shared by all sessions (behind the bridge)" fx- "${pid_of[contextforge-gw]},${pid_of[contextforge]}"
 }

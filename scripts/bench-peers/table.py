@@ -41,7 +41,9 @@ def parse(path):
                 calls=int(kv["ok"]) / secs, p50=int(kv["p50_us"]) / 1000,
                 p99=int(kv["p99_us"]) / 1000, wrong=int(kv["wrong"]),
                 sock=int(kv["sock_errors"]), sse=int(kv["sse"]), json=int(kv["json"]),
-                requests=int(kv["requests"]), first_wrong=kv.get("first_wrong", "-"))
+                requests=int(kv["requests"]), first_wrong=kv.get("first_wrong", "-"),
+                tcpu=float(kv.get("target_cpu_s", "nan")), wcpu=float(kv.get("wrk_cpu_s", "nan")),
+                secs=secs)
         rows[(name, scenario)] = rec
     return order, rows
 
@@ -73,10 +75,18 @@ def main():
         ratio = "—" if not b or r["wrong"] else f"{r['calls'] / b:.2f}×"
         return txt, ratio
 
+    def cpu(name, sc):
+        r = rows.get((name, sc))
+        if not r or r["failed"] or not r["requests"]:
+            return "—"
+        busy = (r["tcpu"] + r["wcpu"]) / r["secs"] * 100
+        return (f"{r['tcpu'] / r['requests'] * 1e6:.0f} / {r['wcpu'] / r['requests'] * 1e6:.0f} "
+                f"({busy:.0f} %)")
+
     print("| target | child model | 1 session × 8 conns: calls/s · p50 / p99 | vs best peer "
           "| 8 sessions × 8 conns: calls/s · p50 / p99 | vs best peer | wrong answers "
-          "| answers SSE / JSON |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| answers SSE / JSON | CPU µs per call, target / wrk (CPU busy, of 200 %), 1 session |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in order:
         c1, r1 = cell(name, "1x8")
         c8, r8 = cell(name, "8")
@@ -88,7 +98,8 @@ def main():
         model = rows.get((name, "1x8"), rows.get((name, "8")))["model"]
         wrong_txt = f"**{wrong}** ({recs[0]['first_wrong'][:60]})" if wrong else "0"
         print(f"| {OURS_LABEL.get(name, name)} | {model} | {c1} | {r1} | {c8} | {r8} "
-              f"| {wrong_txt} | {'SSE' if sse and not js else 'JSON' if js and not sse else f'{sse} / {js}'} |")
+              f"| {wrong_txt} | {'SSE' if sse and not js else 'JSON' if js and not sse else f'{sse} / {js}'} "
+              f"| {cpu(name, '1x8')} |")
     print()
     for sc in scenarios:
         b, n = best[sc]
