@@ -198,7 +198,7 @@ run_target() { # spec
     printf '%s\n' "$out" | grep -E 'Requests/sec|Latency  |^ +(50|99)%|Non-2xx|Socket errors|RESULT' >&2 || true
     times > "$work/times1"; cpu1=$(python3 "$here/client.py" cpu "$tpids")
     line=$(printf '%s\n' "$out" | grep '^RESULT ' || echo "RESULT failed")
-    line="$line target_cpu_s=$(awk "BEGIN { printf \"%.2f\", $cpu1 - $cpu0 }")"
+    line="$line sessions=$([ "$sessions" = - ] && echo 0 || echo "$n") target_cpu_s=$(awk "BEGIN { printf \"%.2f\", $cpu1 - $cpu0 }")"
     line="$line wrk_cpu_s=$(awk "BEGIN { printf \"%.2f\", $(children_cpu "$work/times1") - $(children_cpu "$work/times0") }")"
     printf '%s\t%s\t%s\t%s\n' "$name" "$model" "$scenario" "${line#RESULT }" >> "$results"
     [ "$kind" = mcpo ] && url=${url%/echo}
