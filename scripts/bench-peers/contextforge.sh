@@ -23,6 +23,8 @@ launch_contextforge() {
 # ContextForge's gateway proper (`mcpgateway`, FastAPI + SQLite, JWT auth) in front of that
 # bridge, as its docs set it up: the bridge registered as a gateway (STREAMABLEHTTP), its
 # `fx-echo` and `fx-count` tools put in a virtual server, clients on /servers/{id}/mcp.
+# Its rate limits (100 tool calls a minute, then a 15-minute lock-out) are lifted, as ours
+# and upstream's are.
 launch_contextforge_gateway() { # bridge-url
   local port dir py=$peers/contextforge/bin/python secret token ids server
   port=$(free_port); dir=$work/contextforge-gw
@@ -32,7 +34,8 @@ launch_contextforge_gateway() { # bridge-url
     BASIC_AUTH_PASSWORD="Bx9-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
     PLATFORM_ADMIN_PASSWORD="Px9-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')Q" \
     DATABASE_URL="sqlite:///$dir/cf.db" MCPGATEWAY_UI_ENABLED=false MCPGATEWAY_ADMIN_API_ENABLED=true \
-    SSRF_ALLOW_LOCALHOST=true LOG_LEVEL=WARNING \
+    SSRF_ALLOW_LOCALHOST=true LOG_LEVEL=WARNING RATE_LIMITING_ENABLED=false \
+    TOOL_RATE_LIMIT=1000000 RATE_LIMIT_MEDIUM_RPM=1000000 RATE_LIMIT_MEDIUM_BURST=1000000 \
     "$peers/contextforge/bin/mcpgateway" --host 127.0.0.1 --port "$port"
   wait_port "$port" 120 || { log "ContextForge gateway did not start"; tail -5 "$dir/contextforge-gw.log" >&2; return 1; }
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.3; done
