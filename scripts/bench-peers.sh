@@ -221,4 +221,6 @@ launch_all
 for spec in "${targets[@]}"; do run_target "$spec"; done
 echo "# child-bound ceiling: $(python3 "$here/client.py" ceiling "$fixture" 200000)"
 echo "# load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+sed 's/^/# tsv\t/' "$results"  # the raw figures, for scripts/bench-peers/table.py
+echo
 python3 "$here/table.py" "$results" "$leaks"
