@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # (peers, work, fixture, pid_of: set by bench-peers.sh)
 # Sourced by scripts/bench-peers.sh: ContextForge's way of fronting a stdio server, the
 # `mcpgateway.translate` bridge (one child, its output fanned out to every client), exposed
 # as Streamable HTTP at /mcp with SSE answers (its default).
