@@ -28,6 +28,11 @@ pub struct BodyTimeout(Duration);
 /// Middleware: arm the deadline; if the body ran out of time, whatever the handler made of the
 /// failed read is replaced by a 408 in the route's shape.
 pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // A request without a body (GET, DELETE, a POST with `Content-Length: 0`) has nothing to
+    // wait for: no timer, no allocation.
+    if http_body::Body::is_end_stream(request.body()) {
+        return next.run(request).await;
+    }
     let limit = state.sessions.config().server.body_read_timeout;
     let expired = Arc::new(AtomicBool::new(false));
     let (parts, body) = request.into_parts();
