@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use super::AppState;
 use super::error::ApiError;
@@ -25,11 +25,16 @@ use super::error::ApiError;
 #[error("request body not received within server.body_read_timeout ({0:?})")]
 pub struct BodyTimeout(Duration);
 
-/// Middleware: arm the deadline; if the body ran out of time, whatever the handler made of the
-/// failed read is replaced by a 408 in the route's shape.
-pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// The checks in front of every route, in ONE middleware (each `from_fn` layer costs a clone
+/// of the inner router and a boxed future per request): the Host/Origin policy
+/// (`origin::refuse`), then the body deadline. If the body ran out of time, whatever the
+/// handler made of the failed read is replaced by a 408 in the route's shape.
+pub async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(refused) = super::origin::refuse(&state, &request) {
+        return refused;
+    }
     // A request without a body (GET, DELETE, a POST with `Content-Length: 0`) has nothing to
-    // wait for: no timer, no allocation.
+    // wait for.
     if http_body::Body::is_end_stream(request.body()) {
         return next.run(request).await;
     }
@@ -38,7 +43,8 @@ pub async fn deadline(State(state): State<AppState>, request: Request, next: Nex
     let (parts, body) = request.into_parts();
     let body = Body::new(Deadline {
         inner: body,
-        sleep: Some(Box::pin(tokio::time::sleep(limit))),
+        until: Some(Instant::now() + limit),
+        sleep: None,
         limit,
         expired: expired.clone(),
     });
@@ -62,7 +68,10 @@ pub async fn deadline(State(state): State<AppState>, request: Request, next: Nex
 /// A request body that fails once its deadline passes before its end.
 struct Deadline {
     inner: Body,
-    /// `None` once the body has ended.
+    /// The deadline; `None` once the body has ended.
+    until: Option<Instant>,
+    /// Its timer, made only when the body is not all there at once (the usual small body
+    /// arrives with its headers and never needs one).
     sleep: Option<Pin<Box<Sleep>>>,
     limit: Duration,
     expired: Arc<AtomicBool>,
@@ -79,14 +88,17 @@ impl http_body::Body for Deadline {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         if let Poll::Ready(None) = polled {
+            this.until = None;
             this.sleep = None;
         }
-        let late = polled.is_pending()
-            && this
-                .sleep
-                .as_mut()
-                .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
-        if late {
+        let Some(until) = this.until.filter(|_| polled.is_pending()) else {
+            return polled;
+        };
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+        if sleep.as_mut().poll(cx).is_ready() {
+            this.until = None;
             this.sleep = None;
             this.expired.store(true, Ordering::Release);
             return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout(this.limit)))));

@@ -9,8 +9,8 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,17 +19,22 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::time::Instant;
 
 /// What one connection is doing: requests in flight, and since when it has been idle.
+/// Lock-free: two atomics per request.
 #[derive(Debug)]
 pub struct Activity {
     in_flight: AtomicUsize,
-    idle_since: Mutex<Instant>,
+    /// When the connection opened.
+    opened: Instant,
+    /// Nanoseconds after `opened` at which the last request ended.
+    idle_since: AtomicU64,
 }
 
 impl Activity {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             in_flight: AtomicUsize::new(0),
-            idle_since: Mutex::new(Instant::now()),
+            opened: Instant::now(),
+            idle_since: AtomicU64::new(0),
         })
     }
 
@@ -39,7 +44,8 @@ impl Activity {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
-        Some(*self.idle_since.lock().expect("activity lock") + idle)
+        let since = Duration::from_nanos(self.idle_since.load(Ordering::Acquire));
+        Some(self.opened + since + idle)
     }
 
     fn begin(self: &Arc<Self>) -> InFlight {
@@ -54,10 +60,11 @@ struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut since = self.0.idle_since.lock().expect("activity lock");
-        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            *since = Instant::now();
-        }
+        // The stamp first, then the count: whoever sees no request in flight also sees when
+        // the last one ended (a request starting meanwhile only makes the connection busy).
+        let now = u64::try_from(self.0.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.0.idle_since.fetch_max(now, Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -71,11 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(protected)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            body::deadline,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), origin::guard))
+        .layer(middleware::from_fn_with_state(state.clone(), body::edge))
         .layer(middleware::from_fn(metrics::count_requests))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -5,9 +5,8 @@
 //!
 //! REST routes answer the REST error body; the front door's paths a JSON-RPC one.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
@@ -51,17 +50,15 @@ pub fn check(server: &ServerConfig, headers: &HeaderMap) -> Result<(), Refusal> 
     Ok(())
 }
 
-/// Middleware in front of every route (before auth and budgets).
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match check(&state.sessions.config().server, request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(refusal) if is_front_door(request.uri().path()) => {
-            crate::front::refusal(StatusCode::FORBIDDEN, refusal.message())
-        }
-        Err(refusal) => {
-            ApiError::new(StatusCode::FORBIDDEN, "forbidden", refusal.message()).into_response()
-        }
-    }
+/// The refusal of a request that fails the policy, in its route's shape (checked in front of
+/// every route, before auth and budgets, by `body::edge`).
+pub fn refuse(state: &AppState, request: &Request) -> Option<Response> {
+    let refusal = check(&state.sessions.config().server, request.headers()).err()?;
+    Some(if is_front_door(request.uri().path()) {
+        crate::front::refusal(StatusCode::FORBIDDEN, refusal.message())
+    } else {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", refusal.message()).into_response()
+    })
 }
 
 /// `/mcp` and `/services/{name}/mcp`.
