@@ -2,22 +2,14 @@
 //!
 //! Installed by `scripts/install-test-peers.sh` (run by `scripts/test.sh`) into `.test-peers/`.
 
-use std::path::PathBuf;
-
 use serde_json::{Value, json};
 
 use crate::support::*;
 
+/// A peer's path with symbolic links resolved (the npm `.bin` entries are links).
 fn peer(relative: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../.test-peers")
-        .join(relative);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/install-test-peers.sh (scripts/test.sh does it)",
-        path.display()
-    );
-    path.canonicalize().unwrap().display().to_string()
+    let path = crate::support::peer(relative);
+    std::fs::canonicalize(&path).unwrap().display().to_string()
 }
 
 fn tool_names(tools: &Value) -> Vec<String> {

@@ -10,19 +10,6 @@ use serde_json::{Value, json};
 use super::client::*;
 use crate::support::*;
 
-fn peer(relative: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../.test-peers")
-        .join(relative);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/install-test-peers.sh",
-        path.display()
-    );
-    // Not canonicalized: a venv's python is a symlink that must keep its venv path.
-    path.display().to_string()
-}
-
 fn script(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/it/clients")

@@ -347,18 +347,6 @@ async fn a_daemon_does_not_survive_its_session() {
     wait_until(10, "the daemon dies with its session", || !alive(pid)).await;
 }
 
-fn peer(relative: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../.test-peers")
-        .join(relative);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/install-test-peers.sh",
-        path.display()
-    );
-    path.display().to_string()
-}
-
 #[tokio::test]
 async fn node_and_python_servers_work_without_privileges_or_network() {
     // The Python venv is made from the system's Python (scripts/install-test-peers.sh): an

@@ -81,6 +81,20 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     path
 }
 
+/// A program or file installed under `.test-peers/` by `scripts/install-test-peers.sh`, as
+/// written (not canonicalized: a venv's python is a symlink that must keep its venv path).
+pub fn peer(relative: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.test-peers")
+        .join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/install-test-peers.sh (scripts/test.sh does it)",
+        path.display()
+    );
+    path.display().to_string()
+}
+
 pub fn fixture_bin() -> String {
     workspace_bin("mcp-fixture").display().to_string()
 }
