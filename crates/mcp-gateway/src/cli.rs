@@ -14,7 +14,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config, ProcessEnv};
-use crate::session::SessionManager;
+use crate::front::Sessions;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -196,7 +196,7 @@ async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
         }
     }
     let stop = signals::listen()?;
-    let sessions = SessionManager::new(config.clone());
+    let sessions = Sessions::new(config.clone());
     sessions.prefetch_tools();
     sessions.start_pools();
     tokio::spawn(sessions.clone().run_reaper());

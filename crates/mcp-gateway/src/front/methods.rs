@@ -10,13 +10,12 @@ use super::aggregate::{self, NameMap};
 use super::relay::{self, ToolCall};
 use super::rpc::{self, RpcError};
 use super::session::McpSession;
-use crate::session::SessionManager;
 
 /// Most pages read from one child for one list.
 const MAX_CHILD_PAGES: usize = 100;
 
 pub struct Ctx {
-    pub manager: Arc<SessionManager>,
+    pub manager: Arc<super::session::Sessions>,
     pub session: Arc<McpSession>,
 }
 

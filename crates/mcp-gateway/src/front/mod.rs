@@ -19,7 +19,8 @@ mod relay;
 pub(crate) mod rpc;
 mod session;
 
-use std::any::Any;
+pub use session::{McpSession, Sessions};
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +40,6 @@ use crate::http::{AppState, ClientAddr, Principal};
 use aggregate::Naming;
 use budget::Payer;
 use rpc::Inbound;
-use session::McpSession;
 
 /// The revisions we speak, newest first; the first is what we answer to an unknown one.
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -265,7 +265,6 @@ fn find_session(
     let session = state
         .sessions
         .mcp_session(id, principal.owner())
-        .and_then(|s| s.downcast::<McpSession>().ok())
         .filter(|s| s.endpoint == endpoint.path())
         .ok_or_else(|| {
             http_error(
@@ -421,10 +420,10 @@ async fn serve_modern(
         json!({}),
     ));
     let metadata = json!({ "endpoint": endpoint.path(), "protocol_version": modern::VERSION, "method": method });
-    let any: Arc<dyn Any + Send + Sync> = session.clone();
-    if let Err(err) = state
-        .sessions
-        .open_mcp(&session_id, any, metadata, owner.as_deref())
+    if let Err(err) =
+        state
+            .sessions
+            .open_mcp(&session_id, session.clone(), metadata, owner.as_deref())
     {
         return session_refused(&id, err);
     }
@@ -475,10 +474,10 @@ fn initialize(
         "client_info": declared::client_info(params.get("clientInfo")),
         "client_capabilities": declared::capabilities(params.get("capabilities")),
     });
-    let any: Arc<dyn Any + Send + Sync> = session.clone();
-    if let Err(err) = state
-        .sessions
-        .open_mcp(&session_id, any, metadata, owner.as_deref())
+    if let Err(err) =
+        state
+            .sessions
+            .open_mcp(&session_id, session.clone(), metadata, owner.as_deref())
     {
         return session_refused(id, err);
     }
@@ -517,7 +516,7 @@ fn initialize(
 
 /// Closes a 2026-07-28 request's one-request session when dropped.
 struct Closer {
-    manager: Arc<crate::session::SessionManager>,
+    manager: Arc<Sessions>,
     id: String,
 }
 
@@ -624,7 +623,7 @@ fn sse_response(rx: mpsc::Receiver<Value>) -> Response {
 /// An SSE response of the messages of `rx`, holding `hold` for as long as it is open.
 fn sse_response_holding(
     rx: mpsc::Receiver<Value>,
-    hold: Option<crate::session::SessionHold>,
+    hold: Option<crate::session::InUse>,
 ) -> Response {
     let stream = futures_util::stream::unfold((rx, hold), |(mut rx, hold)| async move {
         let message = rx.recv().await?;

@@ -13,16 +13,18 @@ use tokio::time::Instant;
 use super::rpc::{self, RpcError};
 use super::session::{MAX_RELAYED_REQUESTS, McpSession, Tracked};
 use crate::mcp::{ChildEvent, McpClient};
-use crate::session::{SessionManager, SessionUse};
+use crate::session::InUse;
+
+use super::session::Sessions;
 
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
 /// The session's child of `service` (started on first use) with its notifications forwarded.
 pub async fn child(
-    manager: &Arc<SessionManager>,
+    manager: &Arc<Sessions>,
     session: &Arc<McpSession>,
     service: &str,
-) -> Result<(McpClient, SessionUse), RpcError> {
+) -> Result<(McpClient, InUse), RpcError> {
     let (client, guard) = manager
         .mcp_child(&session.id, service)
         .await
@@ -39,7 +41,7 @@ fn forward_notifications(session: &Arc<McpSession>, service: &str, client: &McpC
         .forwarded
         .lock()
         .expect("forwarded lock")
-        .insert(client.pid())
+        .insert(client.id())
     {
         return;
     }
@@ -108,7 +110,7 @@ fn forward_notifications(session: &Arc<McpSession>, service: &str, client: &McpC
                 .forwarded
                 .lock()
                 .expect("forwarded lock")
-                .remove(&watcher.pid());
+                .remove(&watcher.id());
         }
     });
 }
@@ -213,7 +215,7 @@ pub struct ToolCall {
 /// went away). `out` receives the notifications that precede the response (progress with the
 /// client's own token, log messages); without it (JSON response mode) they are dropped.
 pub async fn call_tool(
-    manager: &Arc<SessionManager>,
+    manager: &Arc<Sessions>,
     session: &Arc<McpSession>,
     call: ToolCall,
     out: Option<mpsc::Sender<Value>>,

@@ -11,7 +11,10 @@ use tokio_util::sync::CancellationToken;
 use super::aggregate::{NameMap, Naming};
 use crate::http::Principal;
 use crate::logging::Throttle;
-use crate::mcp::McpClient;
+use crate::mcp::{ChildId, McpClient};
+
+/// The session layer with the front door's state beside each MCP session.
+pub type Sessions = crate::session::SessionManager<McpSession>;
 
 /// Messages a GET stream may queue before further ones are dropped.
 pub const STREAM_BUFFER: usize = 256;
@@ -38,8 +41,8 @@ pub struct McpSession {
     inflight: Mutex<HashMap<String, CancellationToken>>,
     /// The open GET stream, if any: server notifications not tied to a request.
     stream: Mutex<Option<mpsc::Sender<Value>>>,
-    /// Children (by pid) whose notifications are being forwarded.
-    pub forwarded: Mutex<HashSet<u32>>,
+    /// Children whose notifications are being forwarded.
+    pub forwarded: Mutex<HashSet<ChildId>>,
     /// Service -> the response streams of its `tools/call`s in flight (newest last): they
     /// carry that child's log messages and requests.
     call_streams: Mutex<HashMap<String, Vec<CallStream>>>,

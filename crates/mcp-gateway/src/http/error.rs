@@ -74,6 +74,9 @@ impl From<SessionError> for ApiError {
             SessionError::UnknownSession(_) => {
                 Self::new(StatusCode::NOT_FOUND, "unknown_session", message)
             }
+            SessionError::SessionExists(_) => {
+                Self::new(StatusCode::CONFLICT, "session_exists", message)
+            }
             SessionError::SessionClosed(_) => {
                 Self::new(StatusCode::CONFLICT, "session_closed", message)
             }

@@ -32,11 +32,11 @@ pub use limits::{
 pub use routes::call_response;
 pub use server::{Listening, serve};
 
-use crate::session::SessionManager;
+use crate::front::Sessions;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub sessions: Arc<SessionManager>,
+    pub sessions: Arc<Sessions>,
     pub auth: Arc<Authenticator>,
     pub traffic: Arc<Traffic>,
 }

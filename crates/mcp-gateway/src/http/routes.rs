@@ -117,9 +117,8 @@ pub async fn call(
         .into());
     }
     let owner = principal.owner();
-    if !state.sessions.may_use(&request.session_id, owner) {
-        return Err(SessionError::UnknownSession(request.session_id).into());
-    }
+    // Ownership, expiry and creation, decided once; a refused call leaves no empty session.
+    let ticket = state.sessions.enter_call(&request, owner)?;
     let ip = client.map_or(peer.ip(), |c| c.0.0);
     tracing::info!(
         target: "security",
@@ -134,7 +133,7 @@ pub async fn call(
     let _permits = super::limits::enter_call(&state, &service, &request.session_id).await?;
     tracing::debug!(arguments = %request.arguments, "tool call arguments");
     let (tool, session_id) = (request.tool.clone(), request.session_id.clone());
-    let outcome = state.sessions.call_as(request, owner).await?;
+    let outcome = state.sessions.call(ticket, request).await?;
     tracing::debug!(result = %outcome.result, "tool call result");
     Ok(Json(call_response(
         outcome.result,
@@ -216,7 +215,7 @@ fn session_json(s: SessionSnapshot) -> Value {
         "timeout": s.timeout,
         "calls": s.calls,
         "children": children,
-        "kind": s.kind,
+        "kind": s.kind.as_str(),
     })
 }
 

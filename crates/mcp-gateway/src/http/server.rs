@@ -14,7 +14,7 @@ use super::conn::GuardAcceptor;
 
 use super::{AppState, Authenticator, Traffic, router};
 use crate::config::TlsConfig;
-use crate::session::SessionManager;
+use crate::front::Sessions;
 
 /// The address the server is listening on, and how to reach it.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub struct Listening {
 /// `server.shutdown_grace` to finish, or less if `force` resolves meanwhile (then every
 /// connection is closed at once). `on_listening` is called once the socket is bound.
 pub async fn serve(
-    sessions: Arc<SessionManager>,
+    sessions: Arc<Sessions>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     force: impl Future<Output = ()> + Send + 'static,
     on_listening: impl FnOnce(&Listening),

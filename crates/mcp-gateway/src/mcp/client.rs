@@ -83,9 +83,28 @@ pub struct McpClient {
     inner: Arc<Inner>,
 }
 
+/// Which child (or remote connection) a handle is of: unique for the gateway's lifetime,
+/// unlike a pid (0 for every remote connection, reused by the kernel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChildId(u64);
+
+impl ChildId {
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl std::fmt::Display for ChildId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 struct Inner {
     link: Link,
     info: InitializeInfo,
+    id: ChildId,
     pid: u32,
     call_timeout: Duration,
     calls_served: AtomicU64,
@@ -207,6 +226,7 @@ impl McpClient {
                     inner: Arc::new(Inner {
                         link,
                         info,
+                        id: ChildId::next(),
                         pid,
                         call_timeout: opts.call_timeout,
                         calls_served: AtomicU64::new(0),
@@ -221,8 +241,14 @@ impl McpClient {
         }
     }
 
+    /// The child's pid; 0 for a remote server.
     pub fn pid(&self) -> u32 {
         self.inner.pid
+    }
+
+    /// This child's identity (see [`ChildId`]).
+    pub fn id(&self) -> ChildId {
+        self.inner.id
     }
 
     /// Whether both handles are of the same child.
@@ -361,6 +387,7 @@ impl McpClient {
     pub fn watcher(&self) -> ChildWatcher {
         ChildWatcher {
             shared: self.inner.link.shared.clone(),
+            id: self.inner.id,
             pid: self.inner.pid,
         }
     }
@@ -370,6 +397,7 @@ impl McpClient {
 #[derive(Clone)]
 pub struct ChildWatcher {
     shared: Arc<Shared>,
+    id: ChildId,
     pid: u32,
 }
 
@@ -384,6 +412,11 @@ impl std::fmt::Debug for ChildWatcher {
 impl ChildWatcher {
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The child's identity (see [`ChildId`]).
+    pub fn id(&self) -> ChildId {
+        self.id
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<ChildEvent> {

@@ -53,6 +53,9 @@ pub enum McpError {
     /// The child could not be started.
     #[error("cannot start the server: {0}")]
     Spawn(String),
+    /// The sandbox refused to start the child (its message says why).
+    #[error("{0}")]
+    Sandbox(String),
     /// The child died, before or during the request.
     #[error("the server process ended ({status})")]
     ProcessExited { status: String, stderr_tail: String },
@@ -78,7 +81,7 @@ pub enum McpError {
 
 impl From<SandboxError> for McpError {
     fn from(err: SandboxError) -> Self {
-        McpError::Spawn(err.to_string())
+        McpError::Sandbox(err.to_string())
     }
 }
 

@@ -1,8 +1,9 @@
 //! The MCP stdio client: one actor task per child process.
 //!
-//! Only this module knows the JSON-RPC wire format. [`McpClient::start`] takes a child that
-//! [`crate::sandbox::spawn`] started, performs the `initialize` handshake and returns a cheap,
-//! cloneable handle. Behind it an actor owns the child: it writes stdin through a writer task,
+//! Only this module knows the JSON-RPC wire format. [`McpClient::connect`] reaches a service:
+//! it has [`crate::sandbox::spawn`] start a child and [`McpClient::start`] performs the
+//! `initialize` handshake (or connects to a remote server), and returns a cheap, cloneable
+//! handle. Behind it an actor owns the child: it writes stdin through a writer task,
 //! reads stdout with a bounded line reader, answers the child's own requests (`ping`,
 //! `roots/list`; everything else is refused), fans notifications out to subscribers, drains
 //! stderr continuously into the log and a ring buffer, fails every pending request at once
@@ -13,10 +14,11 @@
 //! - [`framing`]: the bounded line reader and the oversized-line peek.
 //! - [`protocol`]: the MCP methods used (handshake, pagination, call results; pure).
 //! - `stderr`: the drain and the ring buffer.
-//! - `actor`: the task that owns a child. `client`: the handle.
+//! - `actor`: the task that owns a child. `client`: the handle. `connect`: stdio or remote.
 
 mod actor;
 mod client;
+mod connect;
 mod error;
 pub mod framing;
 pub mod jsonrpc;
@@ -27,6 +29,7 @@ mod stderr;
 #[cfg(test)]
 mod tests;
 
-pub use client::{ChildEvent, ChildWatcher, ClientOptions, McpClient};
+pub use client::{ChildEvent, ChildId, ChildWatcher, ClientOptions, McpClient};
+pub use connect::Launch;
 pub use error::{ExitInfo, McpError};
 pub use protocol::InitializeInfo;

@@ -15,6 +15,9 @@ pub enum SessionError {
     UnknownSession(String),
     #[error("session {0} was closed while this call was in flight")]
     SessionClosed(String),
+    /// A new session's id is taken by a live session.
+    #[error("session {0} already exists")]
+    SessionExists(String),
     #[error("{0}")]
     SessionLimit(String),
     #[error("service {service} is unavailable: {reason}")]
@@ -82,7 +85,7 @@ impl SessionError {
                 status: "stopped by the gateway".into(),
                 stderr_tail: String::new(),
             },
-            McpError::Spawn(reason) => Self::ServiceUnavailable {
+            McpError::Spawn(reason) | McpError::Sandbox(reason) => Self::ServiceUnavailable {
                 service: service.to_string(),
                 reason,
             },

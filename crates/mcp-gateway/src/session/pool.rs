@@ -3,7 +3,7 @@
 //!
 //! A pooled child holds a cap reservation from the moment it is spawned, so pools count
 //! against `max_sessions_per_service` / `max_total_sessions` like any other child. It is
-//! spawned by the same path as a session's child (`sandbox::spawn`, with a synthetic session id
+//! spawned by the same path as a session's child (`McpClient::connect`, with a synthetic session id
 //! `pool-<n>` naming its private dir). One refill task per pool tops it up, one child at a time,
 //! whenever a child is taken, a reservation is released, or every second; it stops the pooled
 //! children at shutdown.
@@ -17,8 +17,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::SessionError;
-use super::limits::Reservation;
-use super::manager::SessionManager;
+use super::caps::Reservation;
+use super::launcher::Launcher;
 use crate::config::Config;
 use crate::mcp::McpClient;
 use crate::metrics::{self, ExitCause};
@@ -141,11 +141,7 @@ impl Pool {
 }
 
 /// Keep `pool` full until `shutdown`; then stop its children and return.
-pub(super) async fn refill(
-    pool: Arc<Pool>,
-    manager: Weak<SessionManager>,
-    shutdown: CancellationToken,
-) {
+pub(super) async fn refill(pool: Arc<Pool>, launcher: Weak<Launcher>, shutdown: CancellationToken) {
     const RETRY: Duration = Duration::from_secs(1);
     const REFILL_DELAY: Duration = Duration::from_millis(20);
     // Consecutive failures to start a child (not counting a full cap): back off.
@@ -153,11 +149,11 @@ pub(super) async fn refill(
     loop {
         pool.purge_dead();
         while pool.len() < pool.target && !shutdown.is_cancelled() {
-            let Some(manager) = manager.upgrade() else {
+            let Some(launcher) = launcher.upgrade() else {
                 break;
             };
             let id = format!("pool-{}", pool.next_id.fetch_add(1, Ordering::Relaxed));
-            match manager.spawn_pooled(&pool.service, &id).await {
+            match launcher.start_pooled(&pool.service, &id).await {
                 Ok(pooled) if shutdown.is_cancelled() => {
                     stop_all(&pool.service, vec![pooled]).await
                 }
@@ -205,17 +201,10 @@ pub(super) async fn refill(
 
 /// Stop pooled children concurrently; each reservation is released after its child is reaped.
 async fn stop_all(service: &str, pooled: Vec<Pooled>) {
-    let stops: Vec<_> = pooled
-        .into_iter()
-        .map(|p| {
-            tokio::spawn(async move {
-                p.client.stop().await;
-                drop(p.reservation);
-            })
-        })
-        .collect();
-    for stop in stops {
-        let _ = stop.await;
+    let stops = pooled.into_iter().map(|p| async move {
+        p.client.stop().await;
+        drop(p.reservation);
         metrics::child_exit(service, ExitCause::Shutdown);
-    }
+    });
+    futures_util::future::join_all(stops).await;
 }

@@ -45,10 +45,28 @@ pub struct Session {
     created_at: DateTime<Local>,
     /// The scoped key that created the session (`None`: the upstream credentials).
     owner: Option<String>,
+    kind: SessionKind,
     state: Mutex<State>,
-    /// Set once for sessions opened by the MCP front door: its per-session protocol state,
-    /// which lives exactly as long as the session.
-    mcp: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+/// Who opened a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// A REST call (`POST /services/{name}/call`) with a client-chosen id.
+    Rest,
+    /// The MCP front door (`initialize`, or one stateless request); the id is the
+    /// `Mcp-Session-Id`.
+    Mcp,
+}
+
+impl SessionKind {
+    /// As `GET /sessions` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rest => "rest",
+            Self::Mcp => "mcp",
+        }
+    }
 }
 
 struct State {
@@ -80,8 +98,7 @@ pub struct SessionSnapshot {
     pub timeout: Value,
     pub calls: u64,
     pub children: BTreeMap<String, ChildSnapshot>,
-    /// `"rest"` or `"mcp"` (opened by the MCP front door).
-    pub kind: &'static str,
+    pub kind: SessionKind,
 }
 
 #[derive(Debug, Clone)]
@@ -92,13 +109,19 @@ pub struct ChildSnapshot {
 }
 
 impl Session {
-    pub fn new(id: &str, timeout: Duration, timeout_json: Value, metadata: Value) -> Self {
+    pub fn new(
+        id: &str,
+        kind: SessionKind,
+        owner: Option<&str>,
+        (timeout, timeout_json): (Duration, Value),
+        metadata: Value,
+    ) -> Self {
         let now = Local::now();
         Self {
             id: id.to_string(),
             created_at: now,
-            owner: None,
-            mcp: std::sync::OnceLock::new(),
+            owner: owner.map(str::to_owned),
+            kind,
             state: Mutex::new(State {
                 last_accessed: Instant::now(),
                 last_accessed_wall: now,
@@ -114,10 +137,8 @@ impl Session {
         }
     }
 
-    /// Record the scoped key that creates this session.
-    pub fn with_owner(mut self, owner: Option<&str>) -> Self {
-        self.owner = owner.map(str::to_owned);
-        self
+    pub fn kind(&self) -> SessionKind {
+        self.kind
     }
 
     /// Whether a principal owning `owner` may see and use this session: unscoped principals
@@ -145,35 +166,24 @@ impl Session {
         self.state().closed
     }
 
-    /// Attach the MCP front door's state (once); the session is then of kind `"mcp"`.
-    pub fn attach_mcp(&self, state: Arc<dyn std::any::Any + Send + Sync>) {
-        let _ = self.mcp.set(state);
-    }
-
-    pub fn mcp_state(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
-        self.mcp.get().cloned()
-    }
-
-    /// Renew the idle clock without counting a call. False if the session was closed.
-    pub fn touch(&self) -> bool {
+    /// Begin a use (a call, an MCP request, an open GET stream): renew the idle clock and
+    /// count it in flight, so the reaper leaves the session alone. Fails if the session was
+    /// closed meanwhile. Only [`super::table::InUse`] pairs it with [`Session::leave`].
+    pub(super) fn enter(&self) -> bool {
         let mut s = self.state();
         if s.closed.is_some() {
             return false;
         }
         s.last_accessed = Instant::now();
         s.last_accessed_wall = Local::now();
+        s.in_flight += 1;
         true
     }
 
-    /// Begin a call: renew the idle clock, apply a new timeout / metadata, count it in flight.
-    /// Fails if the session was closed meanwhile.
-    pub fn enter(&self, timeout: Option<(Duration, Value)>, metadata: Option<Value>) -> bool {
+    /// Count a call that got its places (past the traffic gates), applying a REST call's new
+    /// idle timeout (with the JSON value as given) and metadata.
+    pub(super) fn count_call(&self, timeout: Option<(Duration, Value)>, metadata: Option<Value>) {
         let mut s = self.state();
-        if s.closed.is_some() {
-            return false;
-        }
-        s.last_accessed = Instant::now();
-        s.last_accessed_wall = Local::now();
         if let Some((timeout, json)) = timeout {
             s.timeout = timeout;
             s.timeout_json = json;
@@ -181,26 +191,11 @@ impl Session {
         if let Some(metadata) = metadata {
             s.metadata = metadata;
         }
-        s.in_flight += 1;
         s.calls += 1;
-        true
     }
 
-    /// Count a use in flight that is not a call (an open GET stream): the idle reaper leaves
-    /// the session alone until [`Session::leave`]. False if the session was closed.
-    pub fn hold(&self) -> bool {
-        let mut s = self.state();
-        if s.closed.is_some() {
-            return false;
-        }
-        s.last_accessed = Instant::now();
-        s.last_accessed_wall = Local::now();
-        s.in_flight += 1;
-        true
-    }
-
-    /// End a call started with [`Session::enter`]: the idle clock starts from now.
-    pub fn leave(&self) {
+    /// End a use begun with [`Session::enter`]: the idle clock starts from now.
+    pub(super) fn leave(&self) {
         let mut s = self.state();
         s.in_flight = s.in_flight.saturating_sub(1);
         s.last_accessed = Instant::now();
@@ -259,12 +254,12 @@ impl Session {
         s.children.drain().map(|(_, slot)| slot).collect()
     }
 
-    /// Whether the session has a ready, live child of `service`.
     /// Whether the session holds a child or a child's start (a cap reservation).
     pub fn holds_children(&self) -> bool {
-        !self.state.lock().expect("session lock").children.is_empty()
+        !self.state().children.is_empty()
     }
 
+    /// Whether the session has a ready, live child of `service`.
     pub fn has_live_child(&self, service: &str) -> bool {
         let s = self.state();
         s.children.get(service).is_some_and(
@@ -322,11 +317,7 @@ impl Session {
             timeout: s.timeout_json.clone(),
             calls: s.calls,
             children,
-            kind: if self.mcp.get().is_some() {
-                "mcp"
-            } else {
-                "rest"
-            },
+            kind: self.kind,
         }
     }
 }

@@ -341,6 +341,44 @@ async fn per_service_call_limit_and_concurrency_limit() {
     );
 }
 
+/// A call the concurrency gates refuse leaves nothing behind: a session it would have created
+/// is not listed, and a live session does not count it (nor take its timeout or metadata).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_refused_at_the_gates_creates_and_counts_nothing() {
+    let mut fx = fixture_service(&[]);
+    fx["max_calls_in_flight"] = json!(1);
+    fx["max_queued_calls"] = json!(0);
+    let cfg = config(json!({"fx": fx}), json!({}));
+    let gw = TestGateway::start(cfg).await;
+    let body = json!({"tool": "sleep", "session_id": "busy", "arguments": {"ms": 3_000}});
+    let first = gw.post("/services/fx/call", &body);
+    let refused = async {
+        wait_for_calls(&gw, "busy", 1).await;
+        let new = call(&gw, As::Token(TOKEN), "fx", "newcomer", "echo").await;
+        let again = gw
+            .post(
+                "/services/fx/call",
+                &json!({"tool": "echo", "session_id": "busy", "arguments": {"text": "x"},
+                        "timeout": 7, "metadata": {"changed": true}}),
+            )
+            .await;
+        (new, again)
+    };
+    let ((status, _), (new, (again, again_body))) =
+        within(60, "a slow call and refused ones", async {
+            tokio::join!(first, refused)
+        })
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(new.status, 429, "{}", new.body);
+    assert_eq!(again, 429, "{again_body}");
+    let (_, sessions) = gw.get("/sessions").await;
+    assert!(sessions.get("newcomer").is_none(), "{sessions}");
+    assert_eq!(sessions["busy"]["calls"], 1, "{sessions}");
+    assert_ne!(sessions["busy"]["timeout"], 7, "{sessions}");
+    assert_eq!(sessions["busy"]["metadata"], json!({}), "{sessions}");
+}
+
 /// Wait until session `id` has counted `n` calls (a call is counted once it holds its places).
 async fn wait_for_calls(gw: &TestGateway, id: &str, n: u64) {
     within(30, "the first call to be in flight", async {
