@@ -100,6 +100,8 @@ fn main() {
             continue;
         }
         let protected = [root.path().to_path_buf()];
+        // Decided once per service, as the gateway does at startup.
+        let prepared = sandbox::Prepared::new(&service);
         let (setup, total, stops) = runtime.block_on(async {
             let mut setup = Vec::new();
             let mut total = Vec::new();
@@ -109,6 +111,7 @@ fn main() {
                 let start = Instant::now();
                 let spawned = sandbox::spawn(&SpawnRequest {
                     service: &service,
+                    prepared: &prepared,
                     session_id: &session,
                     sandbox_root: root.path(),
                     protected: &protected,

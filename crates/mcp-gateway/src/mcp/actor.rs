@@ -5,7 +5,7 @@
 //! owns (so a child that stops reading can never block the actor), stderr is drained by another
 //! (so a child can never block on it). Nothing here holds a lock across an await.
 //!
-//! A child that breaks the wire beyond repair (it lets more than [`STDIN_QUEUE_BYTES`] wait on
+//! A child that breaks the wire beyond repair (it lets more than `STDIN_QUEUE_BYTES` wait on
 //! its stdin, or writes a line that never ends) is killed at once; its requests fail with
 //! "stopped by the gateway: <why>". Warnings about its bad lines are rate-limited.
 
@@ -13,20 +13,20 @@ use std::collections::HashMap;
 use std::io;
 use std::process::ExitStatus;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use serde_json::Value;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::BufReader;
 use tokio::process::{Child, ChildStdin, ChildStdout};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
 use super::framing::{Frame, LineReader, scan_head};
 use super::jsonrpc::{self, Incoming};
-use super::stderr::StderrTail;
+pub(super) use super::link::{Command, Ended, Reply, Shared};
+use super::stdin::{NotReading, Stdin};
 use super::{ChildEvent, ExitInfo, McpError};
 use crate::logging::Throttle;
 use crate::sandbox::{SandboxGuard, signal_group};
@@ -39,96 +39,8 @@ pub(super) const EXIT_TAIL_BYTES: usize = 4096;
 /// Per child: a line longer than this is assembled across fills (see `LineReader`), so a small
 /// buffer costs nothing but syscalls on huge replies, and keeps idle sessions cheap.
 const STDOUT_BUFFER: usize = 8 * 1024;
-/// What may wait to be written to a child's stdin (our requests, our answers to its requests)
-/// before it counts as not reading it; at least `max_line_bytes`. One line is always accepted
-/// into an empty queue, whatever its size.
-pub(super) const STDIN_QUEUE_BYTES: usize = 16 << 20;
 /// Warnings about bad lines (not JSON, oversized and unrelated) logged per second per child.
 const BAD_LINES_PER_SECOND: u32 = 10;
-
-pub(super) type Reply = oneshot::Sender<Result<Value, McpError>>;
-
-/// What handles ask of the actor.
-pub(super) enum Command {
-    Request {
-        id: u64,
-        method: String,
-        params: Value,
-        reply: Reply,
-    },
-    Notify {
-        method: String,
-        params: Value,
-    },
-    /// Answer a request the child made (relayed by a subscriber, see [`ChildEvent::Request`]).
-    Respond {
-        id: Value,
-        outcome: Result<Value, (i64, String)>,
-    },
-    /// The caller gave up (timeout or dropped future): forget `id`, tell the child.
-    Cancel {
-        id: u64,
-        reason: String,
-    },
-    Stop,
-}
-
-/// How the child ended, published once by the actor.
-#[derive(Debug, Clone)]
-pub(super) struct Ended {
-    pub info: ExitInfo,
-    /// Stopped on request (or because every handle was dropped), not died on its own.
-    pub stopped: bool,
-}
-
-impl Ended {
-    /// The error for a request made after the end.
-    pub fn error(&self) -> McpError {
-        if self.stopped {
-            McpError::Closed
-        } else {
-            self.info.to_error()
-        }
-    }
-}
-
-/// State the handles read without going through the actor.
-#[derive(Debug)]
-pub(super) struct Shared {
-    pub exit: watch::Sender<Option<Ended>>,
-    /// Set as soon as a stop is asked for or the child is seen dying.
-    pub closing: AtomicBool,
-    pub stderr: StderrTail,
-    pub events: broadcast::Sender<ChildEvent>,
-    /// Set by a subscriber that relays the child's sampling / elicitation / roots requests
-    /// (and then must answer each with [`Command::Respond`]).
-    pub relay_requests: AtomicBool,
-}
-
-impl Shared {
-    pub fn new(stderr_buffer_bytes: usize) -> Self {
-        Self {
-            exit: watch::Sender::new(None),
-            closing: AtomicBool::new(false),
-            stderr: StderrTail::new(stderr_buffer_bytes),
-            events: broadcast::Sender::new(EVENTS),
-            relay_requests: AtomicBool::new(false),
-        }
-    }
-
-    /// Where a child's request with `method` goes: `Some(true)` to the relaying subscriber,
-    /// `Some(false)` nowhere (it would be relayed, but so many events wait for a subscriber
-    /// that it could be lost: refuse it with [`jsonrpc::BUSY`]), `None` answered by us.
-    pub fn relays(&self, method: &str) -> Option<bool> {
-        (self.relay_requests.load(Ordering::Acquire)
-            && jsonrpc::is_relayable(method)
-            && self.events.receiver_count() > 0)
-            .then(|| self.events.len() < EVENTS / 2)
-    }
-}
-
-/// Events a slow subscriber may miss past; child requests are refused past half of it.
-const EVENTS: usize = 64;
 
 /// The pieces of a spawned child the actor takes over.
 pub(super) struct ChildIo {
@@ -183,11 +95,7 @@ pub(super) struct Actor {
     stdout: LineReader<BufReader<ChildStdout>>,
     stdout_eof: bool,
     max_line_bytes: usize,
-    writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
-    /// Bytes handed to the writer task and not yet written.
-    queued: Arc<AtomicUsize>,
-    stdin_limit: usize,
-    writer_task: Option<JoinHandle<io::Result<()>>>,
+    stdin: Stdin,
     stderr_task: JoinHandle<()>,
     stop_grace: Duration,
     pending: HashMap<u64, Pending>,
@@ -214,9 +122,6 @@ impl Actor {
             stdout,
             stderr_task,
         } = io;
-        let (writer, lines) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
-        let writer_task = tokio::spawn(write_loop(stdin, lines, queued.clone()));
         Self {
             on_drop: DropGuard {
                 shared: shared.clone(),
@@ -235,10 +140,7 @@ impl Actor {
             ),
             stdout_eof: false,
             max_line_bytes,
-            writer: Some(writer),
-            queued,
-            stdin_limit: STDIN_QUEUE_BYTES.max(max_line_bytes),
-            writer_task: Some(writer_task),
+            stdin: Stdin::new(stdin, max_line_bytes),
             stderr_task,
             stop_grace,
             pending: HashMap::new(),
@@ -255,7 +157,7 @@ impl Actor {
             tokio::select! {
                 frame = self.stdout.next_frame(), if !self.stdout_eof => self.on_stdout(frame),
                 command = self.commands.recv(), if !self.commands_closed => self.on_command(command),
-                done = join(&mut self.writer_task), if self.writer_task.is_some() => self.on_writer_done(done),
+                done = self.stdin.ended(), if self.stdin.is_running() => self.on_writer_done(done),
                 status = self.child.wait() => break status,
                 () = sleep_until(escalate_at), if escalate_at.is_some() => self.escalate(),
                 () = sleep_until(fail_at), if fail_at.is_some() => self.give_up_waiting(),
@@ -459,8 +361,6 @@ impl Actor {
     }
 
     fn on_writer_done(&mut self, done: Result<io::Result<()>, JoinError>) {
-        self.writer_task = None;
-        self.writer = None;
         let err = match done {
             Ok(Ok(())) => return, // we closed stdin
             Ok(Err(err)) => err.to_string(),
@@ -475,7 +375,7 @@ impl Actor {
     fn begin_close(&mut self, reason: CloseReason) {
         self.shared.closing.store(true, Ordering::Release);
         // Closes stdin once the queued lines are written.
-        self.writer = None;
+        self.stdin.close();
         let now = Instant::now();
         let waits_for_exit = matches!(reason, CloseReason::StdoutClosed | CloseReason::WriteFailed);
         self.closing = Some(Closing {
@@ -556,16 +456,11 @@ impl Actor {
     }
 
     fn write(&mut self, line: Vec<u8>) {
-        let Some(writer) = &self.writer else { return };
-        let queued = self.queued.load(Ordering::Acquire);
-        if queued > 0 && queued + line.len() > self.stdin_limit {
+        if let Err(NotReading(queued)) = self.stdin.write(line) {
             self.broken(format!(
                 "it does not read its stdin ({queued} bytes waiting)"
             ));
-            return;
         }
-        self.queued.fetch_add(line.len(), Ordering::AcqRel);
-        let _ = writer.send(line);
     }
 
     /// The child is reaped: collect its last words, fail what is left, clean up, publish.
@@ -573,10 +468,7 @@ impl Actor {
         // Descendants of the server do not outlive it (the group id stays ours while any
         // member lives).
         signal_group(self.pgid, Signal::SIGKILL);
-        self.writer = None;
-        if let Some(task) = self.writer_task.take() {
-            task.abort();
-        }
+        self.stdin.abort();
         // Responses written just before the exit are still in the pipe.
         let settle = Instant::now() + EXIT_SETTLE;
         while !self.stdout_eof {
@@ -665,18 +557,6 @@ impl Drop for DropGuard {
     }
 }
 
-async fn write_loop(
-    mut stdin: ChildStdin,
-    mut lines: mpsc::UnboundedReceiver<Vec<u8>>,
-    queued: Arc<AtomicUsize>,
-) -> io::Result<()> {
-    while let Some(line) = lines.recv().await {
-        stdin.write_all(&line).await?;
-        queued.fetch_sub(line.len(), Ordering::AcqRel);
-    }
-    Ok(()) // dropping stdin closes the pipe
-}
-
 /// The count of bad lines a [`Throttle`] kept out of the log.
 fn report_unlogged(suppressed: u64) {
     if suppressed > 0 {
@@ -684,13 +564,6 @@ fn report_unlogged(suppressed: u64) {
             suppressed,
             "bad lines from the server not logged (rate limit)"
         );
-    }
-}
-
-async fn join(task: &mut Option<JoinHandle<io::Result<()>>>) -> Result<io::Result<()>, JoinError> {
-    match task {
-        Some(task) => task.await,
-        None => std::future::pending().await,
     }
 }
 

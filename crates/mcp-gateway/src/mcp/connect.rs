@@ -1,16 +1,22 @@
 //! [`McpClient::connect`]: a service's client, whichever way the service is reached.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{ClientOptions, McpClient, McpError};
 use crate::config::{Config, ServiceConfig};
 use crate::metrics;
-use crate::sandbox::{self, SpawnRequest};
+use crate::sandbox::{self, Prepared, SpawnRequest};
 
-/// Where children are started: decided once from the configuration.
-#[derive(Debug, Clone)]
+/// The longest [`Launch::settle`] waits: a cgroup removal retries for about 2 s.
+const CLEANUP_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Where and how children are started: decided once from the configuration.
+#[derive(Debug)]
 pub struct Launch {
+    /// Each stdio service's sandbox.
+    prepared: HashMap<String, Prepared>,
     /// `session.sandbox_dir`: parent of the children's private dirs.
     sandbox_root: PathBuf,
     /// The gateway's own files no child may read ([`sandbox::protected_paths`]).
@@ -22,7 +28,14 @@ impl Launch {
     /// removes the private dirs of children of a gateway that was killed (it could not).
     pub fn new(config: &Config) -> Self {
         sandbox::init(config);
+        let prepared = config
+            .services
+            .values()
+            .filter(|s| s.remote.is_none())
+            .map(|s| (s.name.clone(), Prepared::new(s)))
+            .collect();
         Self {
+            prepared,
             sandbox_root: config.session.sandbox_dir.clone(),
             protected: sandbox::protected_paths(config),
         }
@@ -30,6 +43,15 @@ impl Launch {
 
     pub fn sandbox_root(&self) -> &Path {
         &self.sandbox_root
+    }
+
+    /// After the last child was reaped: wait (a few seconds at most) for the sandbox's cleanups
+    /// still under way, so a stopping gateway leaves nothing behind.
+    pub async fn settle(&self) {
+        let waited = tokio::task::spawn_blocking(|| sandbox::wait_for_cleanups(CLEANUP_WAIT));
+        if !waited.await.unwrap_or(false) {
+            tracing::warn!("sandbox cleanups still under way at exit");
+        }
     }
 }
 
@@ -48,8 +70,17 @@ impl McpClient {
             tracing::info!(service = %service.name, session = %session_id, url = %remote.url, "remote service connected");
             return Ok(client);
         }
+        let fresh;
+        let prepared = match launch.prepared.get(&service.name) {
+            Some(prepared) => prepared,
+            None => {
+                fresh = Prepared::new(service);
+                &fresh
+            }
+        };
         let spawned = sandbox::spawn(&SpawnRequest {
             service,
+            prepared,
             session_id: &session_id,
             sandbox_root: &launch.sandbox_root,
             protected: &launch.protected,

@@ -22,9 +22,11 @@ mod connect;
 mod error;
 pub mod framing;
 pub mod jsonrpc;
+mod link;
 pub mod protocol;
 mod remote;
 mod stderr;
+mod stdin;
 
 #[cfg(test)]
 mod tests;

@@ -20,8 +20,8 @@
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -317,24 +317,72 @@ impl PidsCgroup {
             return;
         }
         let dir = self.dir;
+        PENDING.add(1);
         let spawned = std::thread::Builder::new()
             .name("cgroup-rmdir".into())
             .spawn(move || {
                 let cgroup = PidsCgroup { dir };
-                for _ in 0..200 {
-                    cgroup.kill_all();
-                    match std::fs::remove_dir(&cgroup.dir) {
-                        Ok(()) => return,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => return,
-                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                    }
-                }
-                tracing::warn!(cgroup = %cgroup.dir.display(), "cannot remove the child's cgroup");
+                retry_remove(&cgroup);
+                PENDING.add(-1);
             });
         if let Err(e) = spawned {
+            PENDING.add(-1);
             tracing::warn!(error = %e, "cannot start the cgroup cleanup thread");
         }
     }
+}
+
+fn retry_remove(cgroup: &PidsCgroup) {
+    for _ in 0..200 {
+        cgroup.kill_all();
+        match std::fs::remove_dir(&cgroup.dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    tracing::warn!(cgroup = %cgroup.dir.display(), "cannot remove the child's cgroup");
+}
+
+/// Cgroup removals still retrying in a thread of their own (killed tasks leave a cgroup as
+/// they exit, a moment after the child that owned it was reaped).
+static PENDING: Pending = Pending {
+    count: Mutex::new(0),
+    done: Condvar::new(),
+};
+
+struct Pending {
+    count: Mutex<isize>,
+    done: Condvar,
+}
+
+impl Pending {
+    fn add(&self, n: isize) {
+        let mut count = self.count.lock().expect("pending cgroups lock");
+        *count += n;
+        if *count <= 0 {
+            self.done.notify_all();
+        }
+    }
+}
+
+/// Wait, at most `max`, until every cgroup removal retrying in the background is done: at
+/// shutdown, so the gateway leaves no cgroup behind. True if none is left.
+pub fn wait_for_removals(max: Duration) -> bool {
+    let deadline = Instant::now() + max;
+    let mut count = PENDING.count.lock().expect("pending cgroups lock");
+    while *count > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        count = PENDING
+            .done
+            .wait_timeout(count, left)
+            .expect("pending cgroups lock")
+            .0;
+    }
+    true
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 
 mod cgroup;
 mod env;
+mod host;
 mod landlock;
 mod plan;
 mod preexec;
@@ -34,7 +35,8 @@ use nix::unistd::Pid;
 use crate::config::{Config, ServiceConfig, TlsConfig};
 
 pub use env::child_env;
-pub use plan::{Host, SandboxReport, describe};
+pub use host::Host;
+pub use plan::{SandboxReport, describe};
 pub use private_dir::{foreign_entries, sweep as sweep_private_dirs};
 pub use seccomp::is_refused as seccomp_refuses;
 
@@ -55,10 +57,37 @@ pub fn init(config: &Config) {
     sweep_private_dirs(&config.session.sandbox_dir);
 }
 
+/// A service's sandbox, decided once (at startup, not per spawn): the plan on this host and,
+/// with seccomp on, its compiled filter.
+#[derive(Debug)]
+pub struct Prepared {
+    plan: plan::Plan,
+    /// The filter, or why it cannot be compiled (reported at each spawn, as a refusal).
+    seccomp: Option<Result<seccomp::Program, String>>,
+}
+
+impl Prepared {
+    pub fn new(service: &ServiceConfig) -> Self {
+        let plan = plan::plan(service, Host::get());
+        let seccomp = plan
+            .seccomp
+            .then(|| seccomp::program(&service.sandbox.seccomp_allow));
+        Self { plan, seccomp }
+    }
+}
+
+/// Wait, at most `max`, for the cleanups of reaped children still under way in the background
+/// (a cgroup whose killed tasks have not all left it yet). True if all are done.
+pub fn wait_for_cleanups(max: std::time::Duration) -> bool {
+    cgroup::wait_for_removals(max)
+}
+
 /// What to spawn, for which session.
 #[derive(Debug, Clone, Copy)]
 pub struct SpawnRequest<'a> {
     pub service: &'a ServiceConfig,
+    /// The service's sandbox ([`Prepared::new`] of `service`).
+    pub prepared: &'a Prepared,
     /// The session id (or a synthetic id for discovery children); used to name the private dir.
     pub session_id: &'a str,
     /// `session.sandbox_dir`: parent of the private dirs.
@@ -170,10 +199,10 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
         )));
     }
     let host = Host::get();
-    let plan = plan::plan(service, host);
+    let plan = &req.prepared.plan;
     if !plan.report.ok() {
         return Err(SandboxError::NotEnforceable {
-            missing: plan.report.missing,
+            missing: plan.report.missing.clone(),
         });
     }
     let unique = private_dir::unique_name(&service.name, req.session_id);
@@ -233,10 +262,8 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
         landlock: None,
         seccomp: None,
     };
-    if plan.seccomp {
-        let filter =
-            seccomp::program(&service.sandbox.seccomp_allow).map_err(SandboxError::Setup)?;
-        hook.seccomp = Some(filter);
+    if let Some(filter) = &req.prepared.seccomp {
+        hook.seccomp = Some(filter.clone().map_err(SandboxError::Setup)?);
     }
     if let (Some(max), Ok(base)) = (plan.pids_max, &host.pids_cgroup) {
         // `unique` starts with the gateway's pid, so a later gateway can sweep it if this one

@@ -316,6 +316,7 @@ impl Launcher {
     pub async fn wait_all(&self) {
         self.tasks.close();
         self.tasks.wait().await;
+        self.launch.settle().await;
     }
 }
 

@@ -163,8 +163,9 @@ async fn one_run(seed: u64) {
             .unwrap_or_default();
         assert!(
             left.is_empty(),
-            "seed {seed}: cgroups left in {}: {left:?}",
-            parent.display()
+            "seed {seed}: cgroups left in {}: {left:?}\n{}",
+            parent.display(),
+            gw.log()
         );
     }
 }

@@ -78,8 +78,10 @@ impl Scratch {
     }
 
     pub(super) fn spawn(&self, service: &ServiceConfig) -> Spawned {
+        let prepared = sandbox::Prepared::new(service);
         let req = SpawnRequest {
             service,
+            prepared: &prepared,
             session_id: "test-session",
             sandbox_root: self.dir.path(),
             protected: &[],
