@@ -9,7 +9,8 @@
 //! when the child dies, and stops it gracefully then firmly (stdin EOF, SIGTERM, SIGKILL to
 //! the process group), always reaping it.
 //!
-//! - [`jsonrpc`]: message classification and encoding (pure).
+//! - [`jsonrpc`]: message classification, the one builder of messages and the error codes
+//!   (pure).
 //! - [`framing`]: the bounded line reader and the oversized-line peek.
 //! - [`protocol`]: the MCP methods used (handshake, pagination, call results; pure).
 //! - `stderr`: the drain and the ring buffer.

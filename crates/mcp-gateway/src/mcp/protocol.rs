@@ -7,10 +7,15 @@ use serde_json::{Value, json};
 
 use super::McpError;
 
-/// The version we ask for (the newest legacy revision).
-pub const PROTOCOL_VERSION: &str = "2025-11-25";
-/// The versions we accept in the server's answer.
-pub const SUPPORTED_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+/// Every session-based ("legacy") revision the gateway speaks, newest first. With a child it
+/// accepts each of them in the `initialize` answer.
+pub const SUPPORTED_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// The revisions the front door serves to MCP clients over Streamable HTTP, newest first (the
+/// first is what it answers to an unknown one): 2024-11-05 had no Streamable HTTP. The
+/// stateless 2026-07-28 revision is `front::modern`'s.
+pub const SERVED_VERSIONS: &[&str] = SUPPORTED_VERSIONS.split_at(3).0;
+/// The version we ask a child for (the newest legacy revision).
+pub const PROTOCOL_VERSION: &str = SUPPORTED_VERSIONS[0];
 /// Most `tools/list` pages followed before giving up.
 pub const MAX_PAGES: usize = 1000;
 
@@ -47,7 +52,7 @@ pub fn parse_initialize(result: Value) -> Result<InitializeInfo, McpError> {
         Some(Value::String(v)) => {
             return Err(McpError::Protocol(format!(
                 "the server wants protocol version {v:?}; supported: {}",
-                SUPPORTED_VERSIONS.join(", ")
+                oldest_first(SUPPORTED_VERSIONS)
             )));
         }
         _ => {
@@ -75,6 +80,13 @@ pub fn parse_initialize(result: Value) -> Result<InitializeInfo, McpError> {
         capabilities,
         instructions,
     })
+}
+
+/// `versions` oldest first, comma-separated (how the handshake error has always listed them).
+fn oldest_first(versions: &[&str]) -> String {
+    let mut versions = versions.to_vec();
+    versions.reverse();
+    versions.join(", ")
 }
 
 /// `tools/list` params for a page.
@@ -174,6 +186,17 @@ mod tests {
         assert_eq!(params["capabilities"], json!({}));
         assert_eq!(params["clientInfo"]["name"], "mcp-gateway");
         assert_eq!(params["clientInfo"]["version"], env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn one_version_list() {
+        assert_eq!(PROTOCOL_VERSION, "2025-11-25");
+        assert_eq!(SERVED_VERSIONS, ["2025-11-25", "2025-06-18", "2025-03-26"]);
+        assert!(!SERVED_VERSIONS.contains(&"2024-11-05"));
+        assert_eq!(
+            oldest_first(SUPPORTED_VERSIONS),
+            "2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25"
+        );
     }
 
     #[test]
