@@ -16,6 +16,7 @@ use super::auth::Principal;
 use super::error::ApiError;
 use super::limits::ClientAddr;
 use super::{AppState, validate};
+use crate::mcp::Tool;
 use crate::session::{SessionError, SessionSnapshot};
 
 /// Upstream's timestamp format: naive local time with microseconds.
@@ -65,13 +66,9 @@ pub async fn tools(
     if principal.key().is_none() {
         return Ok(Json(json!({ "service": service, "tools": *tools })));
     }
-    let visible: Vec<&Value> = tools
+    let visible: Vec<&Tool> = tools
         .iter()
-        .filter(|t| {
-            t.get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|name| principal.allows_tool(&service, name))
-        })
+        .filter(|t| principal.allows_tool(&service, &t.name))
         .collect();
     Ok(Json(json!({ "service": service, "tools": visible })))
 }

@@ -13,6 +13,7 @@
 //!   (pure).
 //! - [`framing`]: the bounded line reader and the oversized-line peek.
 //! - [`protocol`]: the MCP methods used (handshake, pagination, call results; pure).
+//! - [`tool`]: the MCP tool object and whether a list has a tool (pure).
 //! - `stderr`: the drain and the ring buffer.
 //! - `actor`: the task that owns a child. `client`: the handle.
 
@@ -24,6 +25,7 @@ pub mod jsonrpc;
 pub mod protocol;
 mod remote;
 mod stderr;
+pub mod tool;
 
 #[cfg(test)]
 mod tests;
@@ -31,3 +33,4 @@ mod tests;
 pub use client::{ChildEvent, ChildWatcher, ClientOptions, McpClient};
 pub use error::{ExitInfo, McpError};
 pub use protocol::InitializeInfo;
+pub use tool::{Tool, lists_tool};

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::McpError;
+use super::{McpError, Tool};
 
 /// Every session-based ("legacy") revision the gateway speaks, newest first. With a child it
 /// accepts each of them in the `initialize` answer.
@@ -97,15 +97,16 @@ pub fn tools_list_params(cursor: Option<&str>) -> Value {
     }
 }
 
-/// One `tools/list` page: its tools (kept as sent) and the next cursor.
-pub fn parse_tools_page(result: Value) -> Result<(Vec<Value>, Option<String>), McpError> {
+/// One `tools/list` page: its tools (kept as sent) and the next cursor. An entry that is not
+/// an object with a string `name` names no tool anyone could call: it is left out.
+pub fn parse_tools_page(result: Value) -> Result<(Vec<Tool>, Option<String>), McpError> {
     let Value::Object(mut result) = result else {
         return Err(McpError::Protocol(
             "tools/list result is not an object".into(),
         ));
     };
     let tools = match result.remove("tools") {
-        Some(Value::Array(tools)) => tools,
+        Some(Value::Array(tools)) => tools.into_iter().filter_map(Tool::from_value).collect(),
         _ => {
             return Err(McpError::Protocol(
                 "tools/list result has no tools array".into(),
@@ -248,7 +249,11 @@ mod tests {
         let (tools, next) =
             parse_tools_page(json!({"tools": [{"name": "a", "x-extra": 1}], "nextCursor": "p2"}))
                 .unwrap();
-        assert_eq!(tools, vec![json!({"name": "a", "x-extra": 1})]);
+        assert_eq!(tools.len(), 1);
+        assert_eq!(tools[0].to_value(), json!({"name": "a", "x-extra": 1}));
+        let (tools, _) =
+            parse_tools_page(json!({"tools": [{"name": "a"}, {"title": "no name"}, 5]})).unwrap();
+        assert_eq!(tools.len(), 1);
         assert_eq!(next.as_deref(), Some("p2"));
         assert_eq!(
             parse_tools_page(json!({"tools": [], "nextCursor": null})).unwrap(),

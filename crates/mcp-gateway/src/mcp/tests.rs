@@ -43,10 +43,10 @@ async fn handshake_calls_and_graceful_stop() {
     );
 
     let tools = within("tools/list", client.list_tools()).await.unwrap();
-    let names: Vec<_> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<_> = tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c", "d", "e"]);
     assert_eq!(
-        tools[0]["x-extra"],
+        tools[0].extra["x-extra"],
         json!({"kept": true}),
         "tools are kept losslessly"
     );
@@ -333,7 +333,7 @@ async fn tools_list_follows_cursors_and_refuses_loops() {
     let scratch = Scratch::new();
     let client = scratch.start(&["paginate"]).await;
     let tools = within("paginated list", client.list_tools()).await.unwrap();
-    let names: Vec<_> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<_> = tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c", "d", "e"]);
     within("stop", client.stop()).await;
 

@@ -11,12 +11,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::SessionError;
-use super::catalog::{Catalog, Tools, lists_tool};
+use super::catalog::{Catalog, Tools};
 use super::limits::{Caps, Reservation};
 use super::pool::{self, Pooled, Pools};
 use super::record::{Child, Session, SessionSnapshot};
 use crate::config::{Config, ServiceConfig};
-use crate::mcp::{ChildEvent, ClientOptions, McpClient};
+use crate::mcp::{ChildEvent, ClientOptions, McpClient, Tool, lists_tool};
 use crate::metrics::{self, ExitCause};
 use crate::sandbox::{self, SpawnRequest};
 
@@ -453,7 +453,7 @@ impl SessionManager {
 
     /// A short-lived child of our own: never a session's child, whose list may have changed
     /// for its session alone (`tools/list_changed`).
-    async fn discover(&self, service: &ServiceConfig) -> Result<Vec<Value>, SessionError> {
+    async fn discover(&self, service: &ServiceConfig) -> Result<Vec<Tool>, SessionError> {
         if self.shutdown.is_cancelled() {
             return Err(SessionError::ShuttingDown);
         }
