@@ -169,31 +169,23 @@ impl CallResponse {
 }
 
 /// One entry of `GET /sessions`, keyed by session id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SessionInfo {
-    #[serde(default)]
     pub created_at: Option<String>,
-    #[serde(default)]
     pub last_accessed: Option<String>,
-    #[serde(default)]
     pub metadata: Map<String, Value>,
     /// The first service the session used (upstream compatibility).
-    #[serde(default)]
     pub service_name: Option<String>,
-    #[serde(default)]
     pub services: Vec<String>,
-    #[serde(default)]
     pub time_remaining: Option<f64>,
     /// The idle timeout in seconds, as the caller gave it (`120` stays an integer).
-    #[serde(default)]
     pub timeout: Option<Number>,
-    #[serde(default)]
     pub calls: Option<u64>,
     /// Per-service child details.
-    #[serde(default)]
     pub children: BTreeMap<String, ChildInfo>,
     /// `"rest"`, or `"mcp"` for a session of the MCP front door.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
 }
 
@@ -205,13 +197,11 @@ impl SessionInfo {
 }
 
 /// One child of a session in `GET /sessions`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ChildInfo {
-    #[serde(default)]
     pub pid: Option<u32>,
-    #[serde(default)]
     pub calls: Option<u64>,
-    #[serde(default)]
     pub started_at: Option<String>,
 }
 
@@ -228,21 +218,20 @@ pub struct SessionClosed {
 /// Every non-2xx answer: `{"error": "...", "code": "..."}`, plus what some codes carry.
 /// A client reads a missing `error` or `code` as "".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ErrorBody {
     /// What went wrong, for people.
-    #[serde(default)]
     pub error: String,
     /// What went wrong, for programs: one of [`code`].
-    #[serde(default)]
     pub code: String,
     /// `tool_call_rejected`: the service's JSON-RPC error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rpc_error: Option<RpcError>,
     /// `child_exited`: how the child ended.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_status: Option<Value>,
     /// `child_exited`: the end of what the child wrote to stderr.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stderr_tail: Option<String>,
 }
 
@@ -258,12 +247,11 @@ impl ErrorBody {
 
 /// A JSON-RPC error object as a service answered it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RpcError {
-    #[serde(default)]
     pub code: i64,
-    #[serde(default)]
     pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
 }
 

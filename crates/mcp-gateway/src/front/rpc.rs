@@ -171,7 +171,7 @@ mod tests {
         let rpc = RpcError::from_mcp("svc", err);
         assert_eq!(
             rpc.to_response(&json!(7)),
-            json!({"jsonrpc": "2.0", "id": 7, "error": {"code": -32602, "message": "bad", "data": {"x": 1}}})
+            json!({"jsonrpc": "2.0", "id": 7, "error": {"code": INVALID_PARAMS, "message": "bad", "data": {"x": 1}}})
         );
     }
 }
