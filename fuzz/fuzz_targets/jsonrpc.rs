@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
                 Incoming::Response {
                     id: id.clone(),
                     outcome: Outcome::Error {
-                        code: -32601,
+                        code: METHOD_NOT_FOUND,
                         message: method.clone(),
                         data: None
                     },
