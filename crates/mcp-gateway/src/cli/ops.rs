@@ -450,7 +450,7 @@ fn session_row(id: &str, s: &SessionInfo) -> Vec<String> {
     let pids: Vec<String> = s
         .children
         .iter()
-        .map(|(service, c)| match c.get("pid").and_then(Value::as_u64) {
+        .map(|(service, c)| match c.pid {
             Some(pid) => format!("{service}={pid}"),
             None => service.clone(),
         })

@@ -125,7 +125,7 @@ async fn resolve_tool(ctx: &Ctx, exposed: &str) -> Option<(String, String)> {
         if let Ok(tools) = ctx.manager.tools(service).await
             && let Some(tool) = tools
                 .iter()
-                .filter_map(|t| t["name"].as_str())
+                .map(|t| t.name.as_str())
                 .find(|t| naming.expose(service, t) == exposed)
         {
             return Some((service.clone(), tool.to_string()));
@@ -189,7 +189,7 @@ async fn service_items(ctx: &Ctx, kind: &ListKind, service: &str) -> Result<Vec<
             .tools(service)
             .await
             .map_err(RpcError::from_session)?;
-        return Ok(tools.as_ref().clone());
+        return Ok(tools.iter().map(crate::mcp::Tool::to_value).collect());
     }
     let (client, _use) = relay::child(&ctx.manager, &ctx.session, service).await?;
     if client

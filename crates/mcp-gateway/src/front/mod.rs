@@ -42,7 +42,7 @@ use budget::Payer;
 use rpc::Inbound;
 
 /// The revisions we speak, newest first; the first is what we answer to an unknown one.
-pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+pub use crate::mcp::protocol::SERVED_VERSIONS as SUPPORTED_VERSIONS;
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -207,8 +207,7 @@ pub fn refusal(status: StatusCode, message: &str) -> Response {
 
 /// An HTTP-level failure with a JSON-RPC error body (`id: null`).
 fn http_error(status: StatusCode, code: i64, message: &str) -> Response {
-    let body =
-        json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
+    let body = rpc::error(&Value::Null, code, message);
     (status, axum::Json(body)).into_response()
 }
 
@@ -269,7 +268,7 @@ fn find_session(
         .ok_or_else(|| {
             http_error(
                 StatusCode::NOT_FOUND,
-                -32001,
+                rpc::SESSION_NOT_FOUND,
                 "session not found: initialize a new one",
             )
         })?;
@@ -588,7 +587,7 @@ async fn answer_call(
     if !sse {
         let response = relay::call_tool(&ctx.manager, &ctx.session, call, None)
             .await
-            .unwrap_or_else(|| rpc::error(&id, -32800, "request cancelled"));
+            .unwrap_or_else(|| rpc::error(&id, rpc::REQUEST_CANCELLED, "request cancelled"));
         return axum::Json(era.finish(&ctx, "tools/call", response)).into_response();
     }
     let (tx, rx) = mpsc::channel(64);
@@ -683,7 +682,11 @@ async fn handle_delete(payer: Payer, endpoint: Endpoint, headers: HeaderMap) -> 
                 tracing::info!(session = %session.id, "mcp session deleted by the client");
                 StatusCode::OK.into_response()
             }
-            Err(_) => http_error(StatusCode::NOT_FOUND, -32001, "session not found"),
+            Err(_) => http_error(
+                StatusCode::NOT_FOUND,
+                rpc::SESSION_NOT_FOUND,
+                "session not found",
+            ),
         },
         Err(response) => response,
     };

@@ -11,8 +11,7 @@ use super::rpc::{self, Inbound};
 pub const VERSION: &str = "2026-07-28";
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
-pub const HEADER_MISMATCH: i64 = -32020;
-pub const UNSUPPORTED_VERSION: i64 = -32022;
+pub use crate::mcp::jsonrpc::{HEADER_MISMATCH, UNSUPPORTED_VERSION};
 
 /// A message without a session that speaks the modern revision.
 pub fn is_modern(inbound: &Inbound) -> bool {

@@ -261,7 +261,7 @@ impl McpClient {
     }
 
     /// Every tool, following `nextCursor` to the end; each tool exactly as the server sent it.
-    pub async fn list_tools(&self) -> Result<Vec<Value>, McpError> {
+    pub async fn list_tools(&self) -> Result<Vec<super::Tool>, McpError> {
         let mut tools = Vec::new();
         let mut pages = Pages::default();
         let mut cursor = None;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
@@ -92,19 +92,13 @@ impl RemoteActor {
                 command = self.commands.recv() => match command {
                     Some(Command::Request { id, method, params, reply }) => self.request(id, method, params, reply),
                     Some(Command::Notify { method, params }) => {
-                        self.fire(jsonrpc_message(None, &method, params));
+                        self.fire(jsonrpc::notification(&method, params));
                     }
-                    Some(Command::Respond { id, outcome }) => {
-                        let message = match outcome {
-                            Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-                            Err((code, message)) => json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
-                        };
-                        self.fire(message);
-                    }
+                    Some(Command::Respond { id, outcome }) => self.fire(jsonrpc::answer(&id, outcome)),
                     Some(Command::Cancel { id, reason }) => {
                         if let Some(task) = self.tasks.remove(&id) {
                             task.abort();
-                            self.fire(jsonrpc_message(None, "notifications/cancelled", json!({"requestId": id, "reason": reason})));
+                            self.fire(jsonrpc::cancelled(id, &reason));
                         }
                     }
                     Some(Command::Stop) | None => break (true, "stopped".to_string()),
@@ -149,7 +143,7 @@ impl RemoteActor {
         let conn = self.conn.clone();
         let dead = self.dead_tx.clone();
         let task = tokio::spawn(async move {
-            let message = jsonrpc_message(Some(id), &method, params);
+            let message = jsonrpc::request(&id.into(), &method, params);
             match conn.exchange(&message, Some(id)).await {
                 Ok(Some(outcome)) => {
                     if method == "initialize"
@@ -200,17 +194,6 @@ impl RemoteActor {
             let _ = tokio::time::timeout(self.stop_grace, request.send()).await;
         }
     }
-}
-
-fn jsonrpc_message(id: Option<u64>, method: &str, params: Value) -> Value {
-    let mut message = json!({"jsonrpc": "2.0", "method": method});
-    if let Some(id) = id {
-        message["id"] = json!(id);
-    }
-    if !params.is_null() {
-        message["params"] = params;
-    }
-    message
 }
 
 impl Conn {
@@ -308,12 +291,7 @@ impl Conn {
                     None => Some(jsonrpc::answer_child_request(&method)),
                 };
                 if let Some(answer) = answer {
-                    let answer = match answer {
-                        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-                        Err((code, text)) => {
-                            json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": text}})
-                        }
-                    };
+                    let answer = jsonrpc::answer(&id, answer);
                     let _ = Box::pin(self.exchange(&answer, None)).await;
                 } else {
                     let _ = self
@@ -342,7 +320,10 @@ impl Conn {
                 }
                 let error = message.get("error").cloned().unwrap_or(Value::Null);
                 Some(Err(McpError::Rpc {
-                    code: error.get("code").and_then(Value::as_i64).unwrap_or(-32603),
+                    code: error
+                        .get("code")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(jsonrpc::INTERNAL_ERROR),
                     message: error
                         .get("message")
                         .and_then(Value::as_str)

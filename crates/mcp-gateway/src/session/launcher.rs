@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use chrono::Local;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -20,7 +19,7 @@ use super::catalog::{Catalog, Tools};
 use super::pool::{self, Pooled, Pools};
 use super::record::{Child, Session};
 use crate::config::{Config, ServiceConfig};
-use crate::mcp::{ChildEvent, ClientOptions, Launch, McpClient};
+use crate::mcp::{ChildEvent, ClientOptions, Launch, McpClient, Tool};
 use crate::metrics::{self, ExitCause};
 
 /// How many sessions wait for a child without holding a cap (MCP sessions between
@@ -246,7 +245,7 @@ impl Launcher {
     /// A short-lived child of our own: never a session's child, whose list may have changed
     /// for its session alone (`tools/list_changed`). It holds no cap: discovery is
     /// single-flight per service (the catalog's), so at most one per service lives.
-    async fn discover(&self, service: &ServiceConfig) -> Result<Vec<Value>, SessionError> {
+    async fn discover(&self, service: &ServiceConfig) -> Result<Vec<Tool>, SessionError> {
         if self.is_shutting_down() {
             return Err(SessionError::ShuttingDown);
         }

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::SessionError;
-use super::catalog::{Tools, lists_tool};
+use super::catalog::Tools;
 use super::launcher::{Launcher, closed_error};
 use super::record::{Child, Session, SessionSnapshot};
 use super::table::{Enter, InUse, Table};
 use crate::config::Config;
+use crate::mcp::lists_tool;
 use crate::metrics::{self, ExitCause};
 
 /// One `tools/call` through a session.
