@@ -21,7 +21,7 @@ mod landlock;
 mod plan;
 mod preexec;
 mod private_dir;
-mod seccomp;
+pub(crate) mod seccomp;
 mod uids;
 
 use std::io;
@@ -36,7 +36,6 @@ use crate::config::{Config, ServiceConfig, TlsConfig};
 pub use env::child_env;
 pub use plan::{Host, SandboxReport, describe};
 pub use private_dir::{foreign_entries, sweep as sweep_private_dirs};
-pub use seccomp::is_refused as seccomp_refuses;
 
 /// Apply the gateway-wide sandbox settings (`session.child_uids`); before the first spawn or
 /// report.
