@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use super::AppState;
 use super::error::ApiError;
+use super::state::AppState;
 
 /// The body did not arrive in time.
 #[derive(Debug, thiserror::Error)]

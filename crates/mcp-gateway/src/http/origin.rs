@@ -9,8 +9,8 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use super::error::ApiError;
+use super::state::AppState;
 use crate::config::ServerConfig;
 
 /// Why a request was refused.

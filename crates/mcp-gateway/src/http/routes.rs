@@ -12,10 +12,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Local};
 use serde_json::{Map, Value, json};
 
-use super::auth::Principal;
+use super::client_addr::ClientAddr;
 use super::error::ApiError;
-use super::limits::ClientAddr;
-use super::{AppState, validate};
+use super::principal::Principal;
+use super::state::AppState;
+use super::validate;
 use crate::session::{SessionError, SessionSnapshot};
 
 /// Upstream's timestamp format: naive local time with microseconds.

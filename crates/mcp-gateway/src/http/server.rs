@@ -12,7 +12,10 @@ use hyper_util::rt::TokioTimer;
 
 use super::conn::GuardAcceptor;
 
-use super::{AppState, Authenticator, Traffic, router};
+use super::credentials::Authenticator;
+use super::router::router;
+use super::state::AppState;
+use super::traffic::Traffic;
 use crate::config::TlsConfig;
 use crate::session::SessionManager;
 
