@@ -27,14 +27,19 @@ pub async fn child(
         .mcp_child(&session.id, service)
         .await
         .map_err(RpcError::from_session)?;
-    forward_notifications(session, service, &client);
+    forward_notifications(manager, session, service, &client);
     Ok((client, guard))
 }
 
 /// Follow a child of the session (once per child): list changes, resource updates and log
 /// messages not tied to a call go to the session's GET stream. Ends when the child exits or
 /// the session is gone.
-fn forward_notifications(session: &Arc<McpSession>, service: &str, client: &McpClient) {
+fn forward_notifications(
+    manager: &SessionManager,
+    session: &Arc<McpSession>,
+    service: &str,
+    client: &McpClient,
+) {
     if !session
         .forwarded
         .lock()
@@ -51,7 +56,7 @@ fn forward_notifications(session: &Arc<McpSession>, service: &str, client: &McpC
     client.relay_requests();
     let client = client.clone();
     let level = session.log_level.lock().expect("level lock").clone();
-    tokio::spawn(async move {
+    manager.tasks().spawn(async move {
         // A level the client chose before this child started applies to it too.
         if let Some(level) = level
             && client.server_info().capabilities.get("logging").is_some()
@@ -297,7 +302,9 @@ pub async fn call_tool(
         return response;
     }
     if let Some(token) = our_token {
-        tokio::spawn(enforce_cancel(client, events, token, cancel_grace));
+        manager
+            .tasks()
+            .spawn(enforce_cancel(client, events, token, cancel_grace));
     }
     None
 }

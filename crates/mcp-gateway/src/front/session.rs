@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::aggregate::{NameMap, Naming};
-use crate::http::Principal;
+use crate::http::principal::Principal;
 use crate::logging::Throttle;
 use crate::mcp::McpClient;
 

@@ -78,6 +78,12 @@ impl SessionManager {
         &self.config
     }
 
+    /// The tracker of tasks that end with a child or a session (the front door's relays and
+    /// the idle reaper too): shutdown waits for it once every child is stopped.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
     fn service(&self, name: &str) -> Result<&ServiceConfig, SessionError> {
         self.config
             .services
