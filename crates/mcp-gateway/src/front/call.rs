@@ -29,7 +29,7 @@ impl Era {
     pub fn finish(self, ctx: &Ctx, method: &str, mut response: Value) -> Value {
         if self == Era::Modern {
             modern::stamp(method, &mut response);
-            let _ = ctx.manager.close(&ctx.session.id);
+            let _ = ctx.manager.close(ctx.session.id());
         }
         response
     }
@@ -66,11 +66,11 @@ pub async fn tools_call(
     };
     // What a REST call of the same service spends, and the same gates (held by `permits`
     // until the call is answered).
-    let (decision, permits) = match payer.admit_call(&call.service, &ctx.session.id, &id).await {
+    let (decision, permits) = match payer.admit_call(&call.service, ctx.session.id(), &id).await {
         Ok(admitted) => admitted,
         Err(refused) => {
             if era == Era::Modern {
-                let _ = ctx.manager.close(&ctx.session.id);
+                let _ = ctx.manager.close(ctx.session.id());
             }
             return refused;
         }
@@ -144,11 +144,11 @@ impl Answer {
                         .await
                         .is_err()
                     {
-                        tracing::warn!(session = %ctx.session.id, "the client read nothing of its SSE answer for call_timeout: answer dropped");
+                        tracing::warn!(session = %ctx.session.id(), "the client read nothing of its SSE answer for call_timeout: answer dropped");
                     }
                 }
                 None if era == Era::Modern => {
-                    let _ = ctx.manager.close(&ctx.session.id);
+                    let _ = ctx.manager.close(ctx.session.id());
                 }
                 None => {}
             }

@@ -127,7 +127,7 @@ fn find_session(
         .sessions
         .mcp_session(id, principal.owner())
         .and_then(|s| s.downcast::<McpSession>().ok())
-        .filter(|s| s.endpoint == endpoint.path())
+        .filter(|s| s.endpoint() == endpoint.path())
         .ok_or_else(|| {
             http_error(
                 StatusCode::NOT_FOUND,
@@ -344,12 +344,12 @@ fn initialize(
         return session_refused(id, err);
     }
     if config.mcp.eager {
-        for service in session.naming.services.clone() {
+        for service in session.naming().services.clone() {
             let (manager, session) = (state.sessions.clone(), session.clone());
             // Bounded by the service's startup_timeout; failures show on first use.
             state.sessions.tasks().spawn(async move {
                 if let Err(err) = relay::child(&manager, &session, &service).await {
-                    tracing::warn!(session = %session.id, %service, error = %err.message, "eager start failed");
+                    tracing::warn!(session = %session.id(), %service, error = %err.message, "eager start failed");
                 }
             });
         }
@@ -395,7 +395,7 @@ fn handle_get(
     match find_session(&state, &principal, &endpoint, &headers) {
         // An open GET stream keeps its session alive (not idle) until the client closes it.
         Ok(session) => {
-            let hold = state.sessions.hold_mcp(&session.id);
+            let hold = state.sessions.hold_mcp(session.id());
             sse_response(session.open_stream(), hold)
         }
         Err(response) => response,
@@ -412,9 +412,9 @@ async fn handle_delete(payer: Payer, endpoint: Endpoint, headers: HeaderMap) -> 
         Err(refused) => return refused,
     };
     let response = match find_session(&state, &principal, &endpoint, &headers) {
-        Ok(session) => match state.sessions.close_for(&session.id, principal.owner()) {
+        Ok(session) => match state.sessions.close_for(session.id(), principal.owner()) {
             Ok(()) => {
-                tracing::info!(session = %session.id, "mcp session deleted by the client");
+                tracing::info!(session = %session.id(), "mcp session deleted by the client");
                 StatusCode::OK.into_response()
             }
             Err(_) => http_error(StatusCode::NOT_FOUND, -32001, "session not found"),
