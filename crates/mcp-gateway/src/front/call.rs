@@ -14,6 +14,7 @@ use super::modern;
 use super::relay::{self, ToolCall};
 use super::reply;
 use super::rpc;
+use crate::http::state::Calls;
 use crate::ratelimit::Permit;
 use crate::session::{SessionError, SessionManager};
 
@@ -75,84 +76,59 @@ pub async fn tools_call(
             return refused;
         }
     };
-    let answer = Answer {
-        ctx,
-        call,
-        id,
-        era,
-        permits,
-        closer,
-    };
+    let held = (permits, closer);
     let response = if sse {
-        answer.on_stream(payer)
+        on_stream(&payer.state.calls, ctx, call, id, era, held)
     } else {
-        answer.in_json().await
+        let response = in_json(ctx, call, id, era).await;
+        drop(held);
+        response
     };
     budget::with_headers(response, decision.as_ref())
 }
 
-/// An admitted call, and what it holds until it is answered.
-struct Answer {
-    ctx: Ctx,
-    call: ToolCall,
-    id: Value,
-    era: Era,
-    permits: Vec<Permit>,
-    closer: Option<Closer>,
+/// What an admitted call holds until it is answered: its places in the gates, and a
+/// 2026-07-28 request's one-request session.
+type Held = (Vec<Permit>, Option<Closer>);
+
+async fn in_json(ctx: Ctx, call: ToolCall, id: Value, era: Era) -> Response {
+    let response = relay::call_tool(&ctx.manager, &ctx.session, call, None)
+        .await
+        .unwrap_or_else(|| rpc::error(&id, -32800, "request cancelled"));
+    axum::Json(era.finish(&ctx, "tools/call", response)).into_response()
 }
 
-impl Answer {
-    async fn in_json(self) -> Response {
-        let Answer {
-            ctx, call, id, era, ..
-        } = self;
-        let response = relay::call_tool(&ctx.manager, &ctx.session, call, None)
-            .await
-            .unwrap_or_else(|| rpc::error(&id, -32800, "request cancelled"));
-        axum::Json(era.finish(&ctx, "tools/call", response)).into_response()
-    }
-
-    /// The SSE response, fed by a task of the app's calls: once the shutdown grace is over, a
-    /// call still running answers that the gateway is stopping.
-    fn on_stream(self, payer: &Payer) -> Response {
-        let Answer {
-            ctx,
-            call,
-            id,
-            era,
-            permits,
-            closer,
-        } = self;
-        let (tx, rx) = mpsc::channel(64);
-        // How long the answer may wait for a client that stopped reading, once the call is done.
-        let write_timeout = call.timeout;
-        let calls = &payer.state.calls;
-        let stopping = calls.stopping();
-        calls.spawn(async move {
-            let (_permits, _closer) = (permits, closer);
-            let response = tokio::select! {
-                response = relay::call_tool(&ctx.manager, &ctx.session, call, Some(tx.clone())) => response,
-                () = stopping => {
-                    let error = rpc::RpcError::from_session(SessionError::ShuttingDown);
-                    Some(error.to_response(&id))
-                }
-            };
-            match response {
-                Some(response) => {
-                    let answer = era.finish(&ctx, "tools/call", response);
-                    if tokio::time::timeout(write_timeout, tx.send(answer))
-                        .await
-                        .is_err()
-                    {
-                        tracing::warn!(session = %ctx.session.id(), "the client read nothing of its SSE answer for call_timeout: answer dropped");
-                    }
-                }
-                None if era == Era::Modern => {
-                    let _ = ctx.manager.close(ctx.session.id());
-                }
-                None => {}
+/// The SSE response, fed by a task of the app's `calls`: once the shutdown grace is over, a
+/// call still running answers that the gateway is stopping.
+fn on_stream(calls: &Calls, ctx: Ctx, call: ToolCall, id: Value, era: Era, held: Held) -> Response {
+    let (tx, rx) = mpsc::channel(64);
+    // How long the answer may wait for a client that stopped reading, once the call is done.
+    let write_timeout = call.timeout;
+    let stopping = calls.stopping();
+    calls.spawn(async move {
+        let _held = held;
+        let response = tokio::select! {
+            response = relay::call_tool(&ctx.manager, &ctx.session, call, Some(tx.clone())) => response,
+            () = stopping => {
+                let error = rpc::RpcError::from_session(SessionError::ShuttingDown);
+                Some(error.to_response(&id))
             }
-        });
-        reply::sse_response(rx, None)
-    }
+        };
+        match response {
+            Some(response) => {
+                let answer = era.finish(&ctx, "tools/call", response);
+                if tokio::time::timeout(write_timeout, tx.send(answer))
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(session = %ctx.session.id(), "the client read nothing of its SSE answer for call_timeout: answer dropped");
+                }
+            }
+            None if era == Era::Modern => {
+                let _ = ctx.manager.close(ctx.session.id());
+            }
+            None => {}
+        }
+    });
+    reply::sse_response(rx, None)
 }
