@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::rpc;
-use crate::http::{AppState, Principal, Refusal, Spend, charge, enter_call, rate_headers};
+use crate::http::limits::{Refusal, Spend, charge, enter_call, set_headers as rate_headers};
+use crate::http::principal::Principal;
+use crate::http::state::AppState;
 use crate::ratelimit::{Decision, Permit};
 
 /// Who pays for a message.

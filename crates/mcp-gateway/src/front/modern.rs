@@ -5,8 +5,8 @@
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use super::SUPPORTED_VERSIONS;
 use super::rpc::{self, Inbound};
+use super::version::SUPPORTED_VERSIONS;
 
 pub const VERSION: &str = "2026-07-28";
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";

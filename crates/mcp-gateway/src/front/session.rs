@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::aggregate::{NameMap, Naming};
-use crate::http::Principal;
+use crate::http::principal::Principal;
 use crate::logging::Throttle;
 use crate::mcp::{ChildId, McpClient};
 
@@ -28,21 +28,21 @@ const STREAM_FULL_WARNINGS_PER_SECOND: u32 = 5;
 type CallStream = (u64, Option<mpsc::Sender<Value>>);
 
 pub struct McpSession {
-    pub id: String,
+    id: String,
     /// Which endpoint created it (`/mcp` or `/services/{name}/mcp`); other endpoints get 404.
-    pub endpoint: String,
-    pub naming: Naming,
+    endpoint: String,
+    naming: Naming,
     /// Who initialized it: a scoped key sees only its services (`naming`) and tools.
-    pub principal: Principal,
-    pub tools: Mutex<NameMap>,
-    pub prompts: Mutex<NameMap>,
-    pub resources: Mutex<NameMap>,
+    principal: Principal,
+    tools: Mutex<NameMap>,
+    prompts: Mutex<NameMap>,
+    resources: Mutex<NameMap>,
     /// Client request id (as JSON text) -> cancels the relay serving it.
     inflight: Mutex<HashMap<String, CancellationToken>>,
     /// The open GET stream, if any: server notifications not tied to a request.
     stream: Mutex<Option<mpsc::Sender<Value>>>,
     /// Children whose notifications are being forwarded.
-    pub forwarded: Mutex<HashSet<ChildId>>,
+    forwarded: Mutex<HashSet<ChildId>>,
     /// Service -> the response streams of its `tools/call`s in flight (newest last): they
     /// carry that child's log messages and requests.
     call_streams: Mutex<HashMap<String, Vec<CallStream>>>,
@@ -52,8 +52,8 @@ pub struct McpSession {
     client_requests: Mutex<HashMap<String, (McpClient, Value)>>,
     stream_full: Mutex<Throttle>,
     /// `capabilities` the client declared in `initialize`.
-    pub client_capabilities: Value,
-    pub log_level: Mutex<Option<String>>,
+    client_capabilities: Value,
+    log_level: Mutex<Option<String>>,
 }
 
 impl McpSession {
@@ -82,6 +82,66 @@ impl McpSession {
             client_capabilities,
             log_level: Mutex::default(),
         }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Which endpoint created it (`/mcp` or `/services/{name}/mcp`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn naming(&self) -> &Naming {
+        &self.naming
+    }
+
+    /// Who initialized it.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// Exposed tool name -> (service, the child's name).
+    pub fn tools(&self) -> &Mutex<NameMap> {
+        &self.tools
+    }
+
+    /// Exposed prompt name -> (service, the child's name).
+    pub fn prompts(&self) -> &Mutex<NameMap> {
+        &self.prompts
+    }
+
+    /// Exposed resource URI -> (service, the child's URI).
+    pub fn resources(&self) -> &Mutex<NameMap> {
+        &self.resources
+    }
+
+    /// Whether the client declared `capability` in `initialize`.
+    pub fn declares(&self, capability: &str) -> bool {
+        self.client_capabilities.get(capability).is_some()
+    }
+
+    /// The level the client chose with `logging/setLevel`, if any.
+    pub fn log_level(&self) -> Option<String> {
+        self.log_level.lock().expect("level lock").clone()
+    }
+
+    pub fn set_log_level(&self, level: &str) {
+        *self.log_level.lock().expect("level lock") = Some(level.to_string());
+    }
+
+    /// Note that the notifications of the child `child` are forwarded; false if they already
+    /// were.
+    pub fn start_forwarding(&self, child: ChildId) -> bool {
+        self.forwarded.lock().expect("forwarded lock").insert(child)
+    }
+
+    pub fn stop_forwarding(&self, child: ChildId) {
+        self.forwarded
+            .lock()
+            .expect("forwarded lock")
+            .remove(&child);
     }
 
     /// Register a request so `notifications/cancelled` can reach it; dropping the guard

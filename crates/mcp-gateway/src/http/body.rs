@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use super::AppState;
 use super::error::ApiError;
+use super::state::AppState;
 
 /// The body did not arrive in time.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +55,7 @@ pub async fn edge(State(state): State<AppState>, request: Request, next: Next) -
     }
     let message = BodyTimeout(limit).to_string();
     let mut response = if front_door {
-        crate::front::refusal(StatusCode::REQUEST_TIMEOUT, &message)
+        crate::front::reply::refusal(StatusCode::REQUEST_TIMEOUT, &message)
     } else {
         ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message).into_response()
     };

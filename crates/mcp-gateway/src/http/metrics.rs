@@ -6,8 +6,8 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
-use super::auth::Principal;
+use super::principal::Principal;
+use super::state::AppState;
 
 /// Count the request under its matched route template (`unmatched` for the fallback), so the
 /// label set stays bounded whatever paths clients send.

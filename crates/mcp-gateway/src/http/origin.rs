@@ -9,8 +9,8 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use super::error::ApiError;
+use super::state::AppState;
 use crate::config::ServerConfig;
 
 /// Why a request was refused.
@@ -55,7 +55,7 @@ pub fn check(server: &ServerConfig, headers: &HeaderMap) -> Result<(), Refusal> 
 pub fn refuse(state: &AppState, request: &Request) -> Option<Response> {
     let refusal = check(&state.sessions.config().server, request.headers()).err()?;
     Some(if is_front_door(request.uri().path()) {
-        crate::front::refusal(StatusCode::FORBIDDEN, refusal.message())
+        crate::front::reply::refusal(StatusCode::FORBIDDEN, refusal.message())
     } else {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", refusal.message()).into_response()
     })

@@ -16,10 +16,11 @@ use mcp_gateway_wire::{
 };
 use serde_json::{Value, json};
 
-use super::auth::Principal;
+use super::client_addr::ClientAddr;
 use super::error::ApiError;
-use super::limits::ClientAddr;
-use super::{AppState, validate};
+use super::principal::Principal;
+use super::state::AppState;
+use super::validate;
 use crate::mcp::Tool;
 use crate::session::{SessionError, SessionSnapshot};
 

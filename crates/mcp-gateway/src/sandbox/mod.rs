@@ -22,7 +22,7 @@ mod landlock;
 mod plan;
 mod preexec;
 mod private_dir;
-mod seccomp;
+pub(crate) mod seccomp;
 mod uids;
 
 use std::io;
@@ -38,7 +38,6 @@ pub use env::child_env;
 pub use host::Host;
 pub use plan::{SandboxReport, describe};
 pub use private_dir::{foreign_entries, sweep as sweep_private_dirs};
-pub use seccomp::is_refused as seccomp_refuses;
 
 /// Apply the gateway-wide sandbox settings (`session.child_uids`); before the first spawn or
 /// report.

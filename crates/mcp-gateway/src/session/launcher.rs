@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::SessionError;
 use super::caps::{Caps, Reservation};
 use super::catalog::{Catalog, Tools};
-use super::pool::{self, Pooled, Pools};
+use super::pool::{self, Pooled, Pools, StartPooled};
 use super::record::{Child, Session};
 use crate::config::{Config, ServiceConfig};
 use crate::mcp::{ChildEvent, ClientOptions, Launch, McpClient, Tool};
@@ -195,23 +195,6 @@ impl Launcher {
         }
     }
 
-    /// A child for a warm pool: cap reserved, started and initialized like a session's child,
-    /// under the synthetic session id `id`.
-    pub(super) async fn start_pooled(
-        &self,
-        service: &str,
-        id: &str,
-    ) -> Result<Pooled, SessionError> {
-        let service = self.service(service)?;
-        let reservation = self.reserve(service)?;
-        let client = self.connect(service, id).await?;
-        let _ = self.ensure_catalog(&service.name, &client).await;
-        Ok(Pooled {
-            client,
-            reservation,
-        })
-    }
-
     /// Connect a client of `service` (no cap: the caller reserved, or it is a discovery
     /// child). A shutdown does not wait out `startup_timeout`: the start is abandoned (its
     /// actor, on our tracker, stops and reaps the child).
@@ -294,12 +277,8 @@ impl Launcher {
         });
     }
 
-    /// Run `task` on the tracker shutdown waits for.
-    pub fn spawn<F>(&self, task: F)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.tasks.spawn(task);
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
     }
 
     /// Refuse new starts, abandon those under way, and wait until every task (so every
@@ -316,6 +295,21 @@ impl Launcher {
         self.tasks.close();
         self.tasks.wait().await;
         self.launch.settle().await;
+    }
+}
+
+impl StartPooled for Launcher {
+    /// A child for a warm pool: cap reserved, started and initialized like a session's child,
+    /// under the synthetic session id `id`.
+    async fn start_pooled(&self, service: &str, id: &str) -> Result<Pooled, SessionError> {
+        let service = self.service(service)?;
+        let reservation = self.reserve(service)?;
+        let client = self.connect(service, id).await?;
+        let _ = self.ensure_catalog(&service.name, &client).await;
+        Ok(Pooled {
+            client,
+            reservation,
+        })
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tokio_util::task::TaskTracker;
 
 use super::SessionError;
 use super::catalog::Tools;
@@ -260,13 +261,10 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         }
     }
 
-    /// Run `task` on the tracker [`Self::shutdown`] waits for (it should end when the
-    /// gateway stops, e.g. by watching a child or a session that shutdown closes).
-    pub fn spawn<F>(&self, task: F)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.launcher.spawn(task);
+    /// The tracker of tasks that end with a child or a session (the front door's relays and
+    /// the idle reaper too): [`Self::shutdown`] waits for it once every child is stopped.
+    pub fn tasks(&self) -> &TaskTracker {
+        self.launcher.tasks()
     }
 
     /// Stop every child concurrently and wait until all are reaped.

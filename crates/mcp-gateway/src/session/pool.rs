@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::SessionError;
 use super::caps::Reservation;
-use super::launcher::Launcher;
 use crate::config::Config;
 use crate::mcp::McpClient;
 use crate::metrics::{self, ExitCause};
@@ -140,8 +139,22 @@ impl Pool {
     }
 }
 
+/// What starts a pooled child (the launcher): a cap reserved, then started and initialized
+/// under the synthetic session id `id`.
+pub(super) trait StartPooled: Send + Sync {
+    fn start_pooled(
+        &self,
+        service: &str,
+        id: &str,
+    ) -> impl std::future::Future<Output = Result<Pooled, SessionError>> + Send;
+}
+
 /// Keep `pool` full until `shutdown`; then stop its children and return.
-pub(super) async fn refill(pool: Arc<Pool>, launcher: Weak<Launcher>, shutdown: CancellationToken) {
+pub(super) async fn refill<L: StartPooled>(
+    pool: Arc<Pool>,
+    launcher: Weak<L>,
+    shutdown: CancellationToken,
+) {
     const RETRY: Duration = Duration::from_secs(1);
     const REFILL_DELAY: Duration = Duration::from_millis(20);
     // Consecutive failures to start a child (not counting a full cap): back off.
