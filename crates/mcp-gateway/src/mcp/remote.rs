@@ -14,7 +14,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinSet};
 
 use super::actor::{Command, Ended, Reply, Shared};
 use super::jsonrpc;
@@ -42,6 +42,8 @@ pub(super) struct RemoteActor {
     dead_tx: mpsc::UnboundedSender<String>,
     dead: mpsc::UnboundedReceiver<String>,
     tasks: HashMap<u64, AbortHandle>,
+    /// Notifications and answers on their way (each its own POST).
+    fires: JoinSet<()>,
     stop_grace: Duration,
 }
 
@@ -82,6 +84,7 @@ impl RemoteActor {
             dead_tx,
             dead,
             tasks: HashMap::new(),
+            fires: JoinSet::new(),
             stop_grace,
         })
     }
@@ -106,7 +109,12 @@ impl RemoteActor {
                 Some(why) = self.dead.recv() => break (false, why),
             }
             self.tasks.retain(|_, task| !task.is_finished());
+            while self.fires.try_join_next().is_some() {}
         };
+        // What was fired before the end (a cancel, an answer) still gets its chance.
+        let fired = async { while self.fires.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(self.stop_grace, fired).await;
+        self.fires.abort_all();
         self.conn.shared.closing.store(true, Ordering::Release);
         let info = ExitInfo {
             code: None,
@@ -172,10 +180,10 @@ impl RemoteActor {
     }
 
     /// Send a notification or a response; failures end the connection.
-    fn fire(&self, message: Value) {
+    fn fire(&mut self, message: Value) {
         let conn = self.conn.clone();
         let dead = self.dead_tx.clone();
-        tokio::spawn(async move {
+        self.fires.spawn(async move {
             if let Err(why) = conn.exchange(&message, None).await {
                 let _ = dead.send(why);
             }
