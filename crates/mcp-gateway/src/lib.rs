@@ -7,13 +7,13 @@
 
 pub mod cli;
 pub mod config;
-pub mod front;
+pub(crate) mod front;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod http;
-pub mod logging;
+pub(crate) mod http;
+pub(crate) mod logging;
 pub mod mcp;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod ratelimit;
 pub mod sandbox;
-pub mod session;
+pub(crate) mod session;

@@ -22,13 +22,4 @@ pub(crate) mod state;
 mod traffic;
 pub(crate) mod validate;
 
-pub use client_addr::{ClientAddr, client_addr};
-pub use credentials::Authenticator;
-pub use error::ApiError;
-pub use limits::{Refusal, Spend, charge, enter_call, set_headers as rate_headers};
-pub use principal::Principal;
-pub use router::router;
-pub use routes::call_response;
-pub use server::{Listening, serve};
-pub use state::AppState;
-pub use traffic::Traffic;
+pub(crate) use server::serve;

@@ -145,16 +145,6 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         Ok(CallOutcome { result })
     }
 
-    /// [`Self::enter_call`] then [`Self::call`].
-    pub async fn call_as(
-        &self,
-        req: CallRequest,
-        owner: Option<&str>,
-    ) -> Result<CallOutcome, SessionError> {
-        let ticket = self.enter_call(&req, owner)?;
-        self.call(ticket, req).await
-    }
-
     /// Whether the shared catalog lets `tool` of `service` through: it lists it, or it does
     /// not know the service's tools yet.
     fn catalog_allows(&self, service: &str, tool: &str) -> bool {
@@ -199,10 +189,6 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     /// Start one refill task per warm pool (services with `warm_pool` > 0).
     pub fn start_pools(&self) {
         self.launcher.start_pools();
-    }
-
-    pub fn list(&self) -> Vec<SessionSnapshot> {
-        self.list_for(None)
     }
 
     /// The live sessions the scoped key `owner` may see (all of them for `None`).
