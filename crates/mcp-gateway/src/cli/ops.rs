@@ -203,7 +203,7 @@ impl From<GatewayError> for Failure {
 }
 
 /// Run one operator subcommand.
-pub fn run(command: OpsCommand) -> ExitCode {
+pub(super) fn run(command: OpsCommand) -> ExitCode {
     let json_output = match &command {
         OpsCommand::Services { conn }
         | OpsCommand::Tools { conn, .. }

@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 /// Cancelled on the first stop signal (`stop`) and on the second (`force`).
 #[derive(Clone, Default)]
-pub struct Stop {
+pub(super) struct Stop {
     pub stop: CancellationToken,
     pub force: CancellationToken,
     /// The task following the signals, and what ends it once the gateway is done.
@@ -22,7 +22,7 @@ pub struct Stop {
 
 impl Stop {
     /// End the task following the signals, and wait for it.
-    pub async fn close(&self) {
+    pub(super) async fn close(&self) {
         self.done.cancel();
         self.listener.close();
         self.listener.wait().await;
@@ -31,7 +31,7 @@ impl Stop {
 
 /// Install the handlers (before the server starts, so no signal finds the default action) and
 /// follow them in a task.
-pub fn listen() -> std::io::Result<Stop> {
+pub(super) fn listen() -> std::io::Result<Stop> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;

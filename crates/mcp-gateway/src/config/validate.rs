@@ -284,7 +284,7 @@ fn session(mut o: Obj<'_>, d: &mut Diags<'_>) -> SessionConfig {
 }
 
 /// The uid range of `session.child_uids` ("60000-60999"), checked.
-pub fn parse_uid_range(text: &str) -> Result<std::ops::RangeInclusive<u32>, String> {
+pub(super) fn parse_uid_range(text: &str) -> Result<std::ops::RangeInclusive<u32>, String> {
     let (lo, hi) = text
         .split_once('-')
         .ok_or_else(|| format!("expected \"FIRST-LAST\" (e.g. \"60000-60999\"), got {text:?}"))?;

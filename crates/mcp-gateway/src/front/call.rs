@@ -22,13 +22,13 @@ use crate::session::SessionError;
 /// How a response is finished: legacy as is; modern (2026-07-28) stamped with `resultType`
 /// and `serverInfo`, and its one-request session closed afterwards.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Era {
+pub(super) enum Era {
     Legacy,
     Modern,
 }
 
 impl Era {
-    pub fn finish(self, ctx: &Ctx, method: &str, mut response: Value) -> Value {
+    pub(super) fn finish(self, ctx: &Ctx, method: &str, mut response: Value) -> Value {
         if self == Era::Modern {
             modern::stamp(method, &mut response);
             let _ = ctx.manager.close(ctx.session.id());
@@ -38,7 +38,7 @@ impl Era {
 }
 
 /// Closes a 2026-07-28 request's one-request session when dropped.
-pub struct Closer {
+pub(super) struct Closer {
     pub manager: Arc<Sessions>,
     pub id: String,
 }
@@ -51,7 +51,7 @@ impl Drop for Closer {
 
 /// `tools/call`: an SSE response (progress first, then the result) when the client accepts
 /// one (`sse`), else plain JSON.
-pub async fn tools_call(
+pub(super) async fn tools_call(
     payer: &Payer,
     ctx: Ctx,
     id: Value,

@@ -10,17 +10,17 @@ use crate::http::principal::Principal;
 use crate::http::state::AppState;
 
 /// The aggregate path; the other is `/services/{service}/mcp`.
-pub const ALL: &str = "/mcp";
-pub const ONE: &str = "/services/{service}/mcp";
+pub(super) const ALL: &str = "/mcp";
+pub(super) const ONE: &str = "/services/{service}/mcp";
 
 #[derive(Debug, Clone)]
-pub enum Endpoint {
+pub(super) enum Endpoint {
     All,
     One(String),
 }
 
 impl Endpoint {
-    pub fn path(&self) -> String {
+    pub(super) fn path(&self) -> String {
         match self {
             Endpoint::All => ALL.into(),
             Endpoint::One(s) => format!("/services/{s}/mcp"),
@@ -29,7 +29,7 @@ impl Endpoint {
 
     /// The services this endpoint serves to `principal`: a scoped key sees the gateway as if
     /// only the services it may use were configured (names and prefixes included).
-    pub fn naming(&self, state: &AppState, principal: &Principal) -> Naming {
+    pub(super) fn naming(&self, state: &AppState, principal: &Principal) -> Naming {
         let config = state.sessions.config();
         match self {
             Endpoint::All => Naming::all(

@@ -14,7 +14,7 @@ use super::session::McpSession;
 /// Most pages read from one child for one list.
 const MAX_CHILD_PAGES: usize = 100;
 
-pub struct Ctx {
+pub(super) struct Ctx {
     pub manager: Arc<super::session::Sessions>,
     pub session: Arc<McpSession>,
 }
@@ -53,7 +53,7 @@ const TEMPLATES: ListKind = ListKind {
     capability: "resources",
 };
 
-pub async fn dispatch(ctx: &Ctx, id: &Value, method: &str, params: Value) -> Value {
+pub(super) async fn dispatch(ctx: &Ctx, id: &Value, method: &str, params: Value) -> Value {
     let outcome = match method {
         "ping" => Ok(json!({})),
         "tools/list" => list(ctx, &TOOLS, &params).await,
@@ -79,7 +79,7 @@ pub async fn dispatch(ctx: &Ctx, id: &Value, method: &str, params: Value) -> Val
 }
 
 /// Resolve a `tools/call` to a service and tool; the error response otherwise.
-pub async fn prepare_call(ctx: &Ctx, id: &Value, params: Value) -> Result<ToolCall, Value> {
+pub(super) async fn prepare_call(ctx: &Ctx, id: &Value, params: Value) -> Result<ToolCall, Value> {
     let Some(name) = params.get("name").and_then(Value::as_str) else {
         return Err(RpcError::invalid_params("tools/call needs a name").to_response(id));
     };

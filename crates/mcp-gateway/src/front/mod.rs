@@ -50,13 +50,13 @@ use endpoint::Endpoint;
 use reply::{accepts_sse, check_version, http_error, is_json, session_refused, sse_response};
 use rpc::Inbound;
 use session::McpSession;
-pub use session::Sessions;
-pub use version::SUPPORTED_VERSIONS;
+pub(crate) use session::Sessions;
+pub(crate) use version::SUPPORTED_VERSIONS;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
 /// The front door's routes, mounted behind the REST API's auth middleware.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             endpoint::ALL,

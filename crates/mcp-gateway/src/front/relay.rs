@@ -20,7 +20,7 @@ use super::session::Sessions;
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
 /// The session's child of `service` (started on first use) with its notifications forwarded.
-pub async fn child(
+pub(super) async fn child(
     manager: &Arc<Sessions>,
     session: &Arc<McpSession>,
     service: &str,
@@ -177,7 +177,7 @@ fn refusal(method: &str, capability: &str) -> Result<Value, (i64, String)> {
 }
 
 /// The client answered a request we relayed: pass the answer to the child under its id.
-pub fn client_response(session: &McpSession, message: &Value) {
+pub(super) fn client_response(session: &McpSession, message: &Value) {
     let Some(ours) = message.get("id").and_then(Value::as_str) else {
         return;
     };
@@ -197,7 +197,7 @@ pub fn client_response(session: &McpSession, message: &Value) {
 }
 
 /// What the client asked for in one `tools/call`.
-pub struct ToolCall {
+pub(super) struct ToolCall {
     pub id: Value,
     /// Registered before the response starts, so an early cancel is not lost.
     pub tracked: Tracked,
@@ -211,7 +211,7 @@ pub struct ToolCall {
 /// Serve one `tools/call`: the response to send, or `None` when the client cancelled it (or
 /// went away). `out` receives the notifications that precede the response (progress with the
 /// client's own token, log messages); without it (JSON response mode) they are dropped.
-pub async fn call_tool(
+pub(super) async fn call_tool(
     manager: &Arc<Sessions>,
     session: &Arc<McpSession>,
     call: ToolCall,

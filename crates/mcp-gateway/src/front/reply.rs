@@ -18,19 +18,19 @@ use crate::session::{InUse, SessionError};
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// An HTTP-level failure with a JSON-RPC error body (`id: null`).
-pub fn http_error(status: StatusCode, code: i64, message: &str) -> Response {
+pub(crate) fn http_error(status: StatusCode, code: i64, message: &str) -> Response {
     let body =
         json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
     (status, axum::Json(body)).into_response()
 }
 
 /// A refusal before any message was read (Origin, Host), as the front door answers it.
-pub fn refusal(status: StatusCode, message: &str) -> Response {
+pub(crate) fn refusal(status: StatusCode, message: &str) -> Response {
     http_error(status, rpc::INVALID_REQUEST, message)
 }
 
 /// `/services/%FF/mcp`: a service name that is not UTF-8 once percent-decoded.
-pub fn bad_service_path() -> Response {
+pub(crate) fn bad_service_path() -> Response {
     http_error(
         StatusCode::BAD_REQUEST,
         rpc::INVALID_REQUEST,
@@ -40,7 +40,7 @@ pub fn bad_service_path() -> Response {
 
 /// A session that could not be opened: 503 with `Retry-After` when a cap is reached or the
 /// gateway is stopping (as REST answers), with a JSON-RPC error answering `id`.
-pub fn session_refused(id: &Value, err: SessionError) -> Response {
+pub(crate) fn session_refused(id: &Value, err: SessionError) -> Response {
     let retry = matches!(
         err,
         SessionError::SessionLimit(_) | SessionError::ShuttingDown
@@ -56,7 +56,7 @@ pub fn session_refused(id: &Value, err: SessionError) -> Response {
 
 /// The check every request shares: its protocol version, if it names one (Origin and Host are
 /// checked for every route by `http::origin`, before auth).
-pub fn check_version(headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) fn check_version(headers: &HeaderMap) -> Result<(), Response> {
     if let Some(version) = headers.get(VERSION_HEADER) {
         let version = version.to_str().unwrap_or("");
         if !SUPPORTED_VERSIONS.contains(&version) && version != modern::VERSION {
@@ -73,7 +73,7 @@ pub fn check_version(headers: &HeaderMap) -> Result<(), Response> {
     Ok(())
 }
 
-pub fn accepts_sse(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_sse(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
@@ -81,7 +81,7 @@ pub fn accepts_sse(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("text/event-stream"))
 }
 
-pub fn is_json(headers: &HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -90,7 +90,7 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// An SSE response of the messages of `rx`, holding `hold` for as long as it is open.
-pub fn sse_response(rx: mpsc::Receiver<Value>, hold: Option<InUse>) -> Response {
+pub(crate) fn sse_response(rx: mpsc::Receiver<Value>, hold: Option<InUse>) -> Response {
     let stream = futures_util::stream::unfold((rx, hold), |(mut rx, hold)| async move {
         let message = rx.recv().await?;
         let event = Event::default().event("message").data(message.to_string());

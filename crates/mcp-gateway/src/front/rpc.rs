@@ -7,7 +7,7 @@ use crate::mcp::McpError;
 use crate::session::SessionError;
 
 // The messages and codes are `mcp::jsonrpc`'s; the front door names them through here.
-pub use crate::mcp::jsonrpc::{
+pub(crate) use crate::mcp::jsonrpc::{
     GATEWAY_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
     REQUEST_CANCELLED, SESSION_NOT_FOUND, error, notification, result,
 };
@@ -74,14 +74,14 @@ pub fn classify(message: &Value) -> Result<Inbound, (i64, String)> {
 /// A JSON-RPC error object for a failure of the gateway or of a child. A child's own
 /// JSON-RPC error passes through unchanged.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RpcError {
+pub(crate) struct RpcError {
     pub code: i64,
     pub message: String,
     pub data: Option<Value>,
 }
 
 impl RpcError {
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: i64, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -89,15 +89,15 @@ impl RpcError {
         }
     }
 
-    pub fn invalid_params(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_params(message: impl Into<String>) -> Self {
         Self::new(INVALID_PARAMS, message)
     }
 
-    pub fn to_response(&self, id: &Value) -> Value {
+    pub(crate) fn to_response(&self, id: &Value) -> Value {
         crate::mcp::jsonrpc::error_with_data(id, self.code, &self.message, self.data.clone())
     }
 
-    pub fn from_mcp(service: &str, err: McpError) -> Self {
+    pub(crate) fn from_mcp(service: &str, err: McpError) -> Self {
         match err {
             McpError::Rpc {
                 code,
@@ -112,7 +112,7 @@ impl RpcError {
         }
     }
 
-    pub fn from_session(err: SessionError) -> Self {
+    pub(crate) fn from_session(err: SessionError) -> Self {
         match err {
             SessionError::ToolRejected {
                 code,

@@ -14,20 +14,20 @@ use crate::logging::Throttle;
 use crate::mcp::{ChildId, McpClient};
 
 /// The session layer with the front door's state beside each MCP session.
-pub type Sessions = crate::session::SessionManager<McpSession>;
+pub(crate) type Sessions = crate::session::SessionManager<McpSession>;
 
 /// Messages a GET stream may queue before further ones are dropped.
-pub const STREAM_BUFFER: usize = 256;
+pub(crate) const STREAM_BUFFER: usize = 256;
 /// Children's requests relayed to the client and not answered yet, per session; past it a
 /// child's request is refused at once.
-pub const MAX_RELAYED_REQUESTS: usize = 64;
+pub(crate) const MAX_RELAYED_REQUESTS: usize = 64;
 /// "GET stream full" warnings logged per second per session; the others are counted.
 const STREAM_FULL_WARNINGS_PER_SECOND: u32 = 5;
 
 /// One call in flight: its number and its response stream (none in JSON response mode).
 type CallStream = (u64, Option<mpsc::Sender<Value>>);
 
-pub struct McpSession {
+pub(crate) struct McpSession {
     id: String,
     /// Which endpoint created it (`/mcp` or `/services/{name}/mcp`); other endpoints get 404.
     endpoint: String,
@@ -57,7 +57,7 @@ pub struct McpSession {
 }
 
 impl McpSession {
-    pub fn new(
+    pub(crate) fn new(
         id: String,
         endpoint: String,
         naming: Naming,
@@ -84,60 +84,60 @@ impl McpSession {
         }
     }
 
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.id
     }
 
     /// Which endpoint created it (`/mcp` or `/services/{name}/mcp`).
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
-    pub fn naming(&self) -> &Naming {
+    pub(crate) fn naming(&self) -> &Naming {
         &self.naming
     }
 
     /// Who initialized it.
-    pub fn principal(&self) -> &Principal {
+    pub(crate) fn principal(&self) -> &Principal {
         &self.principal
     }
 
     /// Exposed tool name -> (service, the child's name).
-    pub fn tools(&self) -> &Mutex<NameMap> {
+    pub(crate) fn tools(&self) -> &Mutex<NameMap> {
         &self.tools
     }
 
     /// Exposed prompt name -> (service, the child's name).
-    pub fn prompts(&self) -> &Mutex<NameMap> {
+    pub(crate) fn prompts(&self) -> &Mutex<NameMap> {
         &self.prompts
     }
 
     /// Exposed resource URI -> (service, the child's URI).
-    pub fn resources(&self) -> &Mutex<NameMap> {
+    pub(crate) fn resources(&self) -> &Mutex<NameMap> {
         &self.resources
     }
 
     /// Whether the client declared `capability` in `initialize`.
-    pub fn declares(&self, capability: &str) -> bool {
+    pub(crate) fn declares(&self, capability: &str) -> bool {
         self.client_capabilities.get(capability).is_some()
     }
 
     /// The level the client chose with `logging/setLevel`, if any.
-    pub fn log_level(&self) -> Option<String> {
+    pub(crate) fn log_level(&self) -> Option<String> {
         self.log_level.lock().expect("level lock").clone()
     }
 
-    pub fn set_log_level(&self, level: &str) {
+    pub(crate) fn set_log_level(&self, level: &str) {
         *self.log_level.lock().expect("level lock") = Some(level.to_string());
     }
 
     /// Note that the notifications of the child `child` are forwarded; false if they already
     /// were.
-    pub fn start_forwarding(&self, child: ChildId) -> bool {
+    pub(crate) fn start_forwarding(&self, child: ChildId) -> bool {
         self.forwarded.lock().expect("forwarded lock").insert(child)
     }
 
-    pub fn stop_forwarding(&self, child: ChildId) {
+    pub(crate) fn stop_forwarding(&self, child: ChildId) {
         self.forwarded
             .lock()
             .expect("forwarded lock")
@@ -146,7 +146,7 @@ impl McpSession {
 
     /// Register a request so `notifications/cancelled` can reach it; dropping the guard
     /// forgets it.
-    pub fn track(self: &Arc<Self>, id: &Value) -> Tracked {
+    pub(crate) fn track(self: &Arc<Self>, id: &Value) -> Tracked {
         let key = id.to_string();
         let token = CancellationToken::new();
         self.inflight
@@ -161,7 +161,7 @@ impl McpSession {
     }
 
     /// Cancel the request the client knows as `id`; false if it is not in flight.
-    pub fn cancel(&self, id: &Value) -> bool {
+    pub(crate) fn cancel(&self, id: &Value) -> bool {
         let token = self
             .inflight
             .lock()
@@ -172,14 +172,14 @@ impl McpSession {
     }
 
     /// Replace the GET stream (one at a time; the old one ends).
-    pub fn open_stream(&self) -> mpsc::Receiver<Value> {
+    pub(crate) fn open_stream(&self) -> mpsc::Receiver<Value> {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         *self.stream.lock().expect("stream lock") = Some(tx);
         rx
     }
 
     /// Send on the GET stream; dropped when none is open or it is full. True if queued.
-    pub fn push(&self, message: Value) -> bool {
+    pub(crate) fn push(&self, message: Value) -> bool {
         let mut stream = self.stream.lock().expect("stream lock");
         let Some(tx) = stream.as_ref() else {
             return false;
@@ -207,7 +207,7 @@ impl McpSession {
 
     /// Remember a child's request relayed to the client under our id `ours`; false (nothing
     /// remembered) when [`MAX_RELAYED_REQUESTS`] already wait for an answer.
-    pub fn relaying(&self, ours: String, client: McpClient, id: Value) -> bool {
+    pub(crate) fn relaying(&self, ours: String, client: McpClient, id: Value) -> bool {
         let mut requests = self.client_requests.lock().expect("requests lock");
         if requests.len() >= MAX_RELAYED_REQUESTS {
             return false;
@@ -217,7 +217,7 @@ impl McpSession {
     }
 
     /// The child and its id of a relayed request, forgotten.
-    pub fn relayed(&self, ours: &str) -> Option<(McpClient, Value)> {
+    pub(crate) fn relayed(&self, ours: &str) -> Option<(McpClient, Value)> {
         self.client_requests
             .lock()
             .expect("requests lock")
@@ -225,7 +225,7 @@ impl McpSession {
     }
 
     /// Forget the relayed requests of a child that is gone.
-    pub fn forget_relayed_of(&self, client: &McpClient) {
+    pub(crate) fn forget_relayed_of(&self, client: &McpClient) {
         self.client_requests
             .lock()
             .expect("requests lock")
@@ -233,7 +233,7 @@ impl McpSession {
     }
 
     /// Whether a `tools/call` on `service` is in flight.
-    pub fn calls_on(&self, service: &str) -> bool {
+    pub(crate) fn calls_on(&self, service: &str) -> bool {
         self.call_streams
             .lock()
             .expect("calls lock")
@@ -242,7 +242,7 @@ impl McpSession {
     }
 
     /// The newest open response stream of a call on `service`.
-    pub fn call_stream(&self, service: &str) -> Option<mpsc::Sender<Value>> {
+    pub(crate) fn call_stream(&self, service: &str) -> Option<mpsc::Sender<Value>> {
         let calls = self.call_streams.lock().expect("calls lock");
         calls
             .get(service)?
@@ -252,7 +252,7 @@ impl McpSession {
             .find(|out| !out.is_closed())
     }
 
-    pub fn call_started(
+    pub(crate) fn call_started(
         self: &Arc<Self>,
         service: &str,
         out: Option<mpsc::Sender<Value>>,
@@ -290,7 +290,7 @@ fn report_unlogged(session: &str, suppressed: u64) {
     }
 }
 
-pub struct Tracked {
+pub(crate) struct Tracked {
     session: Arc<McpSession>,
     key: String,
     pub token: CancellationToken,
@@ -306,7 +306,7 @@ impl Drop for Tracked {
     }
 }
 
-pub struct CallOn {
+pub(crate) struct CallOn {
     session: Arc<McpSession>,
     service: String,
     n: u64,

@@ -15,7 +15,7 @@ use super::state::AppState;
 /// Middleware: find the client address, then the [`Principal`]. A request that fails auth
 /// answers 401 (429 once its address has spent its unauthenticated budget) and, if it
 /// presented wrong credentials, counts toward blocking its address.
-pub async fn require_auth(
+pub(super) async fn require_auth(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,

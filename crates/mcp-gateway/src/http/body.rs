@@ -23,13 +23,13 @@ use super::state::AppState;
 /// The body did not arrive in time.
 #[derive(Debug, thiserror::Error)]
 #[error("request body not received within server.body_read_timeout ({0:?})")]
-pub struct BodyTimeout(Duration);
+pub(super) struct BodyTimeout(Duration);
 
 /// The checks in front of every route, in ONE middleware (each `from_fn` layer costs a clone
 /// of the inner router and a boxed future per request): the Host/Origin policy
 /// (`origin::refuse`), then the body deadline. If the body ran out of time, whatever the
 /// handler made of the failed read is replaced by a 408 in the route's shape.
-pub async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(super) async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(refused) = super::origin::refuse(&state, &request) {
         return refused;
     }

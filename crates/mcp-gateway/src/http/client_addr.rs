@@ -10,12 +10,12 @@ use crate::config::{IpNet, canonical};
 
 /// The address a request comes from, after trusted proxies (inserted by the auth middleware).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
+pub(crate) struct ClientAddr(pub IpAddr);
 
 /// The client of a request: the peer, unless the peer is a trusted proxy; then the rightmost
 /// `X-Forwarded-For` hop that is not a trusted proxy (the leftmost if all are). A hop that is
 /// not an address stops the walk: what lies left of it cannot be trusted.
-pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+pub(crate) fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
     let mut client = canonical(peer);
     if !is_trusted(client) {
@@ -48,14 +48,14 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 
 /// The address a per-address budget is kept for: IPv4 as is, IPv6 by its /64 (one host usually
 /// holds a whole /64, so per-address budgets would otherwise be free to multiply).
-pub fn budget_addr(ip: IpAddr) -> IpAddr {
+pub(crate) fn budget_addr(ip: IpAddr) -> IpAddr {
     match canonical(ip) {
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !(u128::MAX >> 64)).into()),
         v4 => v4,
     }
 }
 
-pub fn peer_of(request: &Request) -> Option<IpAddr> {
+pub(crate) fn peer_of(request: &Request) -> Option<IpAddr> {
     request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

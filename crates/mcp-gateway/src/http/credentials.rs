@@ -13,7 +13,7 @@ use crate::config::{ApiKey, ServerConfig};
 
 /// The configured credentials, stored as SHA-256 digests so comparisons take the same time
 /// whatever the presented length.
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     basic: Option<([u8; 32], [u8; 32], String)>,
     bearer: Option<[u8; 32]>,
     keys: Vec<(Arc<ApiKey>, [u8; 32])>,
@@ -24,7 +24,7 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 }
 
 impl Authenticator {
-    pub fn new(server: &ServerConfig) -> Self {
+    pub(crate) fn new(server: &ServerConfig) -> Self {
         Self {
             basic: server.basic.as_ref().map(|b| {
                 (
@@ -39,7 +39,7 @@ impl Authenticator {
     }
 
     /// Also accept the scoped keys of `auth.keys`.
-    pub fn with_keys(mut self, keys: &[ApiKey]) -> Self {
+    pub(crate) fn with_keys(mut self, keys: &[ApiKey]) -> Self {
         self.keys = keys
             .iter()
             .map(|k| (Arc::new(k.clone()), digest(k.name.as_bytes())))
@@ -47,7 +47,7 @@ impl Authenticator {
         self
     }
 
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.basic.is_none() && self.bearer.is_none() && self.keys.is_empty()
     }
 
@@ -68,7 +68,7 @@ impl Authenticator {
 
     /// Check the `Authorization` header. Bearer (case-sensitive scheme, as upstream) first,
     /// then Basic; anything malformed or non-ASCII is simply a failure.
-    pub fn check(&self, headers: &HeaderMap) -> Option<Principal> {
+    pub(crate) fn check(&self, headers: &HeaderMap) -> Option<Principal> {
         if self.is_open() {
             return Some(Principal::Anonymous);
         }

@@ -31,7 +31,7 @@ fn subject(principal: &Principal, addr: IpAddr) -> String {
 /// `tools/call` spends exactly what a REST call spends and protocol chatter (ping,
 /// notifications, responses, the GET stream) spends nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Spend {
+pub(crate) enum Spend {
     /// `default_limits`, kept per route name (`services`, `sessions`, `initialize`, `other`).
     Defaults(&'static str),
     /// `tools_limit`: tool lists, and the front door's other list/read/get methods.
@@ -183,7 +183,7 @@ impl From<Refusal> for ApiError {
 
 /// Spend `spend` from `principal`'s budgets: the decision (for the `RateLimit-*` headers), or
 /// why the request is refused. Nothing is spent when rate limiting is off.
-pub async fn charge(
+pub(crate) async fn charge(
     state: &AppState,
     principal: &Principal,
     addr: IpAddr,
@@ -215,7 +215,7 @@ pub async fn charge(
 }
 
 /// Middleware after auth: spend the principal's budget for this REST route.
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(spend) = spend_of(&request) else {
         return next.run(request).await;
     };
@@ -246,7 +246,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
 
 /// The answer to a request that failed auth: 401, or 429 once the address has spent its
 /// unauthenticated budget. Never touches any principal's budget.
-pub async fn unauthenticated(state: &AppState, addr: IpAddr) -> Response {
+pub(crate) async fn unauthenticated(state: &AppState, addr: IpAddr) -> Response {
     let config = state.sessions.config();
     if !config.rate_limiting.enabled {
         return ApiError::unauthorized().into_response();
@@ -272,7 +272,7 @@ pub async fn unauthenticated(state: &AppState, addr: IpAddr) -> Response {
 }
 
 /// 429 for an address blocked after repeated auth failures.
-pub fn blocked(secs: u64) -> Response {
+pub(crate) fn blocked(secs: u64) -> Response {
     crate::metrics::rate_limited("auth_blocked");
     let mut e = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -307,7 +307,7 @@ fn unavailable() -> Response {
 
 /// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds) and
 /// `RateLimit-Policy` (`10;w=60`), as in draft-ietf-httpapi-ratelimit-headers-07.
-pub fn set_headers(headers: &mut HeaderMap, d: &Decision) {
+pub(crate) fn set_headers(headers: &mut HeaderMap, d: &Decision) {
     let mut put = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(HeaderName::from_static(name), v);
@@ -324,7 +324,7 @@ pub fn set_headers(headers: &mut HeaderMap, d: &Decision) {
 
 /// Take a place for a call in its service's gate and its session's gate (waiting in line if
 /// needed); 429 when a line is full. The places are released when the permits drop.
-pub async fn enter_call(
+pub(crate) async fn enter_call(
     state: &AppState,
     service: &str,
     session_id: &str,

@@ -6,7 +6,7 @@ use crate::config::ApiKey;
 
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
+pub(crate) enum Principal {
     /// No credentials are configured (loopback or `allow_unauthenticated`).
     Anonymous,
     Basic(String),
@@ -17,7 +17,7 @@ pub enum Principal {
 
 impl Principal {
     /// The key, if this principal is scoped. The upstream credentials are not: they see all.
-    pub fn key(&self) -> Option<&ApiKey> {
+    pub(crate) fn key(&self) -> Option<&ApiKey> {
         match self {
             Principal::Key(key) => Some(key),
             _ => None,
@@ -25,15 +25,15 @@ impl Principal {
     }
 
     /// The owner recorded on sessions this principal creates (`None` = unscoped).
-    pub fn owner(&self) -> Option<&str> {
+    pub(crate) fn owner(&self) -> Option<&str> {
         self.key().map(|k| k.name.as_str())
     }
 
-    pub fn allows_service(&self, service: &str) -> bool {
+    pub(crate) fn allows_service(&self, service: &str) -> bool {
         self.key().is_none_or(|k| k.allows_service(service))
     }
 
-    pub fn allows_tool(&self, service: &str, tool: &str) -> bool {
+    pub(crate) fn allows_tool(&self, service: &str, tool: &str) -> bool {
         self.key().is_none_or(|k| k.allows_tool(service, tool))
     }
 }

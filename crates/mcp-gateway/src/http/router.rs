@@ -14,7 +14,7 @@ use super::state::AppState;
 use super::{auth, body, limits, metrics, routes};
 
 /// The whole REST API.
-pub fn router(state: AppState) -> Router {
+pub(super) fn router(state: AppState) -> Router {
     let config = state.sessions.config();
     let max_body = config.server.max_body_bytes;
     let tls = config.server.tls.is_some();

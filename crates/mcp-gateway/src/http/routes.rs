@@ -25,11 +25,11 @@ use crate::mcp::Tool;
 use crate::session::{SessionError, SessionSnapshot};
 
 /// Upstream's timestamp format: naive local time with microseconds.
-pub fn timestamp(t: DateTime<Local>) -> String {
+pub(super) fn timestamp(t: DateTime<Local>) -> String {
     t.naive_local().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
-pub async fn health() -> Json<Health> {
+pub(super) async fn health() -> Json<Health> {
     Json(Health {
         status: "healthy".into(),
         timestamp: Some(timestamp(Local::now())),
@@ -37,7 +37,7 @@ pub async fn health() -> Json<Health> {
     })
 }
 
-pub async fn services(
+pub(super) async fn services(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
 ) -> Json<Services> {
@@ -58,7 +58,7 @@ pub async fn services(
     Json(services)
 }
 
-pub async fn tools(
+pub(super) async fn tools(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     service: Result<Path<String>, PathRejection>,
@@ -77,7 +77,7 @@ pub async fn tools(
     Ok(Json(ToolList { service, tools }))
 }
 
-pub async fn call(
+pub(super) async fn call(
     State(state): State<AppState>,
     service: Result<Path<String>, PathRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -146,7 +146,12 @@ pub async fn call(
 
 /// Build the upstream body (`result` = the first text content as a string, else the raw
 /// result) plus everything upstream dropped: `content`, `structuredContent`, `isError`, `_meta`.
-pub fn call_response(result: Value, service: &str, session_id: &str, tool: &str) -> CallResponse {
+pub(super) fn call_response(
+    result: Value,
+    service: &str,
+    session_id: &str,
+    tool: &str,
+) -> CallResponse {
     let first_text = result
         .get("content")
         .and_then(Value::as_array)
@@ -181,7 +186,7 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-pub async fn sessions(
+pub(super) async fn sessions(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
 ) -> Json<Sessions> {
@@ -227,7 +232,7 @@ fn session_info(s: SessionSnapshot) -> SessionInfo {
     }
 }
 
-pub async fn close_session(
+pub(super) async fn close_session(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -246,7 +251,7 @@ pub async fn close_session(
 
 /// A path segment as a string; one that is not UTF-8 once percent-decoded (`/services/%FF/tools`)
 /// is a 400 `invalid_request` like any other bad name, not axum's plain-text rejection.
-pub fn path_param(
+pub(super) fn path_param(
     param: Result<Path<String>, PathRejection>,
     what: &str,
 ) -> Result<String, ApiError> {
@@ -255,11 +260,11 @@ pub fn path_param(
         .map_err(|_| ApiError::bad_request(format!("invalid {what} in path: not valid UTF-8")))
 }
 
-pub async fn not_found() -> Response {
+pub(super) async fn not_found() -> Response {
     ApiError::not_found("not found").into_response()
 }
 
-pub async fn method_not_allowed() -> Response {
+pub(super) async fn method_not_allowed() -> Response {
     ApiError::method_not_allowed().into_response()
 }
 

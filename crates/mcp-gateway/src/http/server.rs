@@ -24,7 +24,7 @@ use crate::front::Sessions;
 
 /// The address the server is listening on, and how to reach it.
 #[derive(Debug, Clone)]
-pub struct Listening {
+pub(crate) struct Listening {
     pub addr: SocketAddr,
     pub scheme: &'static str,
 }
@@ -33,7 +33,7 @@ pub struct Listening {
 /// `server.shutdown_grace` to finish, or less if `force` resolves meanwhile (then every
 /// connection is closed at once). Returns once every connection and every call of
 /// [`Calls`] has ended. `on_listening` is called once the socket is bound.
-pub async fn serve(
+pub(crate) async fn serve(
     sessions: Arc<Sessions>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     force: impl Future<Output = ()> + Send + 'static,

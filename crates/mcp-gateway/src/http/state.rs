@@ -11,7 +11,7 @@ use super::traffic::Traffic;
 use crate::front::session::Sessions;
 
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub sessions: Arc<Sessions>,
     pub auth: Arc<Authenticator>,
     pub traffic: Arc<Traffic>,
@@ -23,27 +23,27 @@ pub struct AppState {
 /// tells those still running to answer that the gateway is stopping; the server waits for
 /// every one before it returns.
 #[derive(Clone, Default)]
-pub struct Calls {
+pub(crate) struct Calls {
     tasks: TaskTracker,
     stopping: CancellationToken,
 }
 
 impl Calls {
-    pub fn spawn(&self, call: impl Future<Output = ()> + Send + 'static) {
+    pub(crate) fn spawn(&self, call: impl Future<Output = ()> + Send + 'static) {
         self.tasks.spawn(call);
     }
 
     /// Resolves once the calls are to stop.
-    pub fn stopping(&self) -> WaitForCancellationFutureOwned {
+    pub(crate) fn stopping(&self) -> WaitForCancellationFutureOwned {
         self.stopping.clone().cancelled_owned()
     }
 
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stopping.cancel();
     }
 
     /// Wait until every call has ended.
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         self.tasks.close();
         self.tasks.wait().await;
     }

@@ -11,14 +11,14 @@ use crate::config::{Config, RateLimit};
 use crate::ratelimit::{Clock, Gates, Limiter, Quota, StoreError};
 
 /// Everything the traffic policy keeps between requests.
-pub struct Traffic {
+pub(crate) struct Traffic {
     pub limiter: Arc<Limiter>,
     pub failures: FailureGuard,
     pub gates: Arc<Gates>,
 }
 
 impl Traffic {
-    pub fn new(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+    pub(crate) fn new(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         Ok(Self {
             limiter: Limiter::from_config(&config.rate_limiting)?,
             failures: FailureGuard::new(
@@ -33,7 +33,7 @@ impl Traffic {
 
 /// Per-address memory of failed credential checks: past `auth.failure_limit` the address is
 /// blocked for `auth.block_seconds`. Kept per process (not in Redis): see docs/traffic.md.
-pub struct FailureGuard {
+pub(crate) struct FailureGuard {
     quota: Option<Quota>,
     block_us: u64,
     clock: Arc<dyn Clock>,
@@ -47,7 +47,11 @@ struct Failures {
 }
 
 impl FailureGuard {
-    pub fn new(limit: Option<&RateLimit>, block_for: Duration, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(
+        limit: Option<&RateLimit>,
+        block_for: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             quota: limit
                 .filter(|_| !block_for.is_zero())
@@ -59,7 +63,7 @@ impl FailureGuard {
     }
 
     /// Seconds left of the block of `ip`, if it is blocked.
-    pub fn blocked(&self, ip: IpAddr) -> Option<u64> {
+    pub(crate) fn blocked(&self, ip: IpAddr) -> Option<u64> {
         self.quota?;
         let ip = budget_addr(ip);
         let now = self.clock.now_us();
@@ -69,7 +73,7 @@ impl FailureGuard {
     }
 
     /// Count a failure of `ip`; true when this failure starts a block.
-    pub fn record(&self, ip: IpAddr) -> bool {
+    pub(crate) fn record(&self, ip: IpAddr) -> bool {
         let Some(quota) = self.quota else {
             return false;
         };

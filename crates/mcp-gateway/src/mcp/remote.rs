@@ -48,7 +48,7 @@ pub(super) struct RemoteActor {
 }
 
 impl RemoteActor {
-    pub fn new(
+    pub(super) fn new(
         remote: &RemoteConfig,
         shared: Arc<Shared>,
         commands: mpsc::UnboundedReceiver<Command>,
@@ -89,7 +89,7 @@ impl RemoteActor {
         })
     }
 
-    pub async fn run(mut self) {
+    pub(super) async fn run(mut self) {
         let (stopped, why) = loop {
             tokio::select! {
                 command = self.commands.recv() => match command {

@@ -14,10 +14,10 @@ use std::sync::{Arc, Mutex};
 use super::SessionError;
 use crate::mcp::Tool;
 
-pub type Tools = Arc<Vec<Tool>>;
+pub(super) type Tools = Arc<Vec<Tool>>;
 
 #[derive(Default)]
-pub struct Catalog {
+pub(super) struct Catalog {
     entries: Mutex<HashMap<String, Arc<Entry>>>,
 }
 
@@ -38,7 +38,7 @@ impl Catalog {
             .clone()
     }
 
-    pub fn cached(&self, service: &str) -> Option<Tools> {
+    pub(super) fn cached(&self, service: &str) -> Option<Tools> {
         self.entry(service)
             .tools
             .lock()
@@ -46,7 +46,7 @@ impl Catalog {
             .clone()
     }
 
-    pub fn store(&self, service: &str, tools: Vec<Tool>) {
+    pub(super) fn store(&self, service: &str, tools: Vec<Tool>) {
         *self
             .entry(service)
             .tools
@@ -55,7 +55,7 @@ impl Catalog {
     }
 
     /// The cached list, or the result of `discover` (run at most once at a time per service).
-    pub async fn get_or_discover<F>(
+    pub(super) async fn get_or_discover<F>(
         &self,
         service: &str,
         discover: F,

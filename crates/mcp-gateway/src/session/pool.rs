@@ -43,7 +43,7 @@ pub(super) struct Pool {
 }
 
 impl Pools {
-    pub fn new(config: &Config) -> Self {
+    pub(super) fn new(config: &Config) -> Self {
         let by_service = config
             .services
             .values()
@@ -62,13 +62,13 @@ impl Pools {
         Self { by_service }
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Arc<Pool>> {
+    pub(super) fn all(&self) -> impl Iterator<Item = &Arc<Pool>> {
         self.by_service.values()
     }
 
     /// A live pooled child of `service` (counted as a hit), or `None` (counted as a miss when
     /// the service has a pool).
-    pub fn take(&self, service: &str) -> Option<Pooled> {
+    pub(super) fn take(&self, service: &str) -> Option<Pooled> {
         let pool = self.by_service.get(service)?;
         let taken = pool.take();
         metrics::pool(service, taken.is_some());
@@ -76,14 +76,14 @@ impl Pools {
     }
 
     /// Wake every refill task (a reservation was released: a full cap may have room now).
-    pub fn wake_all(&self) {
+    pub(super) fn wake_all(&self) {
         for pool in self.by_service.values() {
             pool.wake.notify_one();
         }
     }
 
     /// Ready children per service, for metrics.
-    pub fn ready_counts(&self) -> Vec<(String, usize)> {
+    pub(super) fn ready_counts(&self) -> Vec<(String, usize)> {
         self.by_service
             .iter()
             .map(|(name, pool)| (name.clone(), pool.len()))
@@ -96,7 +96,7 @@ impl Pool {
         self.ready.lock().expect("pool lock")
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.queue().len()
     }
 
