@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::rpc;
-use crate::http::limits::{Refusal, Spend, charge, enter_call, set_headers as rate_headers};
+use crate::http::admission::{Refusal, Spend, charge, enter_call, set_headers as rate_headers};
 use crate::http::principal::Principal;
 use crate::http::state::AppState;
 use crate::ratelimit::{Decision, Permit};

@@ -40,8 +40,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use crate::http::admission::Spend;
 use crate::http::client_addr::ClientAddr;
-use crate::http::limits::Spend;
 use crate::http::principal::Principal;
 use crate::http::state::AppState;
 use budget::Payer;

@@ -8,8 +8,8 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::admission;
 use super::client_addr::{ClientAddr, client_addr, peer_of};
-use super::limits;
 use super::state::AppState;
 
 /// Middleware: find the client address, then the [`Principal`]. A request that fails auth
@@ -27,7 +27,7 @@ pub(super) async fn require_auth(
     let presented = request.headers().contains_key(header::AUTHORIZATION);
     if presented && let Some(secs) = state.traffic.failures.blocked(addr) {
         tracing::debug!(target: "security", event_type = "auth_blocked", ip = %addr, "request from a blocked address");
-        return limits::blocked(secs);
+        return admission::blocked(secs);
     }
     match state.auth.check(request.headers()) {
         Some(principal) => {
@@ -54,7 +54,7 @@ pub(super) async fn require_auth(
                     "too many failed authentication attempts: address blocked"
                 );
             }
-            limits::unauthenticated(&state, addr).await
+            admission::unauthenticated(&state, addr).await
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The REST API: router, auth, error mapping. Only this module knows HTTP.
 //!
 //! Leaves first: `state` (what handlers share), `principal`, `client_addr`, `credentials`,
-//! `traffic`; then the layers (`auth`, `limits`, `body`, `origin`), the REST `routes`, and
+//! `traffic`; then the layers (`auth`, `admission`: rate limits and concurrency gates, `body`, `origin`), the REST `routes`, and
 //! `router`, the one place the REST routes and the MCP front door's are composed.
 
+pub(crate) mod admission;
 mod auth;
 mod body;
 pub(crate) mod client_addr;
@@ -11,7 +12,6 @@ mod conn;
 mod credentials;
 mod error;
 mod idle;
-pub(crate) mod limits;
 mod metrics;
 mod origin;
 pub(crate) mod principal;

@@ -11,7 +11,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use super::state::AppState;
-use super::{auth, body, limits, metrics, routes};
+use super::{admission, auth, body, metrics, routes};
 
 /// The whole REST API.
 pub(super) fn router(state: AppState) -> Router {
@@ -26,7 +26,10 @@ pub(super) fn router(state: AppState) -> Router {
         .route("/sessions", get(routes::sessions))
         .route("/sessions/{id}", delete(routes::close_session))
         .merge(crate::front::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), limits::limit));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            admission::limit,
+        ));
     // /metrics is added after the rate-limit layer: a scraper must never spend API budgets.
     let mut public = Router::new().route("/health", get(routes::health));
     if metrics_cfg.enabled && metrics_cfg.require_auth {

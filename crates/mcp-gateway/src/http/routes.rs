@@ -131,7 +131,7 @@ pub(super) async fn call(
         key = owner.unwrap_or(""),
         "tool call"
     );
-    let _permits = super::limits::enter_call(&state, &service, &request.session_id).await?;
+    let _permits = super::admission::enter_call(&state, &service, &request.session_id).await?;
     tracing::debug!(arguments = %request.arguments, "tool call arguments");
     let (tool, session_id) = (request.tool.clone(), request.session_id.clone());
     let outcome = state.sessions.call(ticket, request).await?;
