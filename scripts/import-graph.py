@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The gateway crate's imports, from its sources: which module uses which, and any circle of
-files that import each other (ARCHITECTURE.md, "Layers").
+files that import each other (ARCHITECTURE.md, "Layers"). Exits 1 when a circle of files
+exists, when a module imports one that `ALLOWED` does not list for it (the layering that
+ARCHITECTURE.md draws), or when a process is built outside `sandbox`.
 
-    python3 scripts/import-graph.py          # the module picture; exit 1 on a circle
+    python3 scripts/import-graph.py          # the module picture and the checks
     python3 scripts/import-graph.py --files  # every file's imports too
 
 A file imports another when it names a path into it: `use crate::a::b`, `use super::x`,
@@ -15,6 +17,22 @@ import re
 import sys
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "crates", "mcp-gateway", "src")
+
+
+# Which modules each module may import from: the layering of ARCHITECTURE.md. `config` takes
+# one pure leaf of `sandbox` (the system-call deny-list, to check `seccomp_allow` names).
+ALLOWED = {
+    "metrics": set(),
+    "config": {"sandbox"},
+    "logging": {"config"},
+    "ratelimit": {"config"},
+    "sandbox": {"config"},
+    "mcp": {"config", "logging", "metrics", "sandbox"},
+    "session": {"config", "mcp", "metrics"},
+    "http": {"config", "front", "mcp", "metrics", "ratelimit", "session"},
+    "front": {"config", "http", "logging", "mcp", "ratelimit", "session"},
+    "cli": {"config", "front", "http", "logging", "sandbox"},
+}
 
 
 def module_files():
@@ -181,13 +199,27 @@ def main():
         for v in sorted(graph):
             names = ", ".join(files[w] for w in sorted(graph[v]))
             print(f"  {files[v]} -> {names or '(nothing)'}")
+    failed = False
+    for top, targets in sorted(tops.items()):
+        for target in sorted(targets - ALLOWED.get(top, set())):
+            print(f"layering: {top} imports {target}, which ALLOWED does not list for it")
+            failed = True
+    if config_reach := {files[w] for v, ws in graph.items() if v[:1] == ("config",) for w in ws
+                        if w[:1] == ("sandbox",) and w != ("sandbox", "seccomp")}:
+        print(f"layering: config reaches sandbox beyond its seccomp list: {sorted(config_reach)}")
+        failed = True
+    for module, text in texts.items():
+        if module[:1] != ("sandbox",) and re.search(r"\bprocess::Command\b|\bCommand::new\b", text):
+            print(f"a process is built outside sandbox: {files[module]}")
+            failed = True
     if sccs:
         print("import circles of files:")
         for scc in sccs:
             print("  " + " <-> ".join(sorted(files[m] for m in scc)))
-        return 1
-    print("no import circle of files")
-    return 0
+        failed = True
+    else:
+        print("no import circle of files")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

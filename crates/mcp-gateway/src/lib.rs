@@ -1,9 +1,15 @@
-//! mcp-gateway: run stdio MCP servers as sandboxed per-session children behind a REST API.
+//! mcp-gateway: run MCP servers as sandboxed per-session children behind a REST API and an MCP
+//! front door.
 //!
-//! Layers, each knowing only the one below: [`config`] (validated configuration) ->
-//! [`sandbox`] (the only place a process is built) -> [`mcp`] (the JSON-RPC client actor per
-//! child) -> [`session`] (who owns which child) -> [`http`] (the REST API) and [`front`]
-//! (the MCP front door, mounted by `http`) -> [`cli`].
+//! Layers (ARCHITECTURE.md draws them from the imports; `scripts/import-graph.py` checks
+//! them): [`config`] (validated configuration) and the leaves `logging`, `metrics`,
+//! [`ratelimit`] -> [`sandbox`] (the only place a process is built) -> [`mcp`] (talking to one
+//! MCP server: the JSON-RPC wire, the actor per child, stdio or remote) -> `session` (the
+//! session table and the launcher of children) -> `http` (serving: edge checks, auth,
+//! traffic policy, the REST routes, the router) and `front` (the MCP front door, composed by
+//! `http`'s router) -> [`cli`].
+//!
+//! Public: what the binary, the benches and the fuzz targets use; the rest is crate-private.
 
 pub mod cli;
 pub mod config;
