@@ -9,7 +9,10 @@
 //! traffic policy, the REST routes, the router) and `front` (the MCP front door, composed by
 //! `http`'s router) -> [`cli`].
 //!
-//! Public: what the binary, the benches and the fuzz targets use; the rest is crate-private.
+//! Public: what the binary, the benches and the fuzz targets use; the rest is crate-private
+//! (`unreachable_pub` warns of a `pub` nothing outside can reach).
+
+#![warn(unreachable_pub)]
 
 pub mod cli;
 pub mod config;

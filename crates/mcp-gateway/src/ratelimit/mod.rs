@@ -189,10 +189,10 @@ mod tests {
 
     /// A clock that moves only when told to.
     #[derive(Default)]
-    pub struct ManualClock(AtomicU64);
+    pub(super) struct ManualClock(AtomicU64);
 
     impl ManualClock {
-        pub fn advance(&self, d: Duration) {
+        pub(super) fn advance(&self, d: Duration) {
             self.0
                 .fetch_add(u64::try_from(d.as_micros()).unwrap(), Ordering::SeqCst);
         }
