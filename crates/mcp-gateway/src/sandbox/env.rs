@@ -76,21 +76,11 @@ mod tests {
 
     fn service(sandbox: SandboxConfig, env: &[(&str, &str)]) -> ServiceConfig {
         ServiceConfig {
-            name: "svc".into(),
-            command: vec!["srv".into()],
-            description: String::new(),
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            cwd: None,
-            call_timeout: std::time::Duration::from_secs(1),
-            startup_timeout: std::time::Duration::from_secs(1),
-            max_line_bytes: 1024,
-            stop_grace: std::time::Duration::from_secs(1),
-            remote: None,
-            warm_pool: 0,
-            sandbox,
+            ..ServiceConfig::for_tests(sandbox)
         }
     }
 

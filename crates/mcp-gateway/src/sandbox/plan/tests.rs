@@ -3,20 +3,7 @@ use super::*;
 use crate::config::{AllowedPath, SandboxConfig};
 
 fn service(sandbox: SandboxConfig) -> ServiceConfig {
-    ServiceConfig {
-        name: "svc".into(),
-        command: vec!["srv".into()],
-        description: String::new(),
-        env: Default::default(),
-        cwd: None,
-        call_timeout: std::time::Duration::from_secs(1),
-        startup_timeout: std::time::Duration::from_secs(1),
-        max_line_bytes: 1024,
-        stop_grace: std::time::Duration::from_secs(1),
-        remote: None,
-        warm_pool: 0,
-        sandbox,
-    }
+    ServiceConfig::for_tests(sandbox)
 }
 
 fn v2() -> Result<cgroup::Base, String> {
