@@ -17,7 +17,7 @@ use hyper_util::rt::TokioTimer;
 use super::conn::GuardAcceptor;
 use super::credentials::Authenticator;
 use super::router::router;
-use super::state::{AppState, Calls};
+use super::state::{AppState, Calls, Shared};
 use super::traffic::Traffic;
 use crate::config::{ServerConfig, TlsConfig};
 use crate::front::Sessions;
@@ -56,12 +56,12 @@ pub(crate) async fn serve(
         .map_err(|e| io::Error::other(e.to_string()))?;
     let auth = Authenticator::new(&server_cfg).with_keys(&config.traffic.keys);
     let calls = Calls::default();
-    let state = AppState {
+    let state = AppState::new(Shared {
         auth: Arc::new(auth),
         traffic: Arc::new(traffic),
         sessions,
         calls: calls.clone(),
-    };
+    });
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
 
     let handle = Handle::new();

@@ -10,12 +10,30 @@ use super::credentials::Authenticator;
 use super::traffic::Traffic;
 use crate::front::session::Sessions;
 
+/// Cloned for every request by each layer that takes it (axum's `State`): one reference
+/// count, whatever it holds.
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<Shared>);
+
+pub(crate) struct Shared {
     pub sessions: Arc<Sessions>,
     pub auth: Arc<Authenticator>,
     pub traffic: Arc<Traffic>,
     pub calls: Calls,
+}
+
+impl AppState {
+    pub(crate) fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// The calls answered on an SSE stream by a task of their own (the MCP front door's
