@@ -28,10 +28,11 @@ COPY Cargo.toml Cargo.lock ./
 COPY crates/mcp-gateway/Cargo.toml crates/mcp-gateway/
 COPY crates/gateway-client/Cargo.toml crates/gateway-client/
 COPY crates/mcp-fixture/Cargo.toml crates/mcp-fixture/
+COPY crates/gateway-wire/Cargo.toml crates/gateway-wire/
 COPY crates/mcp-gateway-skill/Cargo.toml crates/mcp-gateway-skill/
 COPY crates/bench/Cargo.toml crates/bench/
 RUN set -eu; \
-    for crate in mcp-gateway gateway-client mcp-fixture mcp-gateway-skill bench; do \
+    for crate in mcp-gateway gateway-client gateway-wire mcp-fixture mcp-gateway-skill bench; do \
         mkdir -p "crates/$crate/src" "crates/$crate/tests/it"; \
         echo 'fn main() {}' > "crates/$crate/src/main.rs"; \
         touch "crates/$crate/src/lib.rs"; \
