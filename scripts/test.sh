@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-peers.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The layering of ARCHITECTURE.md: no circle of files, no import it does not list, processes
+# built only by the sandbox.
+python3 scripts/import-graph.py
 # MCP_TEST_EXPECT_BOUND (set by .ci/run for its kind of machine) names the process bound the
 # sandbox must get here; unset, any bound will do.
 cargo test --workspace --locked "$@"

@@ -5,7 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use mcp_gateway::mcp::jsonrpc::{
-    Incoming, Outcome, classify, encode_error, encode_notification, encode_request, encode_result,
+    Incoming, METHOD_NOT_FOUND, Outcome, classify, encode_error, encode_notification,
+    encode_request, encode_result,
 };
 use serde_json::{Map, Value};
 
@@ -44,13 +45,13 @@ fuzz_target!(|data: &[u8]| {
                     outcome: Outcome::Result(p.clone())
                 }
             );
-            let error = reread(&encode_error(id, -32601, method));
+            let error = reread(&encode_error(id, METHOD_NOT_FOUND, method));
             assert_eq!(
                 error,
                 Incoming::Response {
                     id: id.clone(),
                     outcome: Outcome::Error {
-                        code: -32601,
+                        code: METHOD_NOT_FOUND,
                         message: method.clone(),
                         data: None
                     },

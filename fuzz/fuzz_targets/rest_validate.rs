@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
         }
         (Err(err), None) => {
             assert_eq!(err.status, 400, "{err:?}");
-            assert!(!err.message.is_empty());
+            assert!(!err.body.error.is_empty());
         }
         (Ok(req), None) => panic!("accepted {:?}: {req:?}", String::from_utf8_lossy(data)),
         (Err(err), Some(_)) => panic!("refused {:?}: {err:?}", String::from_utf8_lossy(data)),

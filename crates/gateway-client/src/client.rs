@@ -7,7 +7,9 @@ use reqwest::{Method, Url, header};
 use serde::de::DeserializeOwned;
 
 use crate::error::{BuildError, GatewayError};
-use crate::types::{CallRequest, CallResponse, Health, Services, Sessions, ToolList};
+use crate::types::{
+    CallRequest, CallResponse, Health, Services, SessionClosed, Sessions, ToolList,
+};
 
 /// Credentials sent on every authenticated route (`/health` is sent without).
 #[derive(Clone, PartialEq, Eq)]
@@ -135,12 +137,7 @@ impl GatewayClient {
 
     /// `DELETE /sessions/{id}`; returns the gateway's confirmation message.
     pub async fn close_session(&self, id: &str) -> Result<String, GatewayError> {
-        #[derive(serde::Deserialize)]
-        struct Closed {
-            #[serde(default)]
-            message: String,
-        }
-        let closed: Closed = self
+        let closed: SessionClosed = self
             .send(Method::DELETE, &["sessions", id], None::<&()>, true)
             .await?;
         Ok(closed.message)

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::types::ErrorBody;
+use crate::types::code as wire;
+
 /// Why a [`crate::GatewayClient`] could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -90,74 +93,61 @@ impl GatewayError {
             GatewayError::NotFound { code, .. }
             | GatewayError::Validation { code, .. }
             | GatewayError::Unavailable { code, .. } => Some(code),
-            GatewayError::Unauthorized { .. } => Some("unauthorized"),
-            GatewayError::ToolRejected { .. } => Some("tool_call_rejected"),
-            GatewayError::RateLimited { .. } => Some("rate_limited"),
-            GatewayError::ChildExited { .. } => Some("child_exited"),
+            GatewayError::Unauthorized { .. } => Some(wire::UNAUTHORIZED),
+            GatewayError::ToolRejected { .. } => Some(wire::TOOL_CALL_REJECTED),
+            GatewayError::RateLimited { .. } => Some(wire::RATE_LIMITED),
+            GatewayError::ChildExited { .. } => Some(wire::CHILD_EXITED),
             GatewayError::Timeout {
                 origin: TimeoutOrigin::Gateway,
-            } => Some("timeout"),
+            } => Some(wire::TIMEOUT),
             _ => None,
         }
     }
 
     /// Map a non-2xx answer to an error. `body` is the raw response body.
     pub(crate) fn from_response(status: u16, retry_after: Option<Duration>, body: &str) -> Self {
-        let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-        let message = parsed
-            .get("error")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+        let parsed: ErrorBody = serde_json::from_str(body).unwrap_or_default();
+        let message = Some(parsed.error)
+            .filter(|e| !e.is_empty())
             .unwrap_or_else(|| snippet(body, status));
-        let code = parsed
-            .get("code")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let code = Some(parsed.code).filter(|c| !c.is_empty());
         let code_or = |fallback: &str| code.clone().unwrap_or_else(|| fallback.to_owned());
 
         match status {
             401 => GatewayError::Unauthorized { message },
             404 => GatewayError::NotFound {
-                code: code_or("not_found"),
+                code: code_or(wire::NOT_FOUND),
                 message,
             },
             400 | 405 | 413 | 415 => GatewayError::Validation {
                 code: code_or(match status {
-                    405 => "method_not_allowed",
-                    413 => "payload_too_large",
-                    415 => "unsupported_media_type",
-                    _ => "invalid_request",
+                    405 => wire::METHOD_NOT_ALLOWED,
+                    413 => wire::PAYLOAD_TOO_LARGE,
+                    415 => wire::UNSUPPORTED_MEDIA_TYPE,
+                    _ => wire::INVALID_REQUEST,
                 }),
                 message,
             },
             422 => {
-                let rpc = parsed.get("rpc_error");
+                let rpc = parsed.rpc_error.unwrap_or_default();
                 GatewayError::ToolRejected {
-                    code: rpc
-                        .and_then(|r| r.get("code"))
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0),
-                    message: rpc
-                        .and_then(|r| r.get("message"))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
+                    code: rpc.code,
+                    message: Some(rpc.message)
+                        .filter(|m| !m.is_empty())
                         .unwrap_or(message),
-                    data: rpc.and_then(|r| r.get("data")).cloned(),
+                    data: rpc.data,
                 }
             }
             429 => GatewayError::RateLimited { retry_after },
-            502 if code.as_deref().is_none_or(|c| c == "child_exited") => {
+            502 if code.as_deref().is_none_or(|c| c == wire::CHILD_EXITED) => {
                 GatewayError::ChildExited {
                     message,
-                    exit_status: parsed.get("exit_status").cloned(),
-                    stderr_tail: parsed
-                        .get("stderr_tail")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
+                    exit_status: parsed.exit_status,
+                    stderr_tail: parsed.stderr_tail,
                 }
             }
             503 => GatewayError::Unavailable {
-                code: code_or("service_unavailable"),
+                code: code_or(wire::SERVICE_UNAVAILABLE),
                 message,
             },
             504 => GatewayError::Timeout {

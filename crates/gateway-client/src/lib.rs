@@ -5,7 +5,8 @@
 //!   mapping from HTTP responses to typed results.
 //! - [`error`]: [`GatewayError`], one variant per thing a caller branches on, and
 //!   [`GatewayError::provably_not_executed`], the only safe basis for a retry.
-//! - [`types`]: request and response bodies of the wire contract.
+//! - [`types`]: request and response bodies of the wire contract (the `mcp-gateway-wire`
+//!   crate's, shared with the gateway).
 //! - `testing` (feature `test-support`): an in-process fake gateway for tests.
 //!
 //! Invariant: only this crate knows the gateway's HTTP wire format; callers see types.

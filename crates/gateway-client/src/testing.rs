@@ -28,6 +28,11 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use serde_json::{Map, Value, json};
 
+use crate::types::{
+    CallResponse, ErrorBody, Health, RpcError, ServiceInfo, Services, SessionClosed, SessionInfo,
+    Sessions, ToolList, code,
+};
+
 /// One service of the fake: a name, a description and raw MCP tool objects.
 #[derive(Debug, Clone)]
 pub struct FakeService {
@@ -278,12 +283,16 @@ fn router(state: Arc<Shared>) -> Router {
         .route("/services/{name}/call", post(call))
         .route("/sessions", get(sessions))
         .route("/sessions/{id}", axum::routing::delete(close_session))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .fallback(|| async { error(StatusCode::NOT_FOUND, code::NOT_FOUND, "no such route") })
         .with_state(state)
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"error": message, "code": code}))).into_response()
+    answer(status, ErrorBody::new(code, message))
+}
+
+fn answer(status: StatusCode, body: ErrorBody) -> Response {
+    (status, Json(body)).into_response()
 }
 
 /// The error answer when the request must be refused.
@@ -298,7 +307,7 @@ fn refusal(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     let basic = format!("Basic {}", encode(&format!("{}:{}", o.user, o.password)));
     let bearer = format!("Bearer {}", o.token);
     if given != basic && given != bearer {
-        let mut response = error(StatusCode::UNAUTHORIZED, "unauthorized", "unauthorized");
+        let mut response = error(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, "unauthorized");
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"MCP Gateway\""),
@@ -308,29 +317,39 @@ fn refusal(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     if shared.unavailable.load(Ordering::SeqCst) {
         return Some(error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
+            code::SERVICE_UNAVAILABLE,
             "service cannot start",
         ));
     }
     None
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"status": "healthy", "timestamp": "2026-01-01T00:00:00", "version": "fake"}))
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "healthy".into(),
+        timestamp: Some("2026-01-01T00:00:00".into()),
+        version: Some("fake".into()),
+    })
 }
 
 async fn services(State(shared): S, headers: HeaderMap) -> Response {
     if let Some(r) = refusal(&shared, &headers) {
         return r;
     }
-    let mut out = Map::new();
-    for s in &shared.options.services {
-        out.insert(
-            s.name.clone(),
-            json!({"description": s.description, "enabled": true}),
-        );
-    }
-    Json(Value::Object(out)).into_response()
+    let services: Services = shared
+        .options
+        .services
+        .iter()
+        .map(|s| {
+            let info = ServiceInfo {
+                description: s.description.clone(),
+                enabled: true,
+                command: None,
+            };
+            (s.name.clone(), info)
+        })
+        .collect();
+    Json(services).into_response()
 }
 
 fn find<'a>(shared: &'a Shared, name: &str) -> Option<&'a FakeService> {
@@ -342,10 +361,14 @@ async fn tools(State(shared): S, headers: HeaderMap, Path(name): Path<String>) -
         return r;
     }
     match find(&shared, &name) {
-        Some(s) => Json(json!({"service": name, "tools": s.tools})).into_response(),
+        Some(s) => Json(ToolList {
+            service: name,
+            tools: s.tools.clone(),
+        })
+        .into_response(),
         None => error(
             StatusCode::NOT_FOUND,
-            "unknown_service",
+            code::UNKNOWN_SERVICE,
             &format!("unknown service {name}"),
         ),
     }
@@ -363,14 +386,14 @@ async fn call(
     let Some(service) = find(&shared, &name) else {
         return error(
             StatusCode::NOT_FOUND,
-            "unknown_service",
+            code::UNKNOWN_SERVICE,
             &format!("unknown service {name}"),
         );
     };
     let Ok(Value::Object(body)) = serde_json::from_str::<Value>(&body) else {
         return error(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            code::INVALID_REQUEST,
             "body must be a json object",
         );
     };
@@ -379,7 +402,7 @@ async fn call(
     if tool.is_empty() || session_id.is_empty() {
         return error(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            code::INVALID_REQUEST,
             "tool and session_id are required",
         );
     }
@@ -390,7 +413,7 @@ async fn call(
             _ => {
                 return error(
                     StatusCode::BAD_REQUEST,
-                    "invalid_request",
+                    code::INVALID_REQUEST,
                     "timeout must be a number in (0, 3600]",
                 );
             }
@@ -403,7 +426,7 @@ async fn call(
     {
         return error(
             StatusCode::NOT_FOUND,
-            "unknown_tool",
+            code::UNKNOWN_TOOL,
             &format!("unknown tool {tool}"),
         );
     }
@@ -459,36 +482,36 @@ async fn call(
         ),
         "fail" => return ok(&name, session_id, tool, "the tool failed on purpose", true),
         "reject" => {
-            return (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(
-                    json!({"error": "tool call rejected", "code": "tool_call_rejected",
-                            "rpc_error": {"code": -32602, "message": "bad params here"}}),
-                ),
-            )
-                .into_response();
+            let rpc_error = RpcError {
+                code: -32602,
+                message: "bad params here".into(),
+                data: None,
+            };
+            let body = ErrorBody {
+                rpc_error: Some(rpc_error),
+                ..ErrorBody::new(code::TOOL_CALL_REJECTED, "tool call rejected")
+            };
+            return answer(StatusCode::UNPROCESSABLE_ENTITY, body);
         }
         "crash" => {
-            return (
-                StatusCode::BAD_GATEWAY,
-                Json(
-                    json!({"error": "child exited during the call", "code": "child_exited",
-                            "exit_status": 1, "stderr_tail": "Traceback: boom"}),
-                ),
-            )
-                .into_response();
+            let body = ErrorBody {
+                exit_status: Some(json!(1)),
+                stderr_tail: Some("Traceback: boom".into()),
+                ..ErrorBody::new(code::CHILD_EXITED, "child exited during the call")
+            };
+            return answer(StatusCode::BAD_GATEWAY, body);
         }
         "busy" => {
             let mut r = error(
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                code::RATE_LIMITED,
                 "rate limited",
             );
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             return r;
         }
-        "slow" => return error(StatusCode::GATEWAY_TIMEOUT, "timeout", "call timed out"),
+        "slow" => return error(StatusCode::GATEWAY_TIMEOUT, code::TIMEOUT, "call timed out"),
         "hang" => {
             tokio::time::sleep(Duration::from_secs(30)).await;
             "late".to_owned()
@@ -508,14 +531,16 @@ async fn call(
 }
 
 fn ok(service: &str, session_id: &str, tool: &str, text: &str, is_error: bool) -> Response {
-    Json(json!({
-        "result": text,
-        "content": [{"type": "text", "text": text}],
-        "isError": is_error,
-        "service": service,
-        "session_id": session_id,
-        "tool": tool,
-    }))
+    Json(CallResponse {
+        result: json!(text),
+        content: json!([{"type": "text", "text": text}]),
+        is_error,
+        structured_content: None,
+        meta: None,
+        service: service.into(),
+        session_id: session_id.into(),
+        tool: tool.into(),
+    })
     .into_response()
 }
 
@@ -524,24 +549,25 @@ async fn sessions(State(shared): S, headers: HeaderMap) -> Response {
         return r;
     }
     let sessions = shared.sessions.lock().expect("sessions lock");
-    let mut out = Map::new();
-    for (id, s) in sessions.iter() {
-        out.insert(
-            id.clone(),
-            json!({
-                "created_at": "2026-01-01T00:00:00",
-                "last_accessed": "2026-01-01T00:00:00",
-                "metadata": s.metadata,
-                "service_name": s.services.first(),
-                "services": s.services,
-                "time_remaining": s.timeout,
-                "timeout": s.timeout,
-                "calls": s.calls,
-                "children": {},
-            }),
-        );
-    }
-    Json(Value::Object(out)).into_response()
+    let out: Sessions = sessions
+        .iter()
+        .map(|(id, s)| {
+            let info = SessionInfo {
+                created_at: Some("2026-01-01T00:00:00".into()),
+                last_accessed: Some("2026-01-01T00:00:00".into()),
+                metadata: s.metadata.clone(),
+                service_name: s.services.first().cloned(),
+                services: s.services.clone(),
+                time_remaining: Some(s.timeout),
+                timeout: serde_json::Number::from_f64(s.timeout),
+                calls: Some(s.calls),
+                children: BTreeMap::new(),
+                kind: None,
+            };
+            (id.clone(), info)
+        })
+        .collect();
+    Json(out).into_response()
 }
 
 async fn close_session(State(shared): S, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -555,11 +581,14 @@ async fn close_session(State(shared): S, headers: HeaderMap, Path(id): Path<Stri
         .remove(&id)
         .is_some();
     if removed {
-        Json(json!({"message": format!("Session {id} closed")})).into_response()
+        Json(SessionClosed {
+            message: format!("Session {id} closed"),
+        })
+        .into_response()
     } else {
         error(
             StatusCode::NOT_FOUND,
-            "unknown_session",
+            code::UNKNOWN_SESSION,
             &format!("unknown session {id}"),
         )
     }

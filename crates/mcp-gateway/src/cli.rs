@@ -199,7 +199,7 @@ async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
     let sessions = Sessions::new(config.clone());
     sessions.prefetch_tools();
     sessions.start_pools();
-    tokio::spawn(sessions.clone().run_reaper());
+    sessions.tasks().spawn(sessions.clone().run_reaper());
     let result = crate::http::serve(
         sessions.clone(),
         stop.stop.clone().cancelled_owned(),
@@ -228,6 +228,7 @@ async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
             }
         }
     }
+    stop.close().await;
     tracing::info!("stopped");
     result.map_err(Into::into)
 }

@@ -1,19 +1,28 @@
-//! mcp-gateway: run stdio MCP servers as sandboxed per-session children behind a REST API.
+//! mcp-gateway: run MCP servers as sandboxed per-session children behind a REST API and an MCP
+//! front door.
 //!
-//! Layers, each knowing only the one below: [`config`] (validated configuration) ->
-//! [`sandbox`] (the only place a process is built) -> [`mcp`] (the JSON-RPC client actor per
-//! child) -> [`session`] (who owns which child) -> [`http`] (the REST API) and [`front`]
-//! (the MCP front door, mounted by `http`) -> [`cli`].
+//! Layers (ARCHITECTURE.md draws them from the imports; `scripts/import-graph.py` checks
+//! them): [`config`] (validated configuration) and the leaves `logging`, `metrics`,
+//! [`ratelimit`] -> [`sandbox`] (the only place a process is built) -> [`mcp`] (talking to one
+//! MCP server: the JSON-RPC wire, the actor per child, stdio or remote) -> `session` (the
+//! session table and the launcher of children) -> `http` (serving: edge checks, auth,
+//! traffic policy, the REST routes, the router) and `front` (the MCP front door, composed by
+//! `http`'s router) -> [`cli`].
+//!
+//! Public: what the binary, the benches and the fuzz targets use; the rest is crate-private
+//! (`unreachable_pub` warns of a `pub` nothing outside can reach).
+
+#![warn(unreachable_pub)]
 
 pub mod cli;
 pub mod config;
-pub mod front;
+pub(crate) mod front;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod http;
-pub mod logging;
+pub(crate) mod http;
+pub(crate) mod logging;
 pub mod mcp;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod ratelimit;
 pub mod sandbox;
-pub mod session;
+pub(crate) mod session;

@@ -14,12 +14,12 @@ use crate::config::{LogFormat, LoggingConfig};
 
 mod throttle;
 
-pub use throttle::Throttle;
+pub(crate) use throttle::Throttle;
 
 /// Environment variable that overrides `logging.level` with a full `tracing` filter.
-pub const FILTER_ENV: &str = "MCP_GATEWAY_LOG";
+pub(crate) const FILTER_ENV: &str = "MCP_GATEWAY_LOG";
 
-pub fn init(cfg: &LoggingConfig) -> anyhow::Result<()> {
+pub(crate) fn init(cfg: &LoggingConfig) -> anyhow::Result<()> {
     let directive = std::env::var(FILTER_ENV).unwrap_or_else(|_| cfg.filter.clone());
     let filter = EnvFilter::try_new(&directive)
         .map_err(|e| anyhow::anyhow!("invalid log filter {directive:?}: {e}"))?;
@@ -72,7 +72,7 @@ fn open(path: &Path) -> io::Result<File> {
 
 /// Reopen `logging.file` at its path (after a rotation moved it away). `Ok(None)` when no log
 /// file is configured; on error the old file stays in use.
-pub fn reopen() -> io::Result<Option<PathBuf>> {
+pub(crate) fn reopen() -> io::Result<Option<PathBuf>> {
     let Some(log) = LOG_FILE.get() else {
         return Ok(None);
     };

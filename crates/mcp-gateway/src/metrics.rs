@@ -18,7 +18,7 @@ use prometheus_client::registry::Registry;
 /// Why a child ended. `Crashed` and `KilledByLimit` are inferred from the exit status when
 /// nobody asked the child to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitCause {
+pub(crate) enum ExitCause {
     /// `DELETE /sessions/{id}`.
     Deleted,
     /// The session idled past its timeout.
@@ -37,7 +37,7 @@ pub enum ExitCause {
 }
 
 impl ExitCause {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ExitCause::Deleted => "deleted",
             ExitCause::Idle => "idle",
@@ -50,7 +50,7 @@ impl ExitCause {
     }
 
     /// The cause of an exit nobody asked for, from how the child ended.
-    pub fn unrequested(signal: Option<i32>) -> Self {
+    pub(crate) fn unrequested(signal: Option<i32>) -> Self {
         match signal {
             Some(libc::SIGKILL | libc::SIGXCPU | libc::SIGXFSZ) => ExitCause::KilledByLimit,
             _ => ExitCause::Crashed,
@@ -190,7 +190,7 @@ impl Metrics {
 
 /// One HTTP request answered. `route` is the matched route template (e.g.
 /// `/services/{service}/call`), so label cardinality stays bounded.
-pub fn request(route: &str, method: &str, status: u16) {
+pub(crate) fn request(route: &str, method: &str, status: u16) {
     METRICS
         .requests
         .get_or_create(&RouteStatus {
@@ -202,7 +202,7 @@ pub fn request(route: &str, method: &str, status: u16) {
 }
 
 /// One `tools/call` answered by (or failed in) a child of `service`.
-pub fn tool_call(service: &str, ok: bool, elapsed: Duration) {
+pub(crate) fn tool_call(service: &str, ok: bool, elapsed: Duration) {
     METRICS
         .tool_calls
         .get_or_create(&ServiceOutcome {
@@ -213,7 +213,7 @@ pub fn tool_call(service: &str, ok: bool, elapsed: Duration) {
 }
 
 /// A child of `service` started (spawn through initialize), or failed to.
-pub fn spawn(service: &str, ok: bool, elapsed: Duration) {
+pub(crate) fn spawn(service: &str, ok: bool, elapsed: Duration) {
     let outcome = if ok { "ok" } else { "error" };
     METRICS
         .spawns
@@ -233,7 +233,7 @@ pub fn spawn(service: &str, ok: bool, elapsed: Duration) {
 }
 
 /// A child of `service` was reaped.
-pub fn child_exit(service: &str, cause: ExitCause) {
+pub(crate) fn child_exit(service: &str, cause: ExitCause) {
     METRICS
         .exits
         .get_or_create(&ServiceCause {
@@ -244,7 +244,7 @@ pub fn child_exit(service: &str, cause: ExitCause) {
 }
 
 /// A request to `route` was refused by a rate limit.
-pub fn rate_limited(route: &str) {
+pub(crate) fn rate_limited(route: &str) {
     METRICS
         .rate_limited
         .get_or_create(&Route {
@@ -255,7 +255,7 @@ pub fn rate_limited(route: &str) {
 
 /// A new session's child of `service` came from the warm pool (`hit`) or had to be started
 /// cold although the service has a pool (`miss`).
-pub fn pool(service: &str, hit: bool) {
+pub(crate) fn pool(service: &str, hit: bool) {
     METRICS
         .pool
         .get_or_create(&ServiceOutcome {
@@ -266,7 +266,7 @@ pub fn pool(service: &str, hit: bool) {
 }
 
 /// `n` bytes read from the stderr of a child of `service`.
-pub fn stderr_bytes(service: &str, n: usize) {
+pub(crate) fn stderr_bytes(service: &str, n: usize) {
     METRICS
         .stderr_bytes
         .get_or_create(&Service {
@@ -277,14 +277,14 @@ pub fn stderr_bytes(service: &str, n: usize) {
 
 /// The state gauges, set just before encoding.
 #[derive(Debug, Clone, Default)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub sessions: usize,
     pub children: usize,
     pub pooled: Vec<(String, usize)>,
 }
 
 /// The whole registry in the OpenMetrics text format (ends with `# EOF`).
-pub fn encode(snapshot: &Snapshot) -> String {
+pub(crate) fn encode(snapshot: &Snapshot) -> String {
     let m = &*METRICS;
     m.sessions.set(snapshot.sessions as i64);
     m.children.set(snapshot.children as i64);

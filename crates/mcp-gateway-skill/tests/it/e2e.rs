@@ -171,16 +171,15 @@ async fn state_per_call_isolation_between_calls_and_two_services_in_one_call() {
 
     let a = gw.session("call-A").await.expect("call-A is open");
     assert_eq!(a.services, ["greeter", "todo"], "one session, two services");
-    let pid = |s: &mcp_gateway_client::SessionInfo, svc: &str| {
-        s.children[svc]["pid"].as_u64().expect("a child pid")
-    };
+    let pid =
+        |s: &mcp_gateway_client::SessionInfo, svc: &str| s.children[svc].pid.expect("a child pid");
     assert_ne!(pid(&a, "greeter"), pid(&a, "todo"), "one child per service");
     assert_eq!(
-        Value::Object(a.metadata),
+        Value::Object(a.metadata.clone()),
         json!({"agent_id": "e2e-state", "call_id": "call-A"})
     );
     assert_eq!(
-        a.timeout,
+        a.timeout_seconds(),
         Some(120.0),
         "session_timeout is sent as the idle timeout"
     );
@@ -206,10 +205,10 @@ async fn hangup_closes_the_session_and_stops_its_children() {
         .say("mcp_greeter_count", json!({}), Some("call-K"))
         .await;
     let session = gw.session("call-H").await.expect("call-H is open");
-    let pids: Vec<u64> = session
+    let pids: Vec<u32> = session
         .children
         .values()
-        .map(|c| c["pid"].as_u64().expect("pid"))
+        .map(|c| c.pid.expect("pid"))
         .collect();
     assert_eq!(pids.len(), 2, "{session:?}");
     for pid in &pids {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{Config, TlsConfig};
 
 /// One line per missing or unusable file, naming the key.
-pub fn problems(config: &Config, gateway_cwd: &Path) -> Vec<String> {
+pub(super) fn problems(config: &Config, gateway_cwd: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     let tls: Vec<(&str, &PathBuf)> = match &config.server.tls {
         Some(TlsConfig::Files { cert, key }) => vec![("tls_cert", cert), ("tls_key", key)],

@@ -28,7 +28,7 @@ pub struct HealthArgs {
     pub timeout: f64,
 }
 
-pub fn run(config_path: &Path, args: &HealthArgs) -> ExitCode {
+pub(super) fn run(config_path: &Path, args: &HealthArgs) -> ExitCode {
     match check(config_path, args) {
         Ok(line) => {
             println!("{line}");

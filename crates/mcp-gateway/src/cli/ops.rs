@@ -203,7 +203,7 @@ impl From<GatewayError> for Failure {
 }
 
 /// Run one operator subcommand.
-pub fn run(command: OpsCommand) -> ExitCode {
+pub(super) fn run(command: OpsCommand) -> ExitCode {
     let json_output = match &command {
         OpsCommand::Services { conn }
         | OpsCommand::Tools { conn, .. }
@@ -450,7 +450,7 @@ fn session_row(id: &str, s: &SessionInfo) -> Vec<String> {
     let pids: Vec<String> = s
         .children
         .iter()
-        .map(|(service, c)| match c.get("pid").and_then(Value::as_u64) {
+        .map(|(service, c)| match c.pid {
             Some(pid) => format!("{service}={pid}"),
             None => service.clone(),
         })

@@ -8,25 +8,39 @@
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Cancelled on the first stop signal (`stop`) and on the second (`force`).
 #[derive(Clone, Default)]
-pub struct Stop {
+pub(super) struct Stop {
     pub stop: CancellationToken,
     pub force: CancellationToken,
+    /// The task following the signals, and what ends it once the gateway is done.
+    listener: TaskTracker,
+    done: CancellationToken,
+}
+
+impl Stop {
+    /// End the task following the signals, and wait for it.
+    pub(super) async fn close(&self) {
+        self.done.cancel();
+        self.listener.close();
+        self.listener.wait().await;
+    }
 }
 
 /// Install the handlers (before the server starts, so no signal finds the default action) and
 /// follow them in a task.
-pub fn listen() -> std::io::Result<Stop> {
+pub(super) fn listen() -> std::io::Result<Stop> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     let stop = Stop::default();
     let tokens = stop.clone();
-    tokio::spawn(async move {
+    stop.listener.spawn(async move {
         loop {
             let name = tokio::select! {
+                () = tokens.done.cancelled() => return,
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "SIGINT",
                 _ = hup.recv() => {

@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use super::types::{McpConfig, PrefixMode};
-use super::validate::MINUTE;
-use super::walk::{Diags, Obj, Secs, read_str};
+use super::walk::{Diags, MINUTE, Obj, Secs, read_str};
 
 pub(super) fn mcp(mut o: Obj<'_>, d: &mut Diags<'_>) -> McpConfig {
     let separator = o.string(d, "separator").unwrap_or_else(|| "__".into());

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::types::*;
-use super::validate::{DAY, GIB, HOUR, MIB, MINUTE};
-use super::walk::{Diags, Obj, Secs, join, kind};
+use super::walk::{DAY, Diags, GIB, HOUR, MIB, MINUTE, Obj, Secs, join, kind};
+use crate::sandbox::seccomp;
 
 /// Every service: the enabled ones by name, and the names of the disabled ones.
 pub(super) fn services(
@@ -315,9 +315,7 @@ fn seccomp_allow(o: &mut Obj<'_>, d: &mut Diags<'_>) -> Vec<String> {
     for (i, item) in items.iter().enumerate() {
         let item_key = format!("{key}[{i}]");
         match item {
-            Value::String(name) if crate::sandbox::seccomp_refuses(name) => {
-                names.push(name.clone())
-            }
+            Value::String(name) if seccomp::is_refused(name) => names.push(name.clone()),
             Value::String(name) => d.error(
                 &item_key,
                 format!(

@@ -15,8 +15,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::types::RateLimit;
-use super::walk::{Diags, Obj, Secs, join, kind, read_str};
-use super::{parse_rate, parse_rates, validate::DAY};
+use super::walk::{DAY, Diags, Obj, Secs, join, kind, read_str};
+use super::{parse_rate, parse_rates};
 
 /// The keys of `services.<name>` read here.
 pub(super) const SERVICE_KEYS: [&str; 3] =

@@ -121,6 +121,27 @@ pub struct ServiceConfig {
     pub sandbox: SandboxConfig,
 }
 
+#[cfg(test)]
+impl ServiceConfig {
+    /// A service `svc` running `srv` with 1 s timeouts and 1 KiB lines, for unit tests.
+    pub(crate) fn for_tests(sandbox: SandboxConfig) -> Self {
+        Self {
+            name: "svc".into(),
+            command: vec!["srv".into()],
+            description: String::new(),
+            env: Default::default(),
+            cwd: None,
+            call_timeout: std::time::Duration::from_secs(1),
+            startup_timeout: std::time::Duration::from_secs(1),
+            max_line_bytes: 1024,
+            stop_grace: std::time::Duration::from_secs(1),
+            remote: None,
+            warm_pool: 0,
+            sandbox,
+        }
+    }
+}
+
 /// A remote MCP server: `url` (http or https) and extra request `headers` (e.g. an
 /// Authorization token for the upstream; never the gateway's own credentials).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,15 +8,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::types::*;
-use super::walk::{Diags, Obj, Secs, kind, read_str, show};
+use super::walk::{DAY, Diags, GIB, HOUR, KIB, MIB, MINUTE, Obj, Secs, kind, read_str, show};
 use super::{parse_rate, parse_rates, service, traffic};
-
-pub(super) const KIB: u64 = 1024;
-pub(super) const MIB: u64 = 1024 * KIB;
-pub(super) const GIB: u64 = 1024 * MIB;
-pub(super) const MINUTE: Duration = Duration::from_secs(60);
-pub(super) const HOUR: Duration = Duration::from_secs(3_600);
-pub(super) const DAY: Duration = Duration::from_secs(86_400);
 
 /// Build the configuration from the top-level object. `tls_base` is the directory in which
 /// `certs/server.pem` is looked for (the working directory outside tests).
@@ -291,7 +284,7 @@ fn session(mut o: Obj<'_>, d: &mut Diags<'_>) -> SessionConfig {
 }
 
 /// The uid range of `session.child_uids` ("60000-60999"), checked.
-pub fn parse_uid_range(text: &str) -> Result<std::ops::RangeInclusive<u32>, String> {
+pub(super) fn parse_uid_range(text: &str) -> Result<std::ops::RangeInclusive<u32>, String> {
     let (lo, hi) = text
         .split_once('-')
         .ok_or_else(|| format!("expected \"FIRST-LAST\" (e.g. \"60000-60999\"), got {text:?}"))?;

@@ -9,6 +9,14 @@ use serde_json::{Map, Value};
 
 use super::Diagnostic;
 
+/// Units of the limits the walkers check.
+pub(super) const KIB: u64 = 1024;
+pub(super) const MIB: u64 = 1024 * KIB;
+pub(super) const GIB: u64 = 1024 * MIB;
+pub(super) const MINUTE: Duration = Duration::from_secs(60);
+pub(super) const HOUR: Duration = Duration::from_secs(3_600);
+pub(super) const DAY: Duration = Duration::from_secs(86_400);
+
 /// The errors and warnings of one load.
 pub(super) struct Diags<'f> {
     file: &'f Path,

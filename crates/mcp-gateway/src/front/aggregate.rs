@@ -10,13 +10,13 @@ use sha2::{Digest, Sha256};
 use crate::config::{McpConfig, PrefixMode};
 
 /// The longest tool or prompt name we expose (model providers' limit).
-pub const MAX_NAME: usize = 64;
+pub(super) const MAX_NAME: usize = 64;
 /// Characters of the hash that ends a shortened name.
 const HASH_CHARS: usize = 8;
 
 /// Which services an endpoint serves, and how their names are spelled.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Naming {
+pub(crate) struct Naming {
     /// Sorted service names.
     pub services: Vec<String>,
     pub separator: String,
@@ -25,7 +25,7 @@ pub struct Naming {
 
 impl Naming {
     /// `/mcp`: every service; prefixes as configured.
-    pub fn all(services: Vec<String>, config: &McpConfig) -> Self {
+    pub(crate) fn all(services: Vec<String>, config: &McpConfig) -> Self {
         let prefixed = match config.prefix {
             PrefixMode::Always => true,
             PrefixMode::Multiple => services.len() > 1,
@@ -39,7 +39,7 @@ impl Naming {
     }
 
     /// `/services/{name}/mcp`: one service, names as the child spells them.
-    pub fn one(service: String, config: &McpConfig) -> Self {
+    pub(crate) fn one(service: String, config: &McpConfig) -> Self {
         Self {
             services: vec![service],
             separator: config.separator.clone(),
@@ -48,7 +48,7 @@ impl Naming {
     }
 
     /// The exposed name of a tool or prompt.
-    pub fn expose(&self, service: &str, name: &str) -> String {
+    pub(crate) fn expose(&self, service: &str, name: &str) -> String {
         if self.prefixed {
             shorten(&format!("{service}{}{name}", self.separator))
         } else {
@@ -57,7 +57,7 @@ impl Naming {
     }
 
     /// The exposed URI (or URI template) of a resource.
-    pub fn expose_uri(&self, service: &str, uri: &str) -> String {
+    pub(crate) fn expose_uri(&self, service: &str, uri: &str) -> String {
         if self.prefixed {
             format!("{service}{}{uri}", self.separator)
         } else {
@@ -66,7 +66,7 @@ impl Naming {
     }
 
     /// The service and original name behind an exposed name, by prefix alone (no map).
-    pub fn split<'a>(&self, exposed: &'a str) -> Option<(String, &'a str)> {
+    pub(crate) fn split<'a>(&self, exposed: &'a str) -> Option<(String, &'a str)> {
         if !self.prefixed {
             return match self.services.as_slice() {
                 [only] => Some((only.clone(), exposed)),
@@ -89,7 +89,7 @@ impl Naming {
 /// Keep `name` within [`MAX_NAME`] characters: a longer name becomes its first characters,
 /// `_` and 8 hex characters of its SHA-256, so the same long name always maps to the same
 /// short one and two long names sharing a prefix still differ.
-pub fn shorten(name: &str) -> String {
+pub(super) fn shorten(name: &str) -> String {
     if name.len() <= MAX_NAME {
         return name.to_string();
     }
@@ -108,28 +108,28 @@ pub fn shorten(name: &str) -> String {
 
 /// Exposed name -> (service, original name), filled as lists are served.
 #[derive(Debug, Default)]
-pub struct NameMap {
+pub(crate) struct NameMap {
     map: HashMap<String, (String, String)>,
 }
 
 impl NameMap {
-    pub fn insert(&mut self, exposed: String, service: &str, original: &str) {
+    pub(crate) fn insert(&mut self, exposed: String, service: &str, original: &str) {
         self.map
             .insert(exposed, (service.to_string(), original.to_string()));
     }
 
-    pub fn get(&self, exposed: &str) -> Option<(String, String)> {
+    pub(crate) fn get(&self, exposed: &str) -> Option<(String, String)> {
         self.map.get(exposed).cloned()
     }
 
-    pub fn extend(&mut self, other: NameMap) {
+    pub(crate) fn extend(&mut self, other: NameMap) {
         self.map.extend(other.map);
     }
 }
 
 /// Items of one service's list, renamed: `key` is `name` or `uri` / `uriTemplate`. Items whose
 /// exposed name was already taken by an earlier service are dropped (and logged).
-pub fn rename_items(
+pub(super) fn rename_items(
     naming: &Naming,
     service: &str,
     items: Vec<Value>,
@@ -159,7 +159,7 @@ pub fn rename_items(
 }
 
 /// One page of `items`: `cursor` is the decimal offset we handed out as `nextCursor`.
-pub fn page(
+pub(super) fn page(
     items: Vec<Value>,
     cursor: Option<&str>,
     size: usize,

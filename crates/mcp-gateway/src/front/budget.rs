@@ -12,12 +12,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::rpc;
-use crate::http::{AppState, Principal, Refusal, Spend, charge, enter_call, rate_headers};
+use crate::http::admission::{Refusal, Spend, charge, enter_call, set_headers as rate_headers};
+use crate::http::principal::Principal;
+use crate::http::state::AppState;
 use crate::ratelimit::{Decision, Permit};
 
 /// Who pays for a message.
 #[derive(Clone)]
-pub struct Payer {
+pub(super) struct Payer {
     pub state: AppState,
     pub principal: Principal,
     pub addr: IpAddr,
@@ -25,7 +27,7 @@ pub struct Payer {
 
 /// What a request of `method` spends before it is served (`tools/call` is charged once its
 /// service is known, by [`Payer::admit_call`]).
-pub fn spend_of(method: &str) -> Option<Spend> {
+pub(super) fn spend_of(method: &str) -> Option<Spend> {
     match method {
         "initialize" => Some(Spend::Defaults("initialize")),
         "tools/list"
@@ -40,7 +42,7 @@ pub fn spend_of(method: &str) -> Option<Spend> {
 }
 
 /// The budget's headers on an answer, when a budget was checked.
-pub fn with_headers(mut response: Response, decision: Option<&Decision>) -> Response {
+pub(super) fn with_headers(mut response: Response, decision: Option<&Decision>) -> Response {
     if let Some(decision) = decision {
         rate_headers(response.headers_mut(), decision);
     }
@@ -49,7 +51,11 @@ pub fn with_headers(mut response: Response, decision: Option<&Decision>) -> Resp
 
 impl Payer {
     /// Spend `spend`; the answer to send instead when refused.
-    pub async fn charge(&self, spend: &Spend, id: &Value) -> Result<Option<Decision>, Response> {
+    pub(super) async fn charge(
+        &self,
+        spend: &Spend,
+        id: &Value,
+    ) -> Result<Option<Decision>, Response> {
         charge(&self.state, &self.principal, self.addr, spend)
             .await
             .map_err(|refusal| refused(id, &refusal))
@@ -57,7 +63,7 @@ impl Payer {
 
     /// A `tools/call` of `service` in `session_id`: the call budget, then a place in the
     /// service's and the session's gates (held until the permits drop).
-    pub async fn admit_call(
+    pub(super) async fn admit_call(
         &self,
         service: &str,
         session_id: &str,
@@ -73,7 +79,7 @@ impl Payer {
 
 /// 429 (or 503 when the budget store is down) with `Retry-After`, the `RateLimit-*` headers
 /// and a JSON-RPC error answering `id`: MCP clients see an HTTP error as REST clients do.
-pub fn refused(id: &Value, refusal: &Refusal) -> Response {
+pub(super) fn refused(id: &Value, refusal: &Refusal) -> Response {
     let mut error = rpc::error(id, rpc::GATEWAY_ERROR, refusal.message());
     error["error"]["data"] = json!({ "retry_after": refusal.retry_after() });
     let mut headers = HeaderMap::new();

@@ -15,7 +15,7 @@ const MAX_CAPABILITY_BYTES: usize = 1024;
 const MAX_KEY: usize = 64;
 
 /// `clientInfo` reduced to its string fields, each at most [`MAX_TEXT`] bytes.
-pub fn client_info(info: Option<&Value>) -> Value {
+pub(super) fn client_info(info: Option<&Value>) -> Value {
     let Some(Value::Object(info)) = info else {
         return Value::Null;
     };
@@ -30,7 +30,7 @@ pub fn client_info(info: Option<&Value>) -> Value {
 }
 
 /// `capabilities` with at most [`MAX_CAPABILITIES`] entries, each value kept only when small.
-pub fn capabilities(capabilities: Option<&Value>) -> Value {
+pub(super) fn capabilities(capabilities: Option<&Value>) -> Value {
     let Some(Value::Object(caps)) = capabilities else {
         return Value::Object(Map::new());
     };

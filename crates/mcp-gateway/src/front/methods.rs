@@ -14,7 +14,7 @@ use super::session::McpSession;
 /// Most pages read from one child for one list.
 const MAX_CHILD_PAGES: usize = 100;
 
-pub struct Ctx {
+pub(super) struct Ctx {
     pub manager: Arc<super::session::Sessions>,
     pub session: Arc<McpSession>,
 }
@@ -53,17 +53,17 @@ const TEMPLATES: ListKind = ListKind {
     capability: "resources",
 };
 
-pub async fn dispatch(ctx: &Ctx, id: &Value, method: &str, params: Value) -> Value {
+pub(super) async fn dispatch(ctx: &Ctx, id: &Value, method: &str, params: Value) -> Value {
     let outcome = match method {
         "ping" => Ok(json!({})),
         "tools/list" => list(ctx, &TOOLS, &params).await,
         "prompts/list" => list(ctx, &PROMPTS, &params).await,
         "resources/list" => list(ctx, &RESOURCES, &params).await,
         "resources/templates/list" => list(ctx, &TEMPLATES, &params).await,
-        "prompts/get" => by_name(ctx, method, params, "name", &ctx.session.prompts).await,
+        "prompts/get" => by_name(ctx, method, params, "name", ctx.session.prompts()).await,
         "resources/read" => read_resource(ctx, params).await,
         "resources/subscribe" | "resources/unsubscribe" => {
-            by_name(ctx, method, params, "uri", &ctx.session.resources).await
+            by_name(ctx, method, params, "uri", ctx.session.resources()).await
         }
         "completion/complete" => complete(ctx, params).await,
         "logging/setLevel" => set_level(ctx, params).await,
@@ -79,12 +79,12 @@ pub async fn dispatch(ctx: &Ctx, id: &Value, method: &str, params: Value) -> Val
 }
 
 /// Resolve a `tools/call` to a service and tool; the error response otherwise.
-pub async fn prepare_call(ctx: &Ctx, id: &Value, params: Value) -> Result<ToolCall, Value> {
+pub(super) async fn prepare_call(ctx: &Ctx, id: &Value, params: Value) -> Result<ToolCall, Value> {
     let Some(name) = params.get("name").and_then(Value::as_str) else {
         return Err(RpcError::invalid_params("tools/call needs a name").to_response(id));
     };
     // A tool the session's key may not use is an unknown one.
-    let principal = &ctx.session.principal;
+    let principal = ctx.session.principal();
     let (service, tool) = resolve_tool(ctx, name)
         .await
         .filter(|(service, tool)| principal.allows_tool(service, tool))
@@ -94,7 +94,7 @@ pub async fn prepare_call(ctx: &Ctx, id: &Value, params: Value) -> Result<ToolCa
         event_type = "tool_call",
         %service,
         %tool,
-        session_id = %ctx.session.id,
+        session_id = %ctx.session.id(),
         via = "mcp",
         "tool call"
     );
@@ -117,15 +117,15 @@ pub async fn prepare_call(ctx: &Ctx, id: &Value, params: Value) -> Result<ToolCa
 
 /// Map lookup (names we listed), then the services' tool lists, then the prefix alone.
 async fn resolve_tool(ctx: &Ctx, exposed: &str) -> Option<(String, String)> {
-    if let Some(found) = ctx.session.tools.lock().expect("names lock").get(exposed) {
+    if let Some(found) = ctx.session.tools().lock().expect("names lock").get(exposed) {
         return Some(found);
     }
-    let naming = &ctx.session.naming;
+    let naming = ctx.session.naming();
     for service in &naming.services {
         if let Ok(tools) = ctx.manager.tools(service).await
             && let Some(tool) = tools
                 .iter()
-                .filter_map(|t| t["name"].as_str())
+                .map(|t| t.name.as_str())
                 .find(|t| naming.expose(service, t) == exposed)
         {
             return Some((service.clone(), tool.to_string()));
@@ -137,7 +137,7 @@ async fn resolve_tool(ctx: &Ctx, exposed: &str) -> Option<(String, String)> {
 }
 
 async fn list(ctx: &Ctx, kind: &ListKind, params: &Value) -> Result<Value, RpcError> {
-    let naming = &ctx.session.naming;
+    let naming = ctx.session.naming();
     let mut seen = HashSet::new();
     let mut names = NameMap::default();
     let mut all = Vec::new();
@@ -149,12 +149,12 @@ async fn list(ctx: &Ctx, kind: &ListKind, params: &Value) -> Result<Value, RpcEr
                 .filter(|t| {
                     t.get("name")
                         .and_then(Value::as_str)
-                        .is_some_and(|name| ctx.session.principal.allows_tool(service, name))
+                        .is_some_and(|name| ctx.session.principal().allows_tool(service, name))
                 })
                 .collect(),
             Ok(items) => items,
             Err(err) => {
-                tracing::warn!(session = %ctx.session.id, %service, error = %err.message, "{} failed: service skipped", kind.method);
+                tracing::warn!(session = %ctx.session.id(), %service, error = %err.message, "{} failed: service skipped", kind.method);
                 continue;
             }
         };
@@ -163,9 +163,9 @@ async fn list(ctx: &Ctx, kind: &ListKind, params: &Value) -> Result<Value, RpcEr
         ));
     }
     let map = match kind.items {
-        "tools" => &ctx.session.tools,
-        "prompts" => &ctx.session.prompts,
-        _ => &ctx.session.resources,
+        "tools" => ctx.session.tools(),
+        "prompts" => ctx.session.prompts(),
+        _ => ctx.session.resources(),
     };
     map.lock().expect("names lock").extend(names);
     let cursor = params.get("cursor").and_then(Value::as_str);
@@ -182,14 +182,14 @@ async fn list(ctx: &Ctx, kind: &ListKind, params: &Value) -> Result<Value, RpcEr
 /// differ from the shared catalog), else from the catalog (no child started). Prompts and
 /// resources need the session's child.
 async fn service_items(ctx: &Ctx, kind: &ListKind, service: &str) -> Result<Vec<Value>, RpcError> {
-    let running = ctx.manager.mcp_running_child(&ctx.session.id, service);
+    let running = ctx.manager.mcp_running_child(ctx.session.id(), service);
     if kind.items == "tools" && running.is_none() {
         let tools = ctx
             .manager
             .tools(service)
             .await
             .map_err(RpcError::from_session)?;
-        return Ok(tools.as_ref().clone());
+        return Ok(tools.iter().map(crate::mcp::Tool::to_value).collect());
     }
     let (client, _use) = relay::child(&ctx.manager, &ctx.session, service).await?;
     if client
@@ -254,7 +254,7 @@ fn resolve(
         return Ok(found);
     }
     ctx.session
-        .naming
+        .naming()
         .split(exposed)
         .map(|(s, rest)| (s, rest.to_string()))
         .ok_or_else(|| RpcError::invalid_params(format!("unknown name: {exposed}")))
@@ -277,12 +277,19 @@ async fn forward(ctx: &Ctx, service: &str, method: &str, params: Value) -> Resul
 
 async fn read_resource(ctx: &Ctx, params: Value) -> Result<Value, RpcError> {
     let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
-    let (service, _) = resolve(ctx, uri, &ctx.session.resources)?;
-    let mut result = by_name(ctx, "resources/read", params, "uri", &ctx.session.resources).await?;
+    let (service, _) = resolve(ctx, uri, ctx.session.resources())?;
+    let mut result = by_name(
+        ctx,
+        "resources/read",
+        params,
+        "uri",
+        ctx.session.resources(),
+    )
+    .await?;
     if let Some(contents) = result.get_mut("contents").and_then(Value::as_array_mut) {
         for item in contents {
             if let Some(inner) = item.get("uri").and_then(Value::as_str) {
-                item["uri"] = Value::String(ctx.session.naming.expose_uri(&service, inner));
+                item["uri"] = Value::String(ctx.session.naming().expose_uri(&service, inner));
             }
         }
     }
@@ -292,8 +299,8 @@ async fn read_resource(ctx: &Ctx, params: Value) -> Result<Value, RpcError> {
 async fn complete(ctx: &Ctx, mut params: Value) -> Result<Value, RpcError> {
     let reference = params.get("ref").cloned().unwrap_or(Value::Null);
     let (key, map) = match reference.get("type").and_then(Value::as_str) {
-        Some("ref/prompt") => ("name", &ctx.session.prompts),
-        Some("ref/resource") => ("uri", &ctx.session.resources),
+        Some("ref/prompt") => ("name", ctx.session.prompts()),
+        Some("ref/resource") => ("uri", ctx.session.resources()),
         _ => return Err(RpcError::invalid_params("completion/complete needs a ref")),
     };
     let exposed = reference.get(key).and_then(Value::as_str).unwrap_or("");
@@ -307,9 +314,9 @@ async fn set_level(ctx: &Ctx, params: Value) -> Result<Value, RpcError> {
     let Some(level) = params.get("level").and_then(Value::as_str) else {
         return Err(RpcError::invalid_params("logging/setLevel needs a level"));
     };
-    *ctx.session.log_level.lock().expect("level lock") = Some(level.to_string());
-    for service in &ctx.session.naming.services {
-        if let Some(client) = ctx.manager.mcp_running_child(&ctx.session.id, service)
+    ctx.session.set_log_level(level);
+    for service in &ctx.session.naming().services {
+        if let Some(client) = ctx.manager.mcp_running_child(ctx.session.id(), service)
             && client.server_info().capabilities.get("logging").is_some()
         {
             let timeout = std::time::Duration::from_secs(5);

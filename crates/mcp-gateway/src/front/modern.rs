@@ -5,14 +5,13 @@
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use super::SUPPORTED_VERSIONS;
 use super::rpc::{self, Inbound};
+use super::version::SUPPORTED_VERSIONS;
 
-pub const VERSION: &str = "2026-07-28";
+pub(crate) const VERSION: &str = "2026-07-28";
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
-pub const HEADER_MISMATCH: i64 = -32020;
-pub const UNSUPPORTED_VERSION: i64 = -32022;
+pub(crate) use crate::mcp::jsonrpc::{HEADER_MISMATCH, UNSUPPORTED_VERSION};
 
 /// A message without a session that speaks the modern revision.
 pub fn is_modern(inbound: &Inbound) -> bool {
@@ -33,7 +32,7 @@ pub fn is_modern(inbound: &Inbound) -> bool {
 }
 
 /// The methods served statelessly (no `ping`, no `logging/setLevel`, no subscriptions).
-pub fn serves(method: &str) -> bool {
+pub(crate) fn serves(method: &str) -> bool {
     matches!(
         method,
         "tools/list"
@@ -135,7 +134,7 @@ fn server_info() -> Value {
 }
 
 /// The `server/discover` result.
-pub fn discover() -> Value {
+pub(crate) fn discover() -> Value {
     let mut versions = vec![VERSION];
     versions.extend(SUPPORTED_VERSIONS);
     json!({
@@ -150,7 +149,7 @@ pub fn discover() -> Value {
 
 /// Add what a modern result carries: `resultType`, `serverInfo`, and for lists and reads the
 /// cache hints (`ttlMs: 0`, `cacheScope: "private"`: each request may reach a fresh child).
-pub fn stamp(method: &str, response: &mut Value) {
+pub(crate) fn stamp(method: &str, response: &mut Value) {
     let Some(result) = response.get_mut("result").and_then(Value::as_object_mut) else {
         return;
     };

@@ -20,29 +20,29 @@ use super::session::Sessions;
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
 /// The session's child of `service` (started on first use) with its notifications forwarded.
-pub async fn child(
+pub(super) async fn child(
     manager: &Arc<Sessions>,
     session: &Arc<McpSession>,
     service: &str,
 ) -> Result<(McpClient, InUse), RpcError> {
     let (client, guard) = manager
-        .mcp_child(&session.id, service)
+        .mcp_child(session.id(), service)
         .await
         .map_err(RpcError::from_session)?;
-    forward_notifications(session, service, &client);
+    forward_notifications(manager, session, service, &client);
     Ok((client, guard))
 }
 
 /// Follow a child of the session (once per child): list changes, resource updates and log
 /// messages not tied to a call go to the session's GET stream. Ends when the child exits or
 /// the session is gone.
-fn forward_notifications(session: &Arc<McpSession>, service: &str, client: &McpClient) {
-    if !session
-        .forwarded
-        .lock()
-        .expect("forwarded lock")
-        .insert(client.id())
-    {
+fn forward_notifications(
+    manager: &Sessions,
+    session: &Arc<McpSession>,
+    service: &str,
+    client: &McpClient,
+) {
+    if !session.start_forwarding(client.id()) {
         return;
     }
     let watcher = client.watcher();
@@ -52,8 +52,8 @@ fn forward_notifications(session: &Arc<McpSession>, service: &str, client: &McpC
     // From here this task answers the child's requests (relayed to the client, or refused).
     client.relay_requests();
     let client = client.clone();
-    let level = session.log_level.lock().expect("level lock").clone();
-    tokio::spawn(async move {
+    let level = session.log_level();
+    manager.tasks().spawn(async move {
         // A level the client chose before this child started applies to it too.
         if let Some(level) = level
             && client.server_info().capabilities.get("logging").is_some()
@@ -86,7 +86,8 @@ fn forward_notifications(session: &Arc<McpSession>, service: &str, client: &McpC
                     }
                     "notifications/resources/updated" => {
                         if let Some(uri) = params.get("uri").and_then(Value::as_str) {
-                            params["uri"] = Value::String(session.naming.expose_uri(&service, uri));
+                            params["uri"] =
+                                Value::String(session.naming().expose_uri(&service, uri));
                         }
                         session.push(rpc::notification(&method, params));
                     }
@@ -100,17 +101,13 @@ fn forward_notifications(session: &Arc<McpSession>, service: &str, client: &McpC
                 }
                 Ok(ChildEvent::Exited { .. }) | Err(broadcast::error::RecvError::Closed) => break,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(session = %session.id, %service, n, "notifications lost");
+                    tracing::warn!(session = %session.id(), %service, n, "notifications lost");
                 }
             }
         }
         if let Some(session) = weak.upgrade() {
             session.forget_relayed_of(&client);
-            session
-                .forwarded
-                .lock()
-                .expect("forwarded lock")
-                .remove(&watcher.id());
+            session.stop_forwarding(watcher.id());
         }
     });
 }
@@ -133,14 +130,14 @@ async fn relay_request(
         "elicitation/create" => "elicitation",
         _ => "roots",
     };
-    if session.client_capabilities.get(capability).is_none() {
-        tracing::debug!(session = %session.id, %service, %method, "client lacks the capability: refused");
+    if !session.declares(capability) {
+        tracing::debug!(session = %session.id(), %service, %method, "client lacks the capability: refused");
         client.respond(id, refusal(&method, capability));
         return;
     }
     let ours = format!("mcpgw-req-{}", NEXT_REQUEST.fetch_add(1, Ordering::Relaxed));
     if !session.relaying(ours.clone(), client.clone(), id.clone()) {
-        tracing::debug!(session = %session.id, %service, %method, "too many requests wait for the client: refused");
+        tracing::debug!(session = %session.id(), %service, %method, "too many requests wait for the client: refused");
         client.respond(
             id,
             Err((
@@ -180,12 +177,12 @@ fn refusal(method: &str, capability: &str) -> Result<Value, (i64, String)> {
 }
 
 /// The client answered a request we relayed: pass the answer to the child under its id.
-pub fn client_response(session: &McpSession, message: &Value) {
+pub(super) fn client_response(session: &McpSession, message: &Value) {
     let Some(ours) = message.get("id").and_then(Value::as_str) else {
         return;
     };
     let Some((client, id)) = session.relayed(ours) else {
-        tracing::debug!(session = %session.id, id = ours, "response to no relayed request");
+        tracing::debug!(session = %session.id(), id = ours, "response to no relayed request");
         return;
     };
     let outcome = match (message.get("result"), message.get("error")) {
@@ -200,7 +197,7 @@ pub fn client_response(session: &McpSession, message: &Value) {
 }
 
 /// What the client asked for in one `tools/call`.
-pub struct ToolCall {
+pub(super) struct ToolCall {
     pub id: Value,
     /// Registered before the response starts, so an early cancel is not lost.
     pub tracked: Tracked,
@@ -214,7 +211,7 @@ pub struct ToolCall {
 /// Serve one `tools/call`: the response to send, or `None` when the client cancelled it (or
 /// went away). `out` receives the notifications that precede the response (progress with the
 /// client's own token, log messages); without it (JSON response mode) they are dropped.
-pub async fn call_tool(
+pub(super) async fn call_tool(
     manager: &Arc<Sessions>,
     session: &Arc<McpSession>,
     call: ToolCall,
@@ -280,16 +277,16 @@ pub async fn call_tool(
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(session = %session.id, %service, n, "progress notifications lost");
+                    tracing::warn!(session = %session.id(), %service, n, "progress notifications lost");
                 }
                 Err(broadcast::error::RecvError::Closed) => events_open = false,
             },
             () = tracked.token.cancelled() => {
-                    tracing::info!(session = %session.id, %service, id = %id, "request cancelled by the client");
+                    tracing::info!(session = %session.id(), %service, id = %id, "request cancelled by the client");
                     break None;
                 }
                 () = &mut closed => {
-                    tracing::info!(session = %session.id, %service, id = %id, "client went away: cancelling its request");
+                    tracing::info!(session = %session.id(), %service, id = %id, "client went away: cancelling its request");
                     break None;
                 }
             }
@@ -299,7 +296,9 @@ pub async fn call_tool(
         return response;
     }
     if let Some(token) = our_token {
-        tokio::spawn(enforce_cancel(client, events, token, cancel_grace));
+        manager
+            .tasks()
+            .spawn(enforce_cancel(client, events, token, cancel_grace));
     }
     None
 }

@@ -1,17 +1,16 @@
 //! JSON-RPC messages as the front door sees them: classification of what a client POSTs, and
 //! the responses and errors it sends back (pure).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::mcp::McpError;
 use crate::session::SessionError;
 
-pub const PARSE_ERROR: i64 = -32700;
-pub const INVALID_REQUEST: i64 = -32600;
-pub const METHOD_NOT_FOUND: i64 = -32601;
-pub const INVALID_PARAMS: i64 = -32602;
-/// Implementation-defined: the gateway could not serve the request (child down, cap reached).
-pub const GATEWAY_ERROR: i64 = -32000;
+// The messages and codes are `mcp::jsonrpc`'s; the front door names them through here.
+pub(crate) use crate::mcp::jsonrpc::{
+    GATEWAY_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
+    REQUEST_CANCELLED, SESSION_NOT_FOUND, error, notification, result,
+};
 
 /// One message POSTed by a client.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,33 +71,17 @@ pub fn classify(message: &Value) -> Result<Inbound, (i64, String)> {
     }
 }
 
-pub fn result(id: &Value, result: Value) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "result": result })
-}
-
-pub fn error(id: &Value, code: i64, message: impl Into<String>) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message.into() } })
-}
-
-pub fn notification(method: &str, params: Value) -> Value {
-    if params.is_null() {
-        json!({ "jsonrpc": "2.0", "method": method })
-    } else {
-        json!({ "jsonrpc": "2.0", "method": method, "params": params })
-    }
-}
-
 /// A JSON-RPC error object for a failure of the gateway or of a child. A child's own
 /// JSON-RPC error passes through unchanged.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RpcError {
+pub(crate) struct RpcError {
     pub code: i64,
     pub message: String,
     pub data: Option<Value>,
 }
 
 impl RpcError {
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: i64, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -106,19 +89,15 @@ impl RpcError {
         }
     }
 
-    pub fn invalid_params(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_params(message: impl Into<String>) -> Self {
         Self::new(INVALID_PARAMS, message)
     }
 
-    pub fn to_response(&self, id: &Value) -> Value {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(data) = &self.data {
-            error["data"] = data.clone();
-        }
-        json!({ "jsonrpc": "2.0", "id": id, "error": error })
+    pub(crate) fn to_response(&self, id: &Value) -> Value {
+        crate::mcp::jsonrpc::error_with_data(id, self.code, &self.message, self.data.clone())
     }
 
-    pub fn from_mcp(service: &str, err: McpError) -> Self {
+    pub(crate) fn from_mcp(service: &str, err: McpError) -> Self {
         match err {
             McpError::Rpc {
                 code,
@@ -133,7 +112,7 @@ impl RpcError {
         }
     }
 
-    pub fn from_session(err: SessionError) -> Self {
+    pub(crate) fn from_session(err: SessionError) -> Self {
         match err {
             SessionError::ToolRejected {
                 code,
@@ -164,6 +143,7 @@ pub fn progress_token(params: &Value) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn classifies_messages() {
@@ -184,14 +164,14 @@ mod tests {
     #[test]
     fn child_errors_pass_through() {
         let err = McpError::Rpc {
-            code: -32602,
+            code: INVALID_PARAMS,
             message: "bad".into(),
             data: Some(json!({"x": 1})),
         };
         let rpc = RpcError::from_mcp("svc", err);
         assert_eq!(
             rpc.to_response(&json!(7)),
-            json!({"jsonrpc": "2.0", "id": 7, "error": {"code": -32602, "message": "bad", "data": {"x": 1}}})
+            json!({"jsonrpc": "2.0", "id": 7, "error": {"code": INVALID_PARAMS, "message": "bad", "data": {"x": 1}}})
         );
     }
 }

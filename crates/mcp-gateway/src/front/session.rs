@@ -9,40 +9,40 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::aggregate::{NameMap, Naming};
-use crate::http::Principal;
+use crate::http::principal::Principal;
 use crate::logging::Throttle;
 use crate::mcp::{ChildId, McpClient};
 
 /// The session layer with the front door's state beside each MCP session.
-pub type Sessions = crate::session::SessionManager<McpSession>;
+pub(crate) type Sessions = crate::session::SessionManager<McpSession>;
 
 /// Messages a GET stream may queue before further ones are dropped.
-pub const STREAM_BUFFER: usize = 256;
+pub(crate) const STREAM_BUFFER: usize = 256;
 /// Children's requests relayed to the client and not answered yet, per session; past it a
 /// child's request is refused at once.
-pub const MAX_RELAYED_REQUESTS: usize = 64;
+pub(crate) const MAX_RELAYED_REQUESTS: usize = 64;
 /// "GET stream full" warnings logged per second per session; the others are counted.
 const STREAM_FULL_WARNINGS_PER_SECOND: u32 = 5;
 
 /// One call in flight: its number and its response stream (none in JSON response mode).
 type CallStream = (u64, Option<mpsc::Sender<Value>>);
 
-pub struct McpSession {
-    pub id: String,
+pub(crate) struct McpSession {
+    id: String,
     /// Which endpoint created it (`/mcp` or `/services/{name}/mcp`); other endpoints get 404.
-    pub endpoint: String,
-    pub naming: Naming,
+    endpoint: String,
+    naming: Naming,
     /// Who initialized it: a scoped key sees only its services (`naming`) and tools.
-    pub principal: Principal,
-    pub tools: Mutex<NameMap>,
-    pub prompts: Mutex<NameMap>,
-    pub resources: Mutex<NameMap>,
+    principal: Principal,
+    tools: Mutex<NameMap>,
+    prompts: Mutex<NameMap>,
+    resources: Mutex<NameMap>,
     /// Client request id (as JSON text) -> cancels the relay serving it.
     inflight: Mutex<HashMap<String, CancellationToken>>,
     /// The open GET stream, if any: server notifications not tied to a request.
     stream: Mutex<Option<mpsc::Sender<Value>>>,
     /// Children whose notifications are being forwarded.
-    pub forwarded: Mutex<HashSet<ChildId>>,
+    forwarded: Mutex<HashSet<ChildId>>,
     /// Service -> the response streams of its `tools/call`s in flight (newest last): they
     /// carry that child's log messages and requests.
     call_streams: Mutex<HashMap<String, Vec<CallStream>>>,
@@ -52,12 +52,12 @@ pub struct McpSession {
     client_requests: Mutex<HashMap<String, (McpClient, Value)>>,
     stream_full: Mutex<Throttle>,
     /// `capabilities` the client declared in `initialize`.
-    pub client_capabilities: Value,
-    pub log_level: Mutex<Option<String>>,
+    client_capabilities: Value,
+    log_level: Mutex<Option<String>>,
 }
 
 impl McpSession {
-    pub fn new(
+    pub(crate) fn new(
         id: String,
         endpoint: String,
         naming: Naming,
@@ -84,9 +84,69 @@ impl McpSession {
         }
     }
 
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Which endpoint created it (`/mcp` or `/services/{name}/mcp`).
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub(crate) fn naming(&self) -> &Naming {
+        &self.naming
+    }
+
+    /// Who initialized it.
+    pub(crate) fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// Exposed tool name -> (service, the child's name).
+    pub(crate) fn tools(&self) -> &Mutex<NameMap> {
+        &self.tools
+    }
+
+    /// Exposed prompt name -> (service, the child's name).
+    pub(crate) fn prompts(&self) -> &Mutex<NameMap> {
+        &self.prompts
+    }
+
+    /// Exposed resource URI -> (service, the child's URI).
+    pub(crate) fn resources(&self) -> &Mutex<NameMap> {
+        &self.resources
+    }
+
+    /// Whether the client declared `capability` in `initialize`.
+    pub(crate) fn declares(&self, capability: &str) -> bool {
+        self.client_capabilities.get(capability).is_some()
+    }
+
+    /// The level the client chose with `logging/setLevel`, if any.
+    pub(crate) fn log_level(&self) -> Option<String> {
+        self.log_level.lock().expect("level lock").clone()
+    }
+
+    pub(crate) fn set_log_level(&self, level: &str) {
+        *self.log_level.lock().expect("level lock") = Some(level.to_string());
+    }
+
+    /// Note that the notifications of the child `child` are forwarded; false if they already
+    /// were.
+    pub(crate) fn start_forwarding(&self, child: ChildId) -> bool {
+        self.forwarded.lock().expect("forwarded lock").insert(child)
+    }
+
+    pub(crate) fn stop_forwarding(&self, child: ChildId) {
+        self.forwarded
+            .lock()
+            .expect("forwarded lock")
+            .remove(&child);
+    }
+
     /// Register a request so `notifications/cancelled` can reach it; dropping the guard
     /// forgets it.
-    pub fn track(self: &Arc<Self>, id: &Value) -> Tracked {
+    pub(crate) fn track(self: &Arc<Self>, id: &Value) -> Tracked {
         let key = id.to_string();
         let token = CancellationToken::new();
         self.inflight
@@ -101,7 +161,7 @@ impl McpSession {
     }
 
     /// Cancel the request the client knows as `id`; false if it is not in flight.
-    pub fn cancel(&self, id: &Value) -> bool {
+    pub(crate) fn cancel(&self, id: &Value) -> bool {
         let token = self
             .inflight
             .lock()
@@ -112,14 +172,14 @@ impl McpSession {
     }
 
     /// Replace the GET stream (one at a time; the old one ends).
-    pub fn open_stream(&self) -> mpsc::Receiver<Value> {
+    pub(crate) fn open_stream(&self) -> mpsc::Receiver<Value> {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         *self.stream.lock().expect("stream lock") = Some(tx);
         rx
     }
 
     /// Send on the GET stream; dropped when none is open or it is full. True if queued.
-    pub fn push(&self, message: Value) -> bool {
+    pub(crate) fn push(&self, message: Value) -> bool {
         let mut stream = self.stream.lock().expect("stream lock");
         let Some(tx) = stream.as_ref() else {
             return false;
@@ -147,7 +207,7 @@ impl McpSession {
 
     /// Remember a child's request relayed to the client under our id `ours`; false (nothing
     /// remembered) when [`MAX_RELAYED_REQUESTS`] already wait for an answer.
-    pub fn relaying(&self, ours: String, client: McpClient, id: Value) -> bool {
+    pub(crate) fn relaying(&self, ours: String, client: McpClient, id: Value) -> bool {
         let mut requests = self.client_requests.lock().expect("requests lock");
         if requests.len() >= MAX_RELAYED_REQUESTS {
             return false;
@@ -157,7 +217,7 @@ impl McpSession {
     }
 
     /// The child and its id of a relayed request, forgotten.
-    pub fn relayed(&self, ours: &str) -> Option<(McpClient, Value)> {
+    pub(crate) fn relayed(&self, ours: &str) -> Option<(McpClient, Value)> {
         self.client_requests
             .lock()
             .expect("requests lock")
@@ -165,7 +225,7 @@ impl McpSession {
     }
 
     /// Forget the relayed requests of a child that is gone.
-    pub fn forget_relayed_of(&self, client: &McpClient) {
+    pub(crate) fn forget_relayed_of(&self, client: &McpClient) {
         self.client_requests
             .lock()
             .expect("requests lock")
@@ -173,7 +233,7 @@ impl McpSession {
     }
 
     /// Whether a `tools/call` on `service` is in flight.
-    pub fn calls_on(&self, service: &str) -> bool {
+    pub(crate) fn calls_on(&self, service: &str) -> bool {
         self.call_streams
             .lock()
             .expect("calls lock")
@@ -182,7 +242,7 @@ impl McpSession {
     }
 
     /// The newest open response stream of a call on `service`.
-    pub fn call_stream(&self, service: &str) -> Option<mpsc::Sender<Value>> {
+    pub(crate) fn call_stream(&self, service: &str) -> Option<mpsc::Sender<Value>> {
         let calls = self.call_streams.lock().expect("calls lock");
         calls
             .get(service)?
@@ -192,7 +252,7 @@ impl McpSession {
             .find(|out| !out.is_closed())
     }
 
-    pub fn call_started(
+    pub(crate) fn call_started(
         self: &Arc<Self>,
         service: &str,
         out: Option<mpsc::Sender<Value>>,
@@ -230,7 +290,7 @@ fn report_unlogged(session: &str, suppressed: u64) {
     }
 }
 
-pub struct Tracked {
+pub(crate) struct Tracked {
     session: Arc<McpSession>,
     key: String,
     pub token: CancellationToken,
@@ -246,7 +306,7 @@ impl Drop for Tracked {
     }
 }
 
-pub struct CallOn {
+pub(crate) struct CallOn {
     session: Arc<McpSession>,
     service: String,
     n: u64,

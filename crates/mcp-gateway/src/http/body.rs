@@ -17,19 +17,19 @@ use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use super::AppState;
 use super::error::ApiError;
+use super::state::AppState;
 
 /// The body did not arrive in time.
 #[derive(Debug, thiserror::Error)]
 #[error("request body not received within server.body_read_timeout ({0:?})")]
-pub struct BodyTimeout(Duration);
+pub(super) struct BodyTimeout(Duration);
 
 /// The checks in front of every route, in ONE middleware (each `from_fn` layer costs a clone
 /// of the inner router and a boxed future per request): the Host/Origin policy
 /// (`origin::refuse`), then the body deadline. If the body ran out of time, whatever the
 /// handler made of the failed read is replaced by a 408 in the route's shape.
-pub async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(super) async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(refused) = super::origin::refuse(&state, &request) {
         return refused;
     }
@@ -55,7 +55,7 @@ pub async fn edge(State(state): State<AppState>, request: Request, next: Next) -
     }
     let message = BodyTimeout(limit).to_string();
     let mut response = if front_door {
-        crate::front::refusal(StatusCode::REQUEST_TIMEOUT, &message)
+        crate::front::reply::refusal(StatusCode::REQUEST_TIMEOUT, &message)
     } else {
         ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message).into_response()
     };

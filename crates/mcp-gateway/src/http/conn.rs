@@ -31,14 +31,14 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// connection over the cap is dropped, i.e. closed, at once), then runs `A`, then arms the
 /// first-bytes deadline.
 #[derive(Clone)]
-pub struct GuardAcceptor<A> {
+pub(super) struct GuardAcceptor<A> {
     inner: A,
     permits: Arc<Semaphore>,
     first_bytes: Duration,
 }
 
 impl<A> GuardAcceptor<A> {
-    pub fn new(inner: A, max_connections: usize, first_bytes: Duration) -> Self {
+    pub(super) fn new(inner: A, max_connections: usize, first_bytes: Duration) -> Self {
         Self {
             inner,
             permits: Arc::new(Semaphore::new(max_connections)),
@@ -81,7 +81,7 @@ where
 
 /// A connection holding its permit; until its first bytes show it is not the HTTP/2 preface
 /// (or are the whole preface), reads fail with `TimedOut` after the deadline.
-pub struct Guarded<S> {
+pub(super) struct Guarded<S> {
     inner: S,
     _permit: OwnedSemaphorePermit,
     /// `Some((deadline, preface bytes matched so far))` while the protocol is undecided.

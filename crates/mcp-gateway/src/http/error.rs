@@ -4,45 +4,44 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use mcp_gateway_wire::{ErrorBody, RpcError, code};
 
 use crate::session::SessionError;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    /// Extra fields merged into the body (e.g. `rpc_error`, `stderr_tail`). Boxed to keep
-    /// `Result<_, ApiError>` small (clippy `result_large_err` once `serde_json/preserve_order`
-    /// is on in the workspace).
-    pub extra: Box<Map<String, Value>>,
+    /// The body (`error`, `code`, and what some codes carry: `rpc_error`, `stderr_tail`...).
+    /// Boxed to keep `Result<_, ApiError>` small.
+    pub body: Box<ErrorBody>,
     pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self::with_body(status, ErrorBody::new(code, message))
+    }
+
+    fn with_body(status: StatusCode, body: ErrorBody) -> Self {
         Self {
             status,
-            code,
-            message: message.into(),
-            extra: Box::default(),
+            body: Box::new(body),
             retry_after: None,
         }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        Self::new(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, code::NOT_FOUND, message)
     }
 
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            code::UNAUTHORIZED,
             "authentication required",
         )
     }
@@ -50,14 +49,9 @@ impl ApiError {
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            code::METHOD_NOT_ALLOWED,
             "method not allowed",
         )
-    }
-
-    pub fn with(mut self, key: &str, value: Value) -> Self {
-        self.extra.insert(key.to_string(), value);
-        self
     }
 }
 
@@ -66,61 +60,71 @@ impl From<SessionError> for ApiError {
         let message = err.to_string();
         match err {
             SessionError::UnknownService(_) => {
-                Self::new(StatusCode::NOT_FOUND, "unknown_service", message)
+                Self::new(StatusCode::NOT_FOUND, code::UNKNOWN_SERVICE, message)
             }
             SessionError::UnknownTool { .. } => {
-                Self::new(StatusCode::NOT_FOUND, "unknown_tool", message)
+                Self::new(StatusCode::NOT_FOUND, code::UNKNOWN_TOOL, message)
             }
             SessionError::UnknownSession(_) => {
-                Self::new(StatusCode::NOT_FOUND, "unknown_session", message)
+                Self::new(StatusCode::NOT_FOUND, code::UNKNOWN_SESSION, message)
             }
             SessionError::SessionExists(_) => {
-                Self::new(StatusCode::CONFLICT, "session_exists", message)
+                Self::new(StatusCode::CONFLICT, code::SESSION_EXISTS, message)
             }
             SessionError::SessionClosed(_) => {
-                Self::new(StatusCode::CONFLICT, "session_closed", message)
+                Self::new(StatusCode::CONFLICT, code::SESSION_CLOSED, message)
             }
             SessionError::SessionLimit(_) => {
-                let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "session_limit", message);
+                let mut e = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::SESSION_LIMIT,
+                    message,
+                );
                 e.retry_after = Some(1);
                 e
             }
             SessionError::ServiceUnavailable { .. } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable",
+                code::SERVICE_UNAVAILABLE,
                 message,
             ),
-            SessionError::ShuttingDown => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
-            }
+            SessionError::ShuttingDown => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::SHUTTING_DOWN,
+                message,
+            ),
             SessionError::ToolRejected {
-                code,
+                code: rpc_code,
                 message: rpc_message,
                 data,
-            } => {
-                let mut rpc = json!({ "code": code, "message": rpc_message });
-                if let Some(data) = data {
-                    rpc["data"] = data;
-                }
-                Self::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "tool_call_rejected",
-                    message,
-                )
-                .with("rpc_error", rpc)
-            }
+            } => Self::with_body(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorBody {
+                    rpc_error: Some(RpcError {
+                        code: rpc_code,
+                        message: rpc_message,
+                        data,
+                    }),
+                    ..ErrorBody::new(code::TOOL_CALL_REJECTED, message)
+                },
+            ),
             SessionError::ChildExited {
                 status,
                 stderr_tail,
                 ..
-            } => Self::new(StatusCode::BAD_GATEWAY, "child_exited", message)
-                .with("exit_status", Value::String(status))
-                .with("stderr_tail", Value::String(tail(&stderr_tail, 2048))),
+            } => Self::with_body(
+                StatusCode::BAD_GATEWAY,
+                ErrorBody {
+                    exit_status: Some(status.into()),
+                    stderr_tail: Some(tail(&stderr_tail, 2048)),
+                    ..ErrorBody::new(code::CHILD_EXITED, message)
+                },
+            ),
             SessionError::BadResponse { .. } => {
-                Self::new(StatusCode::BAD_GATEWAY, "bad_response", message)
+                Self::new(StatusCode::BAD_GATEWAY, code::BAD_RESPONSE, message)
             }
             SessionError::Timeout { .. } => {
-                Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message)
+                Self::new(StatusCode::GATEWAY_TIMEOUT, code::TIMEOUT, message)
             }
         }
     }
@@ -140,10 +144,7 @@ fn tail(text: &str, max: usize) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = *self.extra;
-        body.insert("error".into(), Value::String(self.message));
-        body.insert("code".into(), Value::String(self.code.into()));
-        let mut response = (self.status, Json(Value::Object(body))).into_response();
+        let mut response = (self.status, Json(*self.body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 /// What one connection is doing: requests in flight, and since when it has been idle.
 /// Lock-free: two atomics per request.
 #[derive(Debug)]
-pub struct Activity {
+pub(super) struct Activity {
     in_flight: AtomicUsize,
     /// When the connection opened.
     opened: Instant,
@@ -30,7 +30,7 @@ pub struct Activity {
 }
 
 impl Activity {
-    pub fn new() -> Arc<Self> {
+    pub(super) fn new() -> Arc<Self> {
         Arc::new(Self {
             in_flight: AtomicUsize::new(0),
             opened: Instant::now(),
@@ -40,7 +40,7 @@ impl Activity {
 
     /// When the connection, idle for `idle`, is to be closed: `None` while a request is in
     /// flight.
-    pub fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
+    pub(super) fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
@@ -70,13 +70,13 @@ impl Drop for InFlight {
 
 /// A connection's service, counting its requests in flight.
 #[derive(Clone)]
-pub struct Counted<S> {
+pub(super) struct Counted<S> {
     inner: S,
     activity: Arc<Activity>,
 }
 
 impl<S> Counted<S> {
-    pub fn new(inner: S, activity: Arc<Activity>) -> Self {
+    pub(super) fn new(inner: S, activity: Arc<Activity>) -> Self {
         Self { inner, activity }
     }
 }
@@ -108,7 +108,7 @@ where
 }
 
 /// A response body that keeps its request counted in flight until it ends or is dropped.
-pub struct CountedBody<B> {
+pub(super) struct CountedBody<B> {
     inner: B,
     in_flight: Option<InFlight>,
 }

@@ -6,12 +6,12 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
-use super::auth::Principal;
+use super::principal::Principal;
+use super::state::AppState;
 
 /// Count the request under its matched route template (`unmatched` for the fallback), so the
 /// label set stays bounded whatever paths clients send.
-pub async fn count_requests(req: Request, next: Next) -> Response {
+pub(super) async fn count_requests(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -28,7 +28,7 @@ pub async fn count_requests(req: Request, next: Next) -> Response {
 
 /// The registry in the OpenMetrics text format. It names every service and counts for the
 /// whole gateway, so a scoped key without `metrics: true` gets the 404 of an unknown route.
-pub async fn metrics(
+pub(super) async fn metrics(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
 ) -> Response {

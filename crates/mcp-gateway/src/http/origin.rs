@@ -9,19 +9,19 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use super::error::ApiError;
+use super::state::AppState;
 use crate::config::ServerConfig;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(super) enum Refusal {
     Origin(String),
     Host(String),
 }
 
 impl Refusal {
-    pub fn message(&self) -> &'static str {
+    pub(super) fn message(&self) -> &'static str {
         match self {
             Refusal::Origin(_) => "origin not allowed",
             Refusal::Host(_) => "host not allowed",
@@ -30,7 +30,7 @@ impl Refusal {
 }
 
 /// The policy, shared by the REST API and the front door.
-pub fn check(server: &ServerConfig, headers: &HeaderMap) -> Result<(), Refusal> {
+pub(super) fn check(server: &ServerConfig, headers: &HeaderMap) -> Result<(), Refusal> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = String::from_utf8_lossy(origin.as_bytes());
         if !origin_allowed(&origin, &server.allowed_origins) {
@@ -52,10 +52,10 @@ pub fn check(server: &ServerConfig, headers: &HeaderMap) -> Result<(), Refusal> 
 
 /// The refusal of a request that fails the policy, in its route's shape (checked in front of
 /// every route, before auth and budgets, by `body::edge`).
-pub fn refuse(state: &AppState, request: &Request) -> Option<Response> {
+pub(super) fn refuse(state: &AppState, request: &Request) -> Option<Response> {
     let refusal = check(&state.sessions.config().server, request.headers()).err()?;
     Some(if is_front_door(request.uri().path()) {
-        crate::front::refusal(StatusCode::FORBIDDEN, refusal.message())
+        crate::front::reply::refusal(StatusCode::FORBIDDEN, refusal.message())
     } else {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", refusal.message()).into_response()
     })

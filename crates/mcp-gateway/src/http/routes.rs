@@ -10,73 +10,74 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Local};
-use serde_json::{Map, Value, json};
+use mcp_gateway_wire::{
+    CallResponse, ChildInfo, Health, ServiceInfo, Services, SessionClosed, SessionInfo, Sessions,
+    ToolList, code,
+};
+use serde_json::{Value, json};
 
-use super::auth::Principal;
+use super::client_addr::ClientAddr;
 use super::error::ApiError;
-use super::limits::ClientAddr;
-use super::{AppState, validate};
+use super::principal::Principal;
+use super::state::AppState;
+use super::validate;
+use crate::mcp::Tool;
 use crate::session::{SessionError, SessionSnapshot};
 
 /// Upstream's timestamp format: naive local time with microseconds.
-pub fn timestamp(t: DateTime<Local>) -> String {
+pub(super) fn timestamp(t: DateTime<Local>) -> String {
     t.naive_local().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
-pub async fn health() -> Json<Value> {
-    Json(json!({
-        "status": "healthy",
-        "timestamp": timestamp(Local::now()),
-        "version": env!("CARGO_PKG_VERSION"),
-    }))
+pub(super) async fn health() -> Json<Health> {
+    Json(Health {
+        status: "healthy".into(),
+        timestamp: Some(timestamp(Local::now())),
+        version: Some(env!("CARGO_PKG_VERSION").into()),
+    })
 }
 
-pub async fn services(
+pub(super) async fn services(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-) -> Json<Value> {
+) -> Json<Services> {
     let config = state.sessions.config();
-    let services: Map<String, Value> = config
+    let services = config
         .services
         .values()
         .filter(|s| principal.allows_service(&s.name))
         .map(|s| {
-            let mut entry = json!({ "description": s.description, "enabled": true });
-            if config.server.expose_commands {
-                entry["command"] = json!(s.command);
-            }
+            let entry = ServiceInfo {
+                description: s.description.clone(),
+                enabled: true,
+                command: config.server.expose_commands.then(|| s.command.clone()),
+            };
             (s.name.clone(), entry)
         })
         .collect();
-    Json(Value::Object(services))
+    Json(services)
 }
 
-pub async fn tools(
+pub(super) async fn tools(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     service: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ToolList<Tool>>, ApiError> {
     let service = path_param(service, "service name")?;
     validate::service_name(&service)?;
     if !principal.allows_service(&service) {
         return Err(SessionError::UnknownService(service).into());
     }
     let tools = state.sessions.tools(&service).await?;
-    if principal.key().is_none() {
-        return Ok(Json(json!({ "service": service, "tools": *tools })));
-    }
-    let visible: Vec<&Value> = tools
+    let tools = tools
         .iter()
-        .filter(|t| {
-            t.get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|name| principal.allows_tool(&service, name))
-        })
+        .filter(|t| principal.key().is_none() || principal.allows_tool(&service, &t.name))
+        .cloned()
         .collect();
-    Ok(Json(json!({ "service": service, "tools": visible })))
+    Ok(Json(ToolList { service, tools }))
 }
 
-pub async fn call(
+pub(super) async fn call(
     State(state): State<AppState>,
     service: Result<Path<String>, PathRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -84,7 +85,7 @@ pub async fn call(
     client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CallResponse>, ApiError> {
     let service = path_param(service, "service name")?;
     validate::service_name(&service)?;
     if !principal.allows_service(&service) {
@@ -93,7 +94,7 @@ pub async fn call(
     if !is_json(&headers) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            code::UNSUPPORTED_MEDIA_TYPE,
             "request content type must be application/json",
         ));
     }
@@ -101,7 +102,7 @@ pub async fn call(
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                code::PAYLOAD_TOO_LARGE,
                 "request body too large",
             )
         } else {
@@ -130,7 +131,7 @@ pub async fn call(
         key = owner.unwrap_or(""),
         "tool call"
     );
-    let _permits = super::limits::enter_call(&state, &service, &request.session_id).await?;
+    let _permits = super::admission::enter_call(&state, &service, &request.session_id).await?;
     tracing::debug!(arguments = %request.arguments, "tool call arguments");
     let (tool, session_id) = (request.tool.clone(), request.session_id.clone());
     let outcome = state.sessions.call(ticket, request).await?;
@@ -145,7 +146,12 @@ pub async fn call(
 
 /// Build the upstream body (`result` = the first text content as a string, else the raw
 /// result) plus everything upstream dropped: `content`, `structuredContent`, `isError`, `_meta`.
-pub fn call_response(result: Value, service: &str, session_id: &str, tool: &str) -> Value {
+pub(super) fn call_response(
+    result: Value,
+    service: &str,
+    session_id: &str,
+    tool: &str,
+) -> CallResponse {
     let first_text = result
         .get("content")
         .and_then(Value::as_array)
@@ -154,23 +160,22 @@ pub fn call_response(result: Value, service: &str, session_id: &str, tool: &str)
         .and_then(|item| item.get("text"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let mut body = json!({
-        "service": service,
-        "session_id": session_id,
-        "tool": tool,
-        "content": result.get("content").cloned().unwrap_or_else(|| json!([])),
-        "isError": result.get("isError").and_then(Value::as_bool).unwrap_or(false),
-    });
-    for key in ["structuredContent", "_meta"] {
-        if let Some(v) = result.get(key) {
-            body[key] = v.clone();
-        }
+    CallResponse {
+        content: result.get("content").cloned().unwrap_or_else(|| json!([])),
+        is_error: result
+            .get("isError")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        structured_content: result.get("structuredContent").cloned(),
+        meta: result.get("_meta").cloned(),
+        service: service.into(),
+        session_id: session_id.into(),
+        tool: tool.into(),
+        result: match first_text {
+            Some(text) => Value::String(text),
+            None => result,
+        },
     }
-    body["result"] = match first_text {
-        Some(text) => Value::String(text),
-        None => result,
-    };
-    body
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -181,62 +186,72 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-pub async fn sessions(
+pub(super) async fn sessions(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-) -> Json<Value> {
-    let sessions: Map<String, Value> = state
+) -> Json<Sessions> {
+    let sessions = state
         .sessions
         .list_for(principal.owner())
         .into_iter()
-        .map(|s| (s.id.clone(), session_json(s)))
+        .map(|s| (s.id.clone(), session_info(s)))
         .collect();
-    Json(Value::Object(sessions))
+    Json(sessions)
 }
 
-fn session_json(s: SessionSnapshot) -> Value {
-    let children: Map<String, Value> = s
+fn session_info(s: SessionSnapshot) -> SessionInfo {
+    let children = s
         .children
         .into_iter()
         .map(|(name, c)| {
-            (
-                name,
-                json!({ "pid": c.pid, "calls": c.calls, "started_at": timestamp(c.started_at) }),
-            )
+            let child = ChildInfo {
+                pid: Some(c.pid),
+                calls: Some(c.calls),
+                started_at: Some(timestamp(c.started_at)),
+            };
+            (name, child)
         })
         .collect();
-    json!({
-        "created_at": timestamp(s.created_at),
-        "last_accessed": timestamp(s.last_accessed),
-        "metadata": s.metadata,
-        "service_name": s.services.first().cloned().unwrap_or_default(),
-        "services": s.services,
-        "time_remaining": s.time_remaining,
-        "timeout": s.timeout,
-        "calls": s.calls,
-        "children": children,
-        "kind": s.kind.as_str(),
-    })
+    SessionInfo {
+        created_at: Some(timestamp(s.created_at)),
+        last_accessed: Some(timestamp(s.last_accessed)),
+        metadata: match s.metadata {
+            Value::Object(metadata) => metadata,
+            _ => Default::default(),
+        },
+        service_name: Some(s.services.first().cloned().unwrap_or_default()),
+        services: s.services,
+        time_remaining: Some(s.time_remaining),
+        timeout: match s.timeout {
+            Value::Number(seconds) => Some(seconds),
+            _ => None,
+        },
+        calls: Some(s.calls),
+        children,
+        kind: Some(s.kind.as_str().into()),
+    }
 }
 
-pub async fn close_session(
+pub(super) async fn close_session(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(principal): Extension<Principal>,
     client: Option<Extension<ClientAddr>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionClosed>, ApiError> {
     let id = path_param(id, "session ID")?;
     validate::session_id(&id)?;
     state.sessions.close_for(&id, principal.owner())?;
     let ip = client.map_or(peer.ip(), |c| c.0.0);
     tracing::info!(target: "security", event_type = "session_closed", session_id = %id, ip = %ip, key = principal.owner().unwrap_or(""), "session closed");
-    Ok(Json(json!({ "message": format!("Session {id} closed") })))
+    Ok(Json(SessionClosed {
+        message: format!("Session {id} closed"),
+    }))
 }
 
 /// A path segment as a string; one that is not UTF-8 once percent-decoded (`/services/%FF/tools`)
 /// is a 400 `invalid_request` like any other bad name, not axum's plain-text rejection.
-pub fn path_param(
+pub(super) fn path_param(
     param: Result<Path<String>, PathRejection>,
     what: &str,
 ) -> Result<String, ApiError> {
@@ -245,10 +260,52 @@ pub fn path_param(
         .map_err(|_| ApiError::bad_request(format!("invalid {what} in path: not valid UTF-8")))
 }
 
-pub async fn not_found() -> Response {
+pub(super) async fn not_found() -> Response {
     ApiError::not_found("not found").into_response()
 }
 
-pub async fn method_not_allowed() -> Response {
+pub(super) async fn method_not_allowed() -> Response {
     ApiError::method_not_allowed().into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(result: Value, expected: Value) {
+        let body = serde_json::to_value(call_response(result.clone(), "svc", "s-1", "t")).unwrap();
+        assert_eq!(body, expected, "{result}");
+    }
+
+    #[test]
+    fn call_bodies_keep_what_the_result_had_and_only_that() {
+        let ids = json!({"service": "svc", "session_id": "s-1", "tool": "t"});
+        let with = |extra: Value| {
+            let mut body = ids.clone();
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            body
+        };
+        check(
+            json!({"content": [{"type": "text", "text": "hi"}]}),
+            with(
+                json!({"result": "hi", "content": [{"type": "text", "text": "hi"}], "isError": false}),
+            ),
+        );
+        // No content: `[]`; the raw result; `structuredContent: null` and `_meta` kept as sent.
+        let odd = json!({"structuredContent": null, "_meta": {"k": 1}, "isError": true});
+        check(
+            odd.clone(),
+            with(
+                json!({"result": odd, "content": [], "isError": true, "structuredContent": null, "_meta": {"k": 1}}),
+            ),
+        );
+        // Content that is not an array passes through as it came.
+        let text = json!({"content": "plain"});
+        check(
+            text.clone(),
+            with(json!({"result": text, "content": "plain", "isError": false})),
+        );
+    }
 }

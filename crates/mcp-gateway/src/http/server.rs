@@ -1,32 +1,39 @@
 //! Binding, TLS and graceful shutdown of the HTTP server.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::Router;
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use axum_server::Handle;
 use axum_server::accept::DefaultAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use hyper_util::rt::TokioTimer;
 
 use super::conn::GuardAcceptor;
-
-use super::{AppState, Authenticator, Traffic, router};
-use crate::config::TlsConfig;
+use super::credentials::Authenticator;
+use super::router::router;
+use super::state::{AppState, Calls};
+use super::traffic::Traffic;
+use crate::config::{ServerConfig, TlsConfig};
 use crate::front::Sessions;
 
 /// The address the server is listening on, and how to reach it.
 #[derive(Debug, Clone)]
-pub struct Listening {
+pub(crate) struct Listening {
     pub addr: SocketAddr,
     pub scheme: &'static str,
 }
 
 /// Bind and serve until `shutdown` resolves; then stop accepting and give in-flight requests
 /// `server.shutdown_grace` to finish, or less if `force` resolves meanwhile (then every
-/// connection is closed at once). `on_listening` is called once the socket is bound.
-pub async fn serve(
+/// connection is closed at once). Returns once every connection and every call of
+/// [`Calls`] has ended. `on_listening` is called once the socket is bound.
+pub(crate) async fn serve(
     sessions: Arc<Sessions>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     force: impl Future<Output = ()> + Send + 'static,
@@ -44,33 +51,85 @@ pub async fn serve(
             )
         })?;
     listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
     let config = sessions.config();
     let traffic = Traffic::new(config, Arc::new(crate::ratelimit::SystemClock::default()))
         .map_err(|e| io::Error::other(e.to_string()))?;
     let auth = Authenticator::new(&server_cfg).with_keys(&config.traffic.keys);
+    let calls = Calls::default();
     let state = AppState {
         auth: Arc::new(auth),
         traffic: Arc::new(traffic),
         sessions,
+        calls: calls.clone(),
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
 
     let handle = Handle::new();
-    let grace = server_cfg.shutdown_grace;
-    let shutdown_handle = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!(
-            grace_secs = grace.as_secs_f64(),
-            "shutting down: no new connections"
-        );
-        shutdown_handle.graceful_shutdown(Some(grace));
-        force.await;
-        tracing::warn!("forced shutdown: closing every connection now");
-        shutdown_handle.shutdown();
-    });
+    let stopping = stop(
+        shutdown,
+        force,
+        handle.clone(),
+        server_cfg.shutdown_grace,
+        calls.clone(),
+    );
+    let served = tokio::select! {
+        served = listen(listener, app, handle, &server_cfg, on_listening) => served,
+        never = stopping => match never {},
+    };
+    // Nobody is left to read an answer: the calls still running stop now.
+    calls.stop();
+    calls.wait().await;
+    served
+}
 
+/// Once `shutdown` resolves: no new connections, `grace` for the requests in flight; then the
+/// calls still running answer that the gateway is stopping and get [`LAST_WORDS`] to write it,
+/// and every connection is closed. `force` cuts both waits short.
+async fn stop(
+    shutdown: impl Future<Output = ()>,
+    force: impl Future<Output = ()>,
+    handle: Handle,
+    grace: Duration,
+    calls: Calls,
+) -> Infallible {
+    shutdown.await;
+    tracing::info!(
+        grace_secs = grace.as_secs_f64(),
+        "shutting down: no new connections"
+    );
+    handle.graceful_shutdown(None);
+    tokio::pin!(force);
+    let mut forced = tokio::select! {
+        () = tokio::time::sleep(grace) => false,
+        () = &mut force => true,
+    };
+    if !forced {
+        calls.stop();
+        forced = tokio::select! {
+            () = tokio::time::sleep(LAST_WORDS) => false,
+            () = &mut force => true,
+        };
+    }
+    if forced {
+        tracing::warn!("forced shutdown: closing every connection now");
+    }
+    handle.shutdown();
+    std::future::pending().await
+}
+
+/// How long the calls still running at the end of the grace have to write that the gateway is
+/// stopping, before their connections are closed.
+const LAST_WORDS: Duration = Duration::from_millis(500);
+
+/// Serve on `listener` (TLS if configured) until `handle` shuts the server down.
+async fn listen(
+    listener: TcpListener,
+    app: IntoMakeServiceWithConnectInfo<Router, SocketAddr>,
+    handle: Handle,
+    server_cfg: &ServerConfig,
+    on_listening: impl FnOnce(&Listening),
+) -> io::Result<()> {
+    let addr = listener.local_addr()?;
     match &server_cfg.tls {
         None => {
             on_listening(&Listening {
@@ -82,7 +141,7 @@ pub async fn serve(
                 server_cfg.max_connections,
                 server_cfg.header_read_timeout,
             ));
-            harden(server.http_builder(), &server_cfg);
+            harden(server.http_builder(), server_cfg);
             server.handle(handle).serve(app).await
         }
         Some(tls) => {
@@ -107,7 +166,7 @@ pub async fn serve(
                 server_cfg.max_connections,
                 server_cfg.header_read_timeout,
             ));
-            harden(server.http_builder(), &server_cfg);
+            harden(server.http_builder(), server_cfg);
             server.handle(handle).serve(app).await
         }
     }
@@ -119,7 +178,7 @@ pub async fn serve(
 /// peer stops answering.
 fn harden(
     builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
-    cfg: &crate::config::ServerConfig,
+    cfg: &ServerConfig,
 ) {
     builder
         .http1()

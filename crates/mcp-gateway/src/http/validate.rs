@@ -155,9 +155,9 @@ mod tests {
         let err = call_body("svc", body.as_bytes()).unwrap_err();
         assert_eq!(err.status, 400, "{body}");
         assert!(
-            err.message.starts_with(expected),
+            err.body.error.starts_with(expected),
             "{body}: got {:?}, want {expected:?}",
-            err.message
+            err.body.error
         );
     }
 

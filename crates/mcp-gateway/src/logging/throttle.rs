@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 /// Counts the lines of one kind of warning (per child, per session...). Pure: the caller
 /// passes the time and does the logging.
 #[derive(Debug)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     per_second: u32,
     window_start: Option<Instant>,
     logged_in_window: u32,
@@ -14,7 +14,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    pub const fn new(per_second: u32) -> Self {
+    pub(crate) const fn new(per_second: u32) -> Self {
         Self {
             per_second,
             window_start: None,
@@ -25,7 +25,7 @@ impl Throttle {
 
     /// Whether one more line may be logged at `now`. `Some(n)`: log it, and first report that
     /// `n` lines (possibly 0) were not logged before it; `None`: it is counted instead.
-    pub fn admit(&mut self, now: Instant) -> Option<u64> {
+    pub(crate) fn admit(&mut self, now: Instant) -> Option<u64> {
         let fresh = self
             .window_start
             .is_none_or(|start| now.duration_since(start) >= Duration::from_secs(1));
@@ -42,7 +42,7 @@ impl Throttle {
     }
 
     /// The lines not logged and not yet reported (to report at the end); resets the count.
-    pub fn take_suppressed(&mut self) -> u64 {
+    pub(crate) fn take_suppressed(&mut self) -> u64 {
         std::mem::take(&mut self.suppressed)
     }
 }

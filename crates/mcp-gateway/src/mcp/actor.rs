@@ -107,7 +107,7 @@ pub(super) struct Actor {
 }
 
 impl Actor {
-    pub fn new(
+    pub(super) fn new(
         io: ChildIo,
         shared: Arc<Shared>,
         commands: mpsc::UnboundedReceiver<Command>,
@@ -150,7 +150,7 @@ impl Actor {
         }
     }
 
-    pub async fn run(mut self) {
+    pub(super) async fn run(mut self) {
         let status = loop {
             let escalate_at = self.closing.as_ref().and_then(|c| c.escalate_at);
             let fail_at = self.closing.as_ref().and_then(|c| c.fail_at);

@@ -163,7 +163,7 @@ impl McpClient {
             stderr_task,
         };
         let actor = Actor::new(io, shared.clone(), rx, opts.max_line_bytes, opts.stop_grace);
-        tokio::spawn(actor.run().instrument(span.clone()));
+        spawn_on(actor.run().instrument(span.clone()), opts.reaper.as_ref());
 
         let link = Link {
             commands,
@@ -190,7 +190,7 @@ impl McpClient {
             opts.max_line_bytes,
             opts.stop_grace,
         )?;
-        spawn_actor(actor.run().instrument(span.clone()), opts.reaper.as_ref());
+        spawn_on(actor.run().instrument(span.clone()), opts.reaper.as_ref());
         let link = Link {
             commands,
             shared,
@@ -261,7 +261,7 @@ impl McpClient {
     }
 
     /// Every tool, following `nextCursor` to the end; each tool exactly as the server sent it.
-    pub async fn list_tools(&self) -> Result<Vec<Value>, McpError> {
+    pub async fn list_tools(&self) -> Result<Vec<super::Tool>, McpError> {
         let mut tools = Vec::new();
         let mut pages = Pages::default();
         let mut cursor = None;
@@ -456,16 +456,9 @@ async fn exited(shared: &Shared) -> ExitInfo {
     )
 }
 
-/// Finish the stop of a child that failed to start without making its caller wait for it
-/// (close stdin, `stop_grace`, SIGTERM, `stop_grace`, SIGKILL can take 2 x `stop_grace`).
-///
-/// The stop still reaps: the actor runs the whole sequence in its own task once told to stop,
-/// and this task only waits for it. On `reaper` (the session manager's tracker) gateway
-/// shutdown waits for that wait, hence for the reap. Without one (a plain task) nothing waits:
-/// if the runtime ends first, the actor's drop guard SIGKILLs the child's process group, and
-/// the child's `PR_SET_PDEATHSIG(SIGKILL)` kills it when the gateway exits.
-/// Run an actor on the tracker when there is one.
-fn spawn_actor(
+/// Run `run` (an actor, a stop) on `reaper` (the session layer's tracker, which shutdown waits
+/// for) when there is one.
+fn spawn_on(
     run: impl std::future::Future<Output = ()> + Send + 'static,
     reaper: Option<&TaskTracker>,
 ) {
@@ -475,6 +468,14 @@ fn spawn_actor(
     }
 }
 
+/// Finish the stop of a child that failed to start without making its caller wait for it
+/// (close stdin, `stop_grace`, SIGTERM, `stop_grace`, SIGKILL can take 2 x `stop_grace`).
+///
+/// The stop still reaps: the actor runs the whole sequence in its own task once told to stop,
+/// and this task only waits for it. On `reaper` (the session manager's tracker) gateway
+/// shutdown waits for that wait, hence for the reap. Without one (a plain task) nothing waits:
+/// if the runtime ends first, the actor's drop guard SIGKILLs the child's process group, and
+/// the child's `PR_SET_PDEATHSIG(SIGKILL)` kills it when the gateway exits.
 fn stop_in_background(link: Link, reaper: Option<&TaskTracker>, span: tracing::Span) {
     // Mark and send the stop now, so it is under way even before the task first runs.
     link.shared.closing.store(true, Ordering::Release);
@@ -483,10 +484,7 @@ fn stop_in_background(link: Link, reaper: Option<&TaskTracker>, span: tracing::S
         link.stop().await;
     }
     .instrument(span);
-    match reaper {
-        Some(tracker) => drop(tracker.spawn(stop)),
-        None => drop(tokio::spawn(stop)),
-    }
+    spawn_on(stop, reaper);
 }
 
 /// The handle side of the actor's channel; used for the handshake before a client exists.

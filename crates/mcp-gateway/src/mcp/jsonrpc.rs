@@ -7,12 +7,35 @@ use serde_json::{Map, Value, json};
 
 use super::McpError;
 
-/// JSON-RPC "method not found", used to refuse requests the gateway does not serve.
+/// The JSON text was not valid JSON.
+pub const PARSE_ERROR: i64 = -32700;
+/// Not a valid JSON-RPC message (a batch, no `jsonrpc: "2.0"`, a bad id...).
+pub const INVALID_REQUEST: i64 = -32600;
+/// A method the receiver does not serve.
 pub const METHOD_NOT_FOUND: i64 = -32601;
+/// The method exists but its params are wrong (also: an unknown tool or service).
+pub const INVALID_PARAMS: i64 = -32602;
+/// What a response with an `error` but no usable code is taken to mean.
+pub const INTERNAL_ERROR: i64 = -32603;
+/// MCP: the request was cancelled before it was answered.
+pub const REQUEST_CANCELLED: i64 = -32800;
+/// The gateway's own (-32000..-32099, implementation-defined): it could not serve the
+/// request (child down, cap reached, too many messages waiting).
+pub const GATEWAY_ERROR: i64 = -32000;
+/// The gateway's own: the `Mcp-Session-Id` names no live session of the front door.
+pub const SESSION_NOT_FOUND: i64 = -32001;
+/// 2026-07-28: a header (`Mcp-Method`, `Mcp-Name`, `MCP-Protocol-Version`) disagrees with
+/// the body.
+pub const HEADER_MISMATCH: i64 = -32020;
+/// 2026-07-28: the request's protocol version is not one the gateway speaks.
+pub const UNSUPPORTED_VERSION: i64 = -32022;
 
 /// The refusal of a child's request that would be relayed to an MCP client, but too many
 /// of its messages already wait to be relayed.
-pub const BUSY: (i64, &str) = (-32000, "too many messages wait to be relayed to the client");
+pub const BUSY: (i64, &str) = (
+    GATEWAY_ERROR,
+    "too many messages wait to be relayed to the client",
+);
 
 /// One message read from a child, classified.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,40 +204,87 @@ pub fn is_cancellable(method: &str) -> bool {
     method != "initialize"
 }
 
-/// A request line, newline included. `params: null` is left out.
-pub fn encode_request(id: u64, method: &str, params: &Value) -> Vec<u8> {
+/// A request. `params: null` is left out.
+pub fn request(id: &Value, method: &str, params: Value) -> Value {
     let mut msg = json!({ "jsonrpc": "2.0", "id": id, "method": method });
     if !params.is_null() {
-        msg["params"] = params.clone();
+        msg["params"] = params;
     }
-    to_line(&msg)
+    msg
+}
+
+/// A notification. `params: null` is left out.
+pub fn notification(method: &str, params: Value) -> Value {
+    let mut msg = json!({ "jsonrpc": "2.0", "method": method });
+    if !params.is_null() {
+        msg["params"] = params;
+    }
+    msg
+}
+
+/// A success response.
+pub fn result(id: &Value, result: Value) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "result": result })
+}
+
+/// An error response.
+pub fn error(id: &Value, code: i64, message: impl Into<String>) -> Value {
+    error_with_data(id, code, message, None)
+}
+
+/// An error response; `data` is left out when `None`.
+pub fn error_with_data(
+    id: &Value,
+    code: i64,
+    message: impl Into<String>,
+    data: Option<Value>,
+) -> Value {
+    let mut error = json!({ "code": code, "message": message.into() });
+    if let Some(data) = data {
+        error["data"] = data;
+    }
+    json!({ "jsonrpc": "2.0", "id": id, "error": error })
+}
+
+/// A response to a request: its result, or a `(code, message)` refusal.
+pub fn answer(id: &Value, outcome: Result<Value, (i64, impl Into<String>)>) -> Value {
+    match outcome {
+        Ok(value) => result(id, value),
+        Err((code, message)) => error(id, code, message),
+    }
+}
+
+/// `notifications/cancelled` for our request `id`.
+pub fn cancelled(id: u64, reason: &str) -> Value {
+    notification(
+        "notifications/cancelled",
+        json!({ "requestId": id, "reason": reason }),
+    )
+}
+
+/// A request line, newline included. `params: null` is left out.
+pub fn encode_request(id: u64, method: &str, params: &Value) -> Vec<u8> {
+    to_line(&request(&json!(id), method, params.clone()))
 }
 
 /// A notification line, newline included. `params: null` is left out.
 pub fn encode_notification(method: &str, params: &Value) -> Vec<u8> {
-    let mut msg = json!({ "jsonrpc": "2.0", "method": method });
-    if !params.is_null() {
-        msg["params"] = params.clone();
-    }
-    to_line(&msg)
+    to_line(&notification(method, params.clone()))
 }
 
 /// A success response to a child's request.
-pub fn encode_result(id: &Value, result: Value) -> Vec<u8> {
-    to_line(&json!({ "jsonrpc": "2.0", "id": id, "result": result }))
+pub fn encode_result(id: &Value, value: Value) -> Vec<u8> {
+    to_line(&result(id, value))
 }
 
 /// An error response to a child's request.
 pub fn encode_error(id: &Value, code: i64, message: &str) -> Vec<u8> {
-    to_line(&json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } }))
+    to_line(&error(id, code, message))
 }
 
-/// `notifications/cancelled` for our request `id`.
+/// `notifications/cancelled` for our request `id`, as a line.
 pub fn encode_cancelled(id: u64, reason: &str) -> Vec<u8> {
-    encode_notification(
-        "notifications/cancelled",
-        &json!({ "requestId": id, "reason": reason }),
-    )
+    to_line(&cancelled(id, reason))
 }
 
 fn to_line(msg: &Value) -> Vec<u8> {
@@ -412,6 +482,39 @@ mod tests {
     }
 
     #[test]
+    fn the_builder_writes_each_message_once() {
+        let id = json!("a");
+        assert_eq!(
+            request(&json!(2), "tools/list", json!({})),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
+        );
+        assert_eq!(
+            request(&id, "ping", Value::Null),
+            json!({"jsonrpc": "2.0", "id": "a", "method": "ping"})
+        );
+        assert_eq!(
+            notification("n", Value::Null),
+            json!({"jsonrpc": "2.0", "method": "n"})
+        );
+        assert_eq!(
+            answer(&id, Ok::<_, (i64, &str)>(json!(1))),
+            json!({"jsonrpc": "2.0", "id": "a", "result": 1})
+        );
+        assert_eq!(
+            answer(&id, Err::<Value, _>(BUSY)),
+            json!({"jsonrpc": "2.0", "id": "a", "error": {"code": -32000, "message": BUSY.1}})
+        );
+        assert_eq!(
+            error_with_data(&Value::Null, INVALID_PARAMS, "bad", Some(json!({"k": 1}))),
+            json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32602, "message": "bad", "data": {"k": 1}}})
+        );
+        assert_eq!(
+            cancelled(4, "timeout"),
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 4, "reason": "timeout"}})
+        );
+    }
+
+    #[test]
     fn encoding_is_one_line() {
         let line = encode_request(
             4,
@@ -438,7 +541,8 @@ mod tests {
         let msg: Value = serde_json::from_slice(&encode_result(&json!("a"), json!({}))).unwrap();
         assert_eq!(msg, json!({"jsonrpc":"2.0","id":"a","result":{}}));
 
-        let msg: Value = serde_json::from_slice(&encode_error(&json!(3), -32601, "no")).unwrap();
+        let msg: Value =
+            serde_json::from_slice(&encode_error(&json!(3), METHOD_NOT_FOUND, "no")).unwrap();
         assert_eq!(
             msg,
             json!({"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"no"}})

@@ -47,7 +47,7 @@ pub(super) struct Ended {
 
 impl Ended {
     /// The error for a request made after the end.
-    pub fn error(&self) -> McpError {
+    pub(super) fn error(&self) -> McpError {
         if self.stopped {
             McpError::Closed
         } else {
@@ -70,7 +70,7 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    pub fn new(stderr_buffer_bytes: usize) -> Self {
+    pub(super) fn new(stderr_buffer_bytes: usize) -> Self {
         Self {
             exit: watch::Sender::new(None),
             closing: AtomicBool::new(false),
@@ -83,7 +83,7 @@ impl Shared {
     /// Where a child's request with `method` goes: `Some(true)` to the relaying subscriber,
     /// `Some(false)` nowhere (it would be relayed, but so many events wait for a subscriber
     /// that it could be lost: refuse it with [`jsonrpc::BUSY`]), `None` answered by us.
-    pub fn relays(&self, method: &str) -> Option<bool> {
+    pub(super) fn relays(&self, method: &str) -> Option<bool> {
         (self.relay_requests.load(Ordering::Acquire)
             && jsonrpc::is_relayable(method)
             && self.events.receiver_count() > 0)

@@ -10,9 +10,11 @@
 //! when the child dies, and stops it gracefully then firmly (stdin EOF, SIGTERM, SIGKILL to
 //! the process group), always reaping it.
 //!
-//! - [`jsonrpc`]: message classification and encoding (pure).
+//! - [`jsonrpc`]: message classification, the one builder of messages and the error codes
+//!   (pure).
 //! - [`framing`]: the bounded line reader and the oversized-line peek.
 //! - [`protocol`]: the MCP methods used (handshake, pagination, call results; pure).
+//! - [`tool`]: the MCP tool object and whether a list has a tool (pure).
 //! - `stderr`: the drain and the ring buffer.
 //! - `actor`: the task that owns a child. `client`: the handle. `connect`: stdio or remote.
 
@@ -27,6 +29,7 @@ pub mod protocol;
 mod remote;
 mod stderr;
 mod stdin;
+pub mod tool;
 
 #[cfg(test)]
 mod tests;
@@ -35,3 +38,4 @@ pub use client::{ChildEvent, ChildId, ChildWatcher, ClientOptions, McpClient};
 pub use connect::Launch;
 pub use error::{ExitInfo, McpError};
 pub use protocol::InitializeInfo;
+pub use tool::{Tool, lists_tool};

@@ -5,12 +5,17 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::McpError;
+use super::{McpError, Tool};
 
-/// The version we ask for (the newest legacy revision).
-pub const PROTOCOL_VERSION: &str = "2025-11-25";
-/// The versions we accept in the server's answer.
-pub const SUPPORTED_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+/// Every session-based ("legacy") revision the gateway speaks, newest first. With a child it
+/// accepts each of them in the `initialize` answer.
+pub const SUPPORTED_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// The revisions the front door serves to MCP clients over Streamable HTTP, newest first (the
+/// first is what it answers to an unknown one): 2024-11-05 had no Streamable HTTP. The
+/// stateless 2026-07-28 revision is `front::modern`'s.
+pub const SERVED_VERSIONS: &[&str] = SUPPORTED_VERSIONS.split_at(3).0;
+/// The version we ask a child for (the newest legacy revision).
+pub const PROTOCOL_VERSION: &str = SUPPORTED_VERSIONS[0];
 /// Most `tools/list` pages followed before giving up.
 pub const MAX_PAGES: usize = 1000;
 
@@ -47,7 +52,7 @@ pub fn parse_initialize(result: Value) -> Result<InitializeInfo, McpError> {
         Some(Value::String(v)) => {
             return Err(McpError::Protocol(format!(
                 "the server wants protocol version {v:?}; supported: {}",
-                SUPPORTED_VERSIONS.join(", ")
+                oldest_first(SUPPORTED_VERSIONS)
             )));
         }
         _ => {
@@ -77,6 +82,13 @@ pub fn parse_initialize(result: Value) -> Result<InitializeInfo, McpError> {
     })
 }
 
+/// `versions` oldest first, comma-separated (how the handshake error has always listed them).
+fn oldest_first(versions: &[&str]) -> String {
+    let mut versions = versions.to_vec();
+    versions.reverse();
+    versions.join(", ")
+}
+
 /// `tools/list` params for a page.
 pub fn tools_list_params(cursor: Option<&str>) -> Value {
     match cursor {
@@ -85,15 +97,16 @@ pub fn tools_list_params(cursor: Option<&str>) -> Value {
     }
 }
 
-/// One `tools/list` page: its tools (kept as sent) and the next cursor.
-pub fn parse_tools_page(result: Value) -> Result<(Vec<Value>, Option<String>), McpError> {
+/// One `tools/list` page: its tools (kept as sent) and the next cursor. An entry that is not
+/// an object with a string `name` names no tool anyone could call: it is left out.
+pub fn parse_tools_page(result: Value) -> Result<(Vec<Tool>, Option<String>), McpError> {
     let Value::Object(mut result) = result else {
         return Err(McpError::Protocol(
             "tools/list result is not an object".into(),
         ));
     };
     let tools = match result.remove("tools") {
-        Some(Value::Array(tools)) => tools,
+        Some(Value::Array(tools)) => tools.into_iter().filter_map(Tool::from_value).collect(),
         _ => {
             return Err(McpError::Protocol(
                 "tools/list result has no tools array".into(),
@@ -177,6 +190,17 @@ mod tests {
     }
 
     #[test]
+    fn one_version_list() {
+        assert_eq!(PROTOCOL_VERSION, "2025-11-25");
+        assert_eq!(SERVED_VERSIONS, ["2025-11-25", "2025-06-18", "2025-03-26"]);
+        assert!(!SERVED_VERSIONS.contains(&"2024-11-05"));
+        assert_eq!(
+            oldest_first(SUPPORTED_VERSIONS),
+            "2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25"
+        );
+    }
+
+    #[test]
     fn accepts_every_supported_version() {
         for v in SUPPORTED_VERSIONS {
             let info = parse_initialize(json!({"protocolVersion": v, "serverInfo": {"name": "s"}}))
@@ -225,7 +249,11 @@ mod tests {
         let (tools, next) =
             parse_tools_page(json!({"tools": [{"name": "a", "x-extra": 1}], "nextCursor": "p2"}))
                 .unwrap();
-        assert_eq!(tools, vec![json!({"name": "a", "x-extra": 1})]);
+        assert_eq!(tools.len(), 1);
+        assert_eq!(tools[0].to_value(), json!({"name": "a", "x-extra": 1}));
+        let (tools, _) =
+            parse_tools_page(json!({"tools": [{"name": "a"}, {"title": "no name"}, 5]})).unwrap();
+        assert_eq!(tools.len(), 1);
         assert_eq!(next.as_deref(), Some("p2"));
         assert_eq!(
             parse_tools_page(json!({"tools": [], "nextCursor": null})).unwrap(),

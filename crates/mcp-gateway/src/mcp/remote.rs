@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinSet};
 
 use super::actor::{Command, Ended, Reply, Shared};
 use super::jsonrpc;
@@ -42,11 +42,13 @@ pub(super) struct RemoteActor {
     dead_tx: mpsc::UnboundedSender<String>,
     dead: mpsc::UnboundedReceiver<String>,
     tasks: HashMap<u64, AbortHandle>,
+    /// Notifications and answers on their way (each its own POST).
+    fires: JoinSet<()>,
     stop_grace: Duration,
 }
 
 impl RemoteActor {
-    pub fn new(
+    pub(super) fn new(
         remote: &RemoteConfig,
         shared: Arc<Shared>,
         commands: mpsc::UnboundedReceiver<Command>,
@@ -82,29 +84,24 @@ impl RemoteActor {
             dead_tx,
             dead,
             tasks: HashMap::new(),
+            fires: JoinSet::new(),
             stop_grace,
         })
     }
 
-    pub async fn run(mut self) {
+    pub(super) async fn run(mut self) {
         let (stopped, why) = loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
                     Some(Command::Request { id, method, params, reply }) => self.request(id, method, params, reply),
                     Some(Command::Notify { method, params }) => {
-                        self.fire(jsonrpc_message(None, &method, params));
+                        self.fire(jsonrpc::notification(&method, params));
                     }
-                    Some(Command::Respond { id, outcome }) => {
-                        let message = match outcome {
-                            Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-                            Err((code, message)) => json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
-                        };
-                        self.fire(message);
-                    }
+                    Some(Command::Respond { id, outcome }) => self.fire(jsonrpc::answer(&id, outcome)),
                     Some(Command::Cancel { id, reason }) => {
                         if let Some(task) = self.tasks.remove(&id) {
                             task.abort();
-                            self.fire(jsonrpc_message(None, "notifications/cancelled", json!({"requestId": id, "reason": reason})));
+                            self.fire(jsonrpc::cancelled(id, &reason));
                         }
                     }
                     Some(Command::Stop) | None => break (true, "stopped".to_string()),
@@ -112,7 +109,12 @@ impl RemoteActor {
                 Some(why) = self.dead.recv() => break (false, why),
             }
             self.tasks.retain(|_, task| !task.is_finished());
+            while self.fires.try_join_next().is_some() {}
         };
+        // What was fired before the end (a cancel, an answer) still gets its chance.
+        let fired = async { while self.fires.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(self.stop_grace, fired).await;
+        self.fires.abort_all();
         self.conn.shared.closing.store(true, Ordering::Release);
         let info = ExitInfo {
             code: None,
@@ -149,7 +151,7 @@ impl RemoteActor {
         let conn = self.conn.clone();
         let dead = self.dead_tx.clone();
         let task = tokio::spawn(async move {
-            let message = jsonrpc_message(Some(id), &method, params);
+            let message = jsonrpc::request(&id.into(), &method, params);
             match conn.exchange(&message, Some(id)).await {
                 Ok(Some(outcome)) => {
                     if method == "initialize"
@@ -178,10 +180,10 @@ impl RemoteActor {
     }
 
     /// Send a notification or a response; failures end the connection.
-    fn fire(&self, message: Value) {
+    fn fire(&mut self, message: Value) {
         let conn = self.conn.clone();
         let dead = self.dead_tx.clone();
-        tokio::spawn(async move {
+        self.fires.spawn(async move {
             if let Err(why) = conn.exchange(&message, None).await {
                 let _ = dead.send(why);
             }
@@ -200,17 +202,6 @@ impl RemoteActor {
             let _ = tokio::time::timeout(self.stop_grace, request.send()).await;
         }
     }
-}
-
-fn jsonrpc_message(id: Option<u64>, method: &str, params: Value) -> Value {
-    let mut message = json!({"jsonrpc": "2.0", "method": method});
-    if let Some(id) = id {
-        message["id"] = json!(id);
-    }
-    if !params.is_null() {
-        message["params"] = params;
-    }
-    message
 }
 
 impl Conn {
@@ -308,12 +299,7 @@ impl Conn {
                     None => Some(jsonrpc::answer_child_request(&method)),
                 };
                 if let Some(answer) = answer {
-                    let answer = match answer {
-                        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-                        Err((code, text)) => {
-                            json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": text}})
-                        }
-                    };
+                    let answer = jsonrpc::answer(&id, answer);
                     let _ = Box::pin(self.exchange(&answer, None)).await;
                 } else {
                     let _ = self
@@ -342,7 +328,10 @@ impl Conn {
                 }
                 let error = message.get("error").cloned().unwrap_or(Value::Null);
                 Some(Err(McpError::Rpc {
-                    code: error.get("code").and_then(Value::as_i64).unwrap_or(-32603),
+                    code: error
+                        .get("code")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(jsonrpc::INTERNAL_ERROR),
                     message: error
                         .get("message")
                         .and_then(Value::as_str)

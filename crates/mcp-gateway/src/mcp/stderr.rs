@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Longest stderr line written to the log; the rest of the line is dropped (not from the tail).
-pub const LOG_LINE_MAX: usize = 2048;
+pub(super) const LOG_LINE_MAX: usize = 2048;
 /// Most stderr lines logged per second per child; the others are counted.
 const LOG_LINES_PER_SECOND: u32 = 200;
 /// Per child, allocated for its whole life: small, so idle sessions stay cheap.
@@ -19,20 +19,20 @@ const READ_CHUNK: usize = 4 * 1024;
 
 /// The last `capacity` bytes a child wrote to stderr.
 #[derive(Debug)]
-pub struct StderrTail {
+pub(super) struct StderrTail {
     capacity: usize,
     buf: Mutex<VecDeque<u8>>,
 }
 
 impl StderrTail {
-    pub fn new(capacity: usize) -> Self {
+    pub(super) fn new(capacity: usize) -> Self {
         Self {
             capacity,
             buf: Mutex::new(VecDeque::new()),
         }
     }
 
-    pub fn push(&self, bytes: &[u8]) {
+    pub(super) fn push(&self, bytes: &[u8]) {
         if self.capacity == 0 || bytes.is_empty() {
             return;
         }
@@ -48,7 +48,7 @@ impl StderrTail {
     }
 
     /// At most the last `max_bytes` bytes, as lossy UTF-8 (not starting inside a character).
-    pub fn tail(&self, max_bytes: usize) -> String {
+    pub(super) fn tail(&self, max_bytes: usize) -> String {
         let bytes: Vec<u8> = {
             let buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
             let n = max_bytes.min(buf.len());
@@ -65,14 +65,14 @@ impl StderrTail {
 
 /// Who wrote the lines, for the log.
 #[derive(Debug, Clone)]
-pub struct LogContext {
+pub(super) struct LogContext {
     pub service: String,
     pub session: String,
     pub pid: u32,
 }
 
 /// Read `stderr` to its end, feeding `tail` and the log. Returns at EOF or on a read error.
-pub async fn drain<R: AsyncRead + Unpin>(mut stderr: R, tail: &StderrTail, ctx: LogContext) {
+pub(super) async fn drain<R: AsyncRead + Unpin>(mut stderr: R, tail: &StderrTail, ctx: LogContext) {
     let mut logger = LineLogger::new(ctx);
     let mut chunk = vec![0u8; READ_CHUNK];
     loop {

@@ -28,7 +28,7 @@ pub(super) struct Stdin {
 pub(super) struct NotReading(pub usize);
 
 impl Stdin {
-    pub fn new(stdin: ChildStdin, max_line_bytes: usize) -> Self {
+    pub(super) fn new(stdin: ChildStdin, max_line_bytes: usize) -> Self {
         let (lines, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let task = tokio::spawn(write_loop(stdin, rx, queued.clone()));
@@ -41,7 +41,7 @@ impl Stdin {
     }
 
     /// Queue `line` (nothing happens once closed), unless too much already waits.
-    pub fn write(&mut self, line: Vec<u8>) -> Result<(), NotReading> {
+    pub(super) fn write(&mut self, line: Vec<u8>) -> Result<(), NotReading> {
         let Some(lines) = &self.lines else {
             return Ok(());
         };
@@ -55,18 +55,18 @@ impl Stdin {
     }
 
     /// Close stdin once the queued lines are written.
-    pub fn close(&mut self) {
+    pub(super) fn close(&mut self) {
         self.lines = None;
     }
 
     /// Whether the writer task still runs (for `select!`).
-    pub fn is_running(&self) -> bool {
+    pub(super) fn is_running(&self) -> bool {
         self.task.is_some()
     }
 
     /// The writer task's end: `Ok(Ok(()))` after [`Stdin::close`], an error when the pipe
     /// broke. Pending for ever once it ended.
-    pub async fn ended(&mut self) -> Result<io::Result<()>, JoinError> {
+    pub(super) async fn ended(&mut self) -> Result<io::Result<()>, JoinError> {
         let done = match &mut self.task {
             Some(task) => task.await,
             None => std::future::pending().await,
@@ -77,7 +77,7 @@ impl Stdin {
     }
 
     /// Drop whatever still waits (the child is gone).
-    pub fn abort(&mut self) {
+    pub(super) fn abort(&mut self) {
         self.lines = None;
         if let Some(task) = self.task.take() {
             task.abort();

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND};
 use super::{ChildEvent, ClientOptions, McpClient, McpError};
 use crate::config::SandboxConfig;
 use support::{GRACE, Scratch, WAIT, dead, next_event, reaped, reaped_soon, text_of, within};
@@ -31,7 +32,7 @@ async fn handshake_calls_and_graceful_stop() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, McpError::Rpc { code: -32602, message, .. } if message == "bad arguments"),
+        matches!(&err, McpError::Rpc { code: INVALID_PARAMS, message, .. } if message == "bad arguments"),
         "{err:?}"
     );
     assert_eq!(client.calls_served(), 2);
@@ -43,10 +44,10 @@ async fn handshake_calls_and_graceful_stop() {
     );
 
     let tools = within("tools/list", client.list_tools()).await.unwrap();
-    let names: Vec<_> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<_> = tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c", "d", "e"]);
     assert_eq!(
-        tools[0]["x-extra"],
+        tools[0].extra["x-extra"],
         json!({"kept": true}),
         "tools are kept losslessly"
     );
@@ -294,7 +295,7 @@ async fn child_requests_are_answered_never_taken_for_responses() {
         answers["roots"],
         json!({"jsonrpc": "2.0", "id": "roots-1", "result": {"roots": []}})
     );
-    assert_eq!(answers["sampling"]["error"]["code"], -32601);
+    assert_eq!(answers["sampling"]["error"]["code"], METHOD_NOT_FOUND);
     assert_eq!(
         answers["sampling"]["error"]["message"],
         "method not supported by the gateway"
@@ -333,7 +334,7 @@ async fn tools_list_follows_cursors_and_refuses_loops() {
     let scratch = Scratch::new();
     let client = scratch.start(&["paginate"]).await;
     let tools = within("paginated list", client.list_tools()).await.unwrap();
-    let names: Vec<_> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<_> = tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c", "d", "e"]);
     within("stop", client.stop()).await;
 

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::bucket::{Bucket, Clock};
 use super::gcra::{self, Verdict};
-use super::{Bucket, Clock};
 
 /// Buckets are swept when the map grows past this many since the last sweep.
 const SWEEP_EVERY: usize = 4_096;

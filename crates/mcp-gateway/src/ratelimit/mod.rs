@@ -3,6 +3,7 @@
 //! Knows nothing of HTTP: the `http` layer decides which buckets a request spends and turns a
 //! [`Decision`] into headers. See docs/traffic.md.
 
+mod bucket;
 mod concurrency;
 pub mod gcra;
 mod memory;
@@ -12,58 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub use bucket::{Bucket, Clock, StoreError, SystemClock};
 pub use concurrency::{Gates, Permit, Refused};
 pub use gcra::Quota;
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
 
-use crate::config::{RateLimit, RateLimitConfig};
-
-/// Microseconds on a monotonic clock; injectable so tests control time.
-pub trait Clock: Send + Sync {
-    fn now_us(&self) -> u64;
-}
-
-/// The real clock: microseconds since the process started (plus one hour, so 0 is never "now").
-pub struct SystemClock(Instant);
-
-impl Default for SystemClock {
-    fn default() -> Self {
-        Self(Instant::now())
-    }
-}
-
-impl Clock for SystemClock {
-    fn now_us(&self) -> u64 {
-        3_600_000_000 + u64::try_from(self.0.elapsed().as_micros()).unwrap_or(u64::MAX / 2)
-    }
-}
-
-/// One quota to spend, in a named bucket (e.g. `key:alice:call`).
-#[derive(Debug, Clone)]
-pub struct Bucket {
-    pub key: String,
-    pub quota: Quota,
-    /// The rate as configured, for messages.
-    pub text: String,
-}
-
-impl Bucket {
-    /// The bucket of `rate` for `subject` (who) and `route` (what). The quota is part of the
-    /// name, so a changed configuration starts a fresh bucket instead of misreading an old TAT.
-    pub fn new(subject: &str, route: &str, rate: &RateLimit) -> Self {
-        let quota = Quota::new(rate.count, rate.period);
-        Self {
-            key: format!(
-                "{subject}:{route}:{}/{}",
-                quota.limit,
-                rate.period.as_secs()
-            ),
-            quota,
-            text: rate.text.clone(),
-        }
-    }
-}
+use crate::config::RateLimitConfig;
 
 /// The outcome of spending one request from a set of buckets, as shown to the client: the
 /// most restrictive bucket's figures.
@@ -105,15 +61,6 @@ impl Decision {
             text: buckets[index].text.clone(),
         })
     }
-}
-
-/// Why a check could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("rate limit storage unreachable: {0}")]
-    Unreachable(String),
-    #[error("rate limit storage timed out after {0:?}")]
-    Timeout(Duration),
 }
 
 /// What the limiter answers.
@@ -242,10 +189,10 @@ mod tests {
 
     /// A clock that moves only when told to.
     #[derive(Default)]
-    pub struct ManualClock(AtomicU64);
+    pub(super) struct ManualClock(AtomicU64);
 
     impl ManualClock {
-        pub fn advance(&self, d: Duration) {
+        pub(super) fn advance(&self, d: Duration) {
             self.0
                 .fetch_add(u64::try_from(d.as_micros()).unwrap(), Ordering::SeqCst);
         }
@@ -257,7 +204,7 @@ mod tests {
         }
     }
 
-    fn rate(text: &str) -> RateLimit {
+    fn rate(text: &str) -> crate::config::RateLimit {
         crate::config::parse_rate(text).unwrap()
     }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::bucket::{Bucket, StoreError};
 use super::gcra::Verdict;
-use super::{Bucket, StoreError};
 
 /// KEYS = buckets; ARGV = interval, period (microseconds) per bucket. Charges every bucket or
 /// none; returns allowed, remaining, reset, retry-after, per bucket (flattened).

@@ -46,7 +46,7 @@ pub struct Base {
 
 /// The base, or why there is none. Probed once (the first probe may move the gateway into a
 /// leaf cgroup, see the module documentation).
-pub fn base() -> Result<&'static Base, &'static str> {
+pub(super) fn base() -> Result<&'static Base, &'static str> {
     static BASE: OnceLock<Result<Base, String>> = OnceLock::new();
     BASE.get_or_init(probe).as_ref().map_err(String::as_str)
 }
@@ -246,14 +246,14 @@ fn sweep(base: &Path) {
 
 /// One child's pids cgroup. [`PidsCgroup::remove`] kills what is left in it and removes it.
 #[derive(Debug)]
-pub struct PidsCgroup {
+pub(super) struct PidsCgroup {
     dir: PathBuf,
 }
 
 impl PidsCgroup {
     /// Create `base/name` with `pids.max = max`; returns it and its `cgroup.procs` opened for
     /// writing (for the child to join).
-    pub fn create(base: &Base, name: &str, max: u64) -> io::Result<(Self, OwnedFd)> {
+    pub(super) fn create(base: &Base, name: &str, max: u64) -> io::Result<(Self, OwnedFd)> {
         let dir = base.dir.join(name);
         std::fs::create_dir(&dir)?;
         let setup = || -> io::Result<OwnedFd> {
@@ -275,7 +275,7 @@ impl PidsCgroup {
     /// SIGKILL every task in the cgroup until it is empty: `cgroup.kill` where the kernel has it
     /// (v2, Linux ≥ 5.14: atomic, forks included), else pid by pid (bounded: the pids limit
     /// bounds how many can appear between two passes).
-    pub fn kill_all(&self) -> usize {
+    pub(super) fn kill_all(&self) -> usize {
         let pids = self.pids();
         if pids.is_empty() {
             return 0;
@@ -308,7 +308,7 @@ impl PidsCgroup {
 
     /// Kill what is left and remove the cgroup. Killed tasks leave the cgroup as they exit,
     /// which can take a moment: if it is still busy, a short-lived thread retries.
-    pub fn remove(self) {
+    pub(super) fn remove(self) {
         let killed = self.kill_all();
         if killed > 0 {
             tracing::debug!(cgroup = %self.dir.display(), killed, "killed what was left in the child's cgroup");
@@ -368,7 +368,7 @@ impl Pending {
 
 /// Wait, at most `max`, until every cgroup removal retrying in the background is done: at
 /// shutdown, so the gateway leaves no cgroup behind. True if none is left.
-pub fn wait_for_removals(max: Duration) -> bool {
+pub(super) fn wait_for_removals(max: Duration) -> bool {
     let deadline = Instant::now() + max;
     let mut count = PENDING.count.lock().expect("pending cgroups lock");
     while *count > 0 {

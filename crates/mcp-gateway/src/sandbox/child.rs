@@ -178,7 +178,7 @@ mod tests {
             parent: std::process::id() as libc::pid_t,
             cgroup_procs: None,
             userns: None,
-            limits: None,
+            rlimits: None,
             netns: false,
             private_proc: None,
             drop_to: None,

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::config::ServiceConfig;
 
 /// Variables passed through from the gateway when `restricted_env` is on.
-pub const PASSTHROUGH: &[&str] = &[
+pub(super) const PASSTHROUGH: &[&str] = &[
     "PATH",
     "USER",
     "LOGNAME",
@@ -17,7 +17,7 @@ pub const PASSTHROUGH: &[&str] = &[
 ];
 
 /// Variables removed in every sandboxed child, whatever else is configured.
-pub const LOADER_VARS: &[&str] = &[
+pub(super) const LOADER_VARS: &[&str] = &[
     "LD_PRELOAD",
     "LD_LIBRARY_PATH",
     "LD_AUDIT",
@@ -26,7 +26,7 @@ pub const LOADER_VARS: &[&str] = &[
 ];
 
 /// The gateway's own environment (variables that are not UTF-8 are skipped).
-pub fn gateway_env() -> BTreeMap<String, String> {
+pub(super) fn gateway_env() -> BTreeMap<String, String> {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect()
@@ -76,21 +76,11 @@ mod tests {
 
     fn service(sandbox: SandboxConfig, env: &[(&str, &str)]) -> ServiceConfig {
         ServiceConfig {
-            name: "svc".into(),
-            command: vec!["srv".into()],
-            description: String::new(),
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            cwd: None,
-            call_timeout: std::time::Duration::from_secs(1),
-            startup_timeout: std::time::Duration::from_secs(1),
-            max_line_bytes: 1024,
-            stop_grace: std::time::Duration::from_secs(1),
-            remote: None,
-            warm_pool: 0,
-            sandbox,
+            ..ServiceConfig::for_tests(sandbox)
         }
     }
 

@@ -34,7 +34,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use super::preexec::Hook;
 
 /// What to exec, prepared in the parent: the child only reads it.
-pub struct Program {
+pub(super) struct Program {
     /// Paths to try in order (a `PATH` search done as `execvp` does, on the child's `PATH`).
     candidates: Vec<CString>,
     argv: Vec<CString>,
@@ -45,7 +45,7 @@ pub struct Program {
 impl Program {
     /// `program` is run as `argv[0]`; without a `/` it is searched in `path` (the child's
     /// `PATH`; glibc's default when `None`), like `execvp`.
-    pub fn new(
+    pub(super) fn new(
         program: &std::path::Path,
         args: &[String],
         env: &std::collections::BTreeMap<String, String>,
@@ -90,19 +90,19 @@ impl Program {
 
 /// How to start the child (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
+pub(super) enum Start {
     SharedMemory,
     Fork,
 }
 
 /// A child that has exec'd: its pid, pidfd (`None` on a kernel without `pidfd_open`) and the
 /// parent's ends of its stdin, stdout and stderr pipes.
-pub struct Started {
-    pub pid: u32,
-    pub pidfd: Option<OwnedFd>,
-    pub stdin: OwnedFd,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+pub(super) struct Started {
+    pub(super) pid: u32,
+    pub(super) pidfd: Option<OwnedFd>,
+    pub(super) stdin: OwnedFd,
+    pub(super) stdout: OwnedFd,
+    pub(super) stderr: OwnedFd,
 }
 
 /// What the child reads: pointers into the parent's [`Program`] and [`Hook`], which outlive
@@ -125,7 +125,7 @@ const NSIG: libc::c_int = 65;
 const CHILD_STACK: usize = 128 * 1024;
 
 /// Start `program` with `hook` applied before its `execve`; returns once it has exec'd.
-pub fn spawn(program: &Program, hook: &Hook, start: Start) -> io::Result<Started> {
+pub(super) fn spawn(program: &Program, hook: &Hook, start: Start) -> io::Result<Started> {
     let (stdin_r, stdin_w) = pipe()?;
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
@@ -362,7 +362,7 @@ fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 }
 
 /// Register a pidfd with the runtime's reactor (readable once the child has exited).
-pub fn watch_pidfd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+pub(super) fn watch_pidfd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     // SAFETY: an `OwnedFd` is open and keeps its one descriptor until the `AsyncFd` drops it.
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
         .map_err(io::Error::from)

@@ -29,15 +29,15 @@ const SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1 << 0;
 const SCOPE_SIGNAL: u64 = 1 << 1;
 
 /// System trees every child may read and execute (when they exist).
-pub const SYSTEM_READ: &[&str] = &[
+pub(super) const SYSTEM_READ: &[&str] = &[
     "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/proc",
 ];
 /// Device files every child may read and write.
-pub const DEVICES_RW: &[&str] = &["/dev/null", "/dev/zero", "/dev/full"];
+pub(super) const DEVICES_RW: &[&str] = &["/dev/null", "/dev/zero", "/dev/full"];
 /// Device files every child may read.
-pub const DEVICES_READ: &[&str] = &["/dev/random", "/dev/urandom"];
+pub(super) const DEVICES_READ: &[&str] = &["/dev/random", "/dev/urandom"];
 /// Never readable, even under an allowed tree (root-readable secrets of the host).
-pub const HOST_SECRETS: &[&str] = &[
+pub(super) const HOST_SECRETS: &[&str] = &[
     "/etc/shadow",
     "/etc/shadow-",
     "/etc/gshadow",
@@ -50,7 +50,7 @@ pub const HOST_SECRETS: &[&str] = &[
 
 /// What a rule grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(super) enum Access {
     /// Read files and directories, execute files.
     Read,
     /// Read and write (devices: no creating or removing).
@@ -60,14 +60,14 @@ pub enum Access {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
+pub(super) struct Rule {
     pub path: PathBuf,
     pub access: Access,
 }
 
 /// The inputs of the rule computation, all absolute and canonical.
 #[derive(Debug, Default, Clone)]
-pub struct Inputs {
+pub(super) struct Inputs {
     /// Trees to read and execute: system paths, the program's install tree, `cwd`,
     /// read-only `allowed_paths`.
     pub read: Vec<PathBuf>,
@@ -83,7 +83,7 @@ pub struct Inputs {
 
 /// Compute the rules. `list_dir` returns the entries of a directory that are not symbolic links
 /// (following one is not checked by landlock; its target is governed by its own rules).
-pub fn rules(inputs: &Inputs, list_dir: &dyn Fn(&Path) -> Vec<PathBuf>) -> Vec<Rule> {
+pub(super) fn rules(inputs: &Inputs, list_dir: &dyn Fn(&Path) -> Vec<PathBuf>) -> Vec<Rule> {
     let mut out = Vec::new();
     for path in &inputs.read {
         carve(path, Access::Read, &inputs.protected, list_dir, &mut out);
@@ -137,7 +137,7 @@ fn carve(
 }
 
 /// The real directory listing for [`rules`]: entries that are not symbolic links.
-pub fn list_dir(dir: &Path) -> Vec<PathBuf> {
+pub(super) fn list_dir(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -149,7 +149,7 @@ pub fn list_dir(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The filesystem rights this ABI can restrict.
-pub fn handled_fs(abi: u32) -> u64 {
+pub(super) fn handled_fs(abi: u32) -> u64 {
     match abi {
         0 => 0,
         1 => (1 << 13) - 1,
@@ -160,7 +160,7 @@ pub fn handled_fs(abi: u32) -> u64 {
 }
 
 /// The scopes this ABI can restrict: signals and abstract unix sockets stay inside the sandbox.
-pub fn scopes(abi: u32) -> u64 {
+pub(super) fn scopes(abi: u32) -> u64 {
     if abi >= 6 {
         SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
     } else {
@@ -170,7 +170,7 @@ pub fn scopes(abi: u32) -> u64 {
 
 /// The rights of a read-only directory rule under `abi` (the child's own `/proc`, added by the
 /// child itself after it mounted it).
-pub fn read_dir_rights(abi: u32) -> u64 {
+pub(super) fn read_dir_rights(abi: u32) -> u64 {
     rights(Access::Read, handled_fs(abi), true)
 }
 
@@ -184,7 +184,7 @@ fn rights(access: Access, handled: u64, is_dir: bool) -> u64 {
 }
 
 /// Build the ruleset for `rules` (in the parent). Paths that do not exist are skipped.
-pub fn ruleset(abi: u32, rules: &[Rule]) -> io::Result<OwnedFd> {
+pub(super) fn ruleset(abi: u32, rules: &[Rule]) -> io::Result<OwnedFd> {
     let handled = handled_fs(abi);
     let ruleset = preexec::landlock_ruleset(handled, scopes(abi))?;
     for rule in rules {
@@ -219,7 +219,7 @@ pub fn ruleset(abi: u32, rules: &[Rule]) -> io::Result<OwnedFd> {
 /// The program's install trees: the directory of the program (as found in `PATH` and with
 /// symbolic links resolved), its prefix when that directory is a `bin` or `.bin`, and the same
 /// for the interpreter named on a `#!` line (following `/usr/bin/env NAME`).
-pub fn program_trees(program: &str, path_env: &str, cwd: &Path) -> Vec<PathBuf> {
+pub(super) fn program_trees(program: &str, path_env: &str, cwd: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     add_program(program, path_env, cwd, &mut out, 0);
     out.sort();

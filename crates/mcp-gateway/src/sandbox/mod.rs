@@ -20,16 +20,16 @@
 mod cgroup;
 mod child;
 mod env;
+mod error;
 mod exec;
 mod host;
 mod landlock;
 mod plan;
 mod preexec;
 mod private_dir;
-mod seccomp;
+pub(crate) mod seccomp;
 mod uids;
 
-use std::io;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{self, Signal};
@@ -39,10 +39,10 @@ use crate::config::{Config, ServiceConfig, TlsConfig};
 
 pub use child::{Child, ChildStderr, ChildStdin, ChildStdout};
 pub use env::child_env;
+pub use error::SandboxError;
 pub use host::Host;
 pub use plan::{SandboxReport, describe};
 pub use private_dir::{foreign_entries, sweep as sweep_private_dirs};
-pub use seccomp::is_refused as seccomp_refuses;
 
 /// Apply the gateway-wide sandbox settings (`session.child_uids`); before the first spawn or
 /// report.
@@ -178,18 +178,6 @@ impl Drop for SandboxGuard {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SandboxError {
-    #[error("cannot create sandbox dir {path}: {source}")]
-    PrivateDir { path: PathBuf, source: io::Error },
-    #[error("the sandbox cannot be enforced on this host: {}; set sandbox.allow_weaker to run without it", missing.join("; "))]
-    NotEnforceable { missing: Vec<String> },
-    #[error("cannot set up the sandbox: {0}")]
-    Setup(String),
-    #[error("cannot start {program:?}: {source}")]
-    Spawn { program: String, source: io::Error },
-}
-
 /// Spawn the service's command for one session.
 ///
 /// Must be called from a long-lived thread (a tokio worker, not `spawn_blocking`): the
@@ -258,7 +246,7 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
             uid_map: format!("{0} {0} 1", host.uid).into_bytes(),
             gid_map: format!("{0} {0} 1", host.gid).into_bytes(),
         }),
-        limits: plan.limits,
+        rlimits: plan.rlimits,
         netns: plan.netns,
         private_proc: plan
             .private_proc

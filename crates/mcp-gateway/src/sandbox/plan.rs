@@ -11,7 +11,7 @@ use super::{cgroup, env, preexec, seccomp, uids};
 
 /// Who the child runs as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Identity {
+pub(super) enum Identity {
     /// The gateway's uid (root, or an unprivileged gateway's own).
     Gateway,
     /// A uid of its own from `session.child_uids` (the gateway is root).
@@ -20,7 +20,7 @@ pub enum Identity {
 
 /// What bounds the tasks of one child's tree (`max_processes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcessBound {
+pub(super) enum ProcessBound {
     /// `pids.max` of a pids cgroup of its own.
     Cgroup,
     /// `RLIMIT_NPROC` on the child's own uid.
@@ -31,10 +31,10 @@ pub enum ProcessBound {
 
 /// The decisions for one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub(super) struct Plan {
     pub private_dir: bool,
     pub identity: Identity,
-    pub limits: Option<preexec::Limits>,
+    pub rlimits: Option<preexec::Rlimits>,
     pub bound: Option<ProcessBound>,
     /// `pids.max` of the child's pids cgroup.
     pub pids_max: Option<u64>,
@@ -124,10 +124,10 @@ fn writable_by_others(path: &Path) -> bool {
 const MIB: u64 = 1024 * 1024;
 
 /// The one line that gives an unprivileged gateway a cgroup subtree of its own.
-pub const DELEGATE_HINT: &str = "run the gateway in a delegated cgroup: systemd-run --user --scope -p Delegate=yes mcp-gateway -c CONFIG";
+pub(super) const DELEGATE_HINT: &str = "run the gateway in a delegated cgroup: systemd-run --user --scope -p Delegate=yes mcp-gateway -c CONFIG";
 
 /// Decide, for `service` on `host`.
-pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
+pub(super) fn plan(service: &ServiceConfig, host: &Host) -> Plan {
     let s = &service.sandbox;
     let level = match (s.enabled, s.restricted_env, s.resource_limits) {
         (false, _, _) => "None",
@@ -146,7 +146,7 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
     let mut plan = Plan {
         private_dir: s.enabled,
         identity: Identity::Gateway,
-        limits: None,
+        rlimits: None,
         bound: None,
         pids_max: None,
         userns: false,
@@ -238,7 +238,7 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
 
     if s.resource_limits {
         let l = &s.limits;
-        let mut limits = preexec::Limits {
+        let mut limits = preexec::Rlimits {
             cpu_seconds: Some(l.cpu_seconds),
             data_bytes: Some(l.memory_mb.saturating_mul(MIB)),
             file_bytes: Some(l.max_file_size_mb.saturating_mul(MIB)),
@@ -302,7 +302,7 @@ pub fn plan(service: &ServiceConfig, host: &Host) -> Plan {
                  set sandbox.user to \"own\" (a uid per child)"
             )),
         }
-        plan.limits = Some(limits);
+        plan.rlimits = Some(limits);
     }
     match plan.bound {
         Some(ProcessBound::Cgroup | ProcessBound::OwnUid) => {}

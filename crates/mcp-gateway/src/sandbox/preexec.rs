@@ -47,9 +47,9 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// Resource limits, precomputed in the parent. `None` leaves a limit alone.
+/// Resource limits (`setrlimit`), precomputed in the parent. `None` leaves a limit alone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
+pub(super) struct Rlimits {
     pub cpu_seconds: Option<libc::rlim_t>,
     pub data_bytes: Option<libc::rlim_t>,
     pub file_bytes: Option<libc::rlim_t>,
@@ -58,20 +58,20 @@ pub struct Limits {
 
 /// A user namespace of the child's own, mapping its uid and gid to themselves.
 #[derive(Debug)]
-pub struct UserNs {
+pub(super) struct UserNs {
     pub uid_map: Vec<u8>,
     pub gid_map: Vec<u8>,
 }
 
 /// Everything the child does before exec, computed in the parent.
 #[derive(Debug)]
-pub struct Hook {
+pub(super) struct Hook {
     /// The gateway's pid: the child checks it is still its parent after arming PDEATHSIG.
     pub parent: libc::pid_t,
     /// An open `cgroup.procs` of the child's own pids cgroup.
     pub cgroup_procs: Option<OwnedFd>,
     pub userns: Option<UserNs>,
-    pub limits: Option<Limits>,
+    pub rlimits: Option<Rlimits>,
     /// `unshare(CLONE_NEWNET)` (as root, or inside `userns`).
     pub netns: bool,
     /// As root: a mount namespace with a `hidepid=2` `/proc`; the landlock read rights to
@@ -106,7 +106,7 @@ impl Hook {
                 write_file(c"/proc/self/uid_map", &ns.uid_map)?;
                 write_file(c"/proc/self/gid_map", &ns.gid_map)?;
             }
-            if let Some(l) = &self.limits {
+            if let Some(l) = &self.rlimits {
                 set_limit(libc::RLIMIT_CORE, Some(0))?;
                 set_limit(libc::RLIMIT_CPU, l.cpu_seconds)?;
                 set_limit(libc::RLIMIT_DATA, l.data_bytes)?;
@@ -294,7 +294,7 @@ fn in_forked_child(step: impl Fn() -> io::Result<()>) -> io::Result<()> {
 /// real in a forked child.
 /// With `netns`, also whether that namespace gives the right to a network namespace (a
 /// security module may create user namespaces without capabilities).
-pub fn probe_userns(uid: u32, gid: u32, netns: bool) -> io::Result<()> {
+pub(super) fn probe_userns(uid: u32, gid: u32, netns: bool) -> io::Result<()> {
     let uid_map = format!("{uid} {uid} 1");
     let gid_map = format!("{gid} {gid} 1");
     in_forked_child(|| {
@@ -313,7 +313,7 @@ pub fn probe_userns(uid: u32, gid: u32, netns: bool) -> io::Result<()> {
 
 /// Whether a child can install `filter` (a kernel with `CONFIG_SECCOMP_FILTER`, not refused by
 /// an outer filter): tried for real in a forked child, after `no_new_privs` as in the hook.
-pub fn probe_seccomp(filter: &[libc::sock_filter]) -> io::Result<()> {
+pub(super) fn probe_seccomp(filter: &[libc::sock_filter]) -> io::Result<()> {
     in_forked_child(|| {
         // SAFETY: prctl with integer arguments.
         check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as i64)?;
@@ -323,21 +323,21 @@ pub fn probe_seccomp(filter: &[libc::sock_filter]) -> io::Result<()> {
 
 /// Root: whether a child can get a network namespace (`CAP_SYS_ADMIN`; not in a default
 /// container, whose seccomp profile and capabilities refuse it): tried in a forked child.
-pub fn probe_netns() -> io::Result<()> {
+pub(super) fn probe_netns() -> io::Result<()> {
     // SAFETY: unshare takes an integer.
     in_forked_child(|| check(unsafe { libc::unshare(libc::CLONE_NEWNET) } as i64))
 }
 
 /// Whether a child can get a mount namespace with a `/proc` of its own (root with
 /// `CAP_SYS_ADMIN`; not in a default container): tried for real in a forked child.
-pub fn probe_private_proc() -> io::Result<()> {
+pub(super) fn probe_private_proc() -> io::Result<()> {
     in_forked_child(mount_private_proc)
 }
 
 /// Mark the gateway non-dumpable: its `/proc/<pid>/environ`, `maps`, `mem` and the like then
 /// belong to root and need `CAP_SYS_PTRACE`, so its children cannot read its secrets even when
 /// they run as its uid. (No core dumps of the gateway either.)
-pub fn make_gateway_undumpable() -> io::Result<()> {
+pub(super) fn make_gateway_undumpable() -> io::Result<()> {
     // SAFETY: prctl with integer arguments.
     check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } as i64)
 }
@@ -364,7 +364,7 @@ const LANDLOCK_CREATE_RULESET_VERSION: u32 = 1;
 const LANDLOCK_RULE_PATH_BENEATH: u32 = 1;
 
 /// The landlock ABI version of the running kernel, `None` when landlock is unavailable.
-pub fn landlock_abi() -> Option<u32> {
+pub(super) fn landlock_abi() -> Option<u32> {
     // SAFETY: the documented probe: NULL attributes, size 0, the VERSION flag.
     let ret = unsafe {
         libc::syscall(
@@ -379,7 +379,7 @@ pub fn landlock_abi() -> Option<u32> {
 
 /// A new ruleset handling `fs` access rights and `scoped` scopes (the fd is close-on-exec).
 /// `scoped` needs ABI 6; pass 0 below it (the struct is then sent in its 16-byte form).
-pub fn landlock_ruleset(fs: u64, scoped: u64) -> io::Result<OwnedFd> {
+pub(super) fn landlock_ruleset(fs: u64, scoped: u64) -> io::Result<OwnedFd> {
     let attr = RulesetAttr {
         handled_access_fs: fs,
         handled_access_net: 0,
@@ -405,7 +405,11 @@ pub fn landlock_ruleset(fs: u64, scoped: u64) -> io::Result<OwnedFd> {
 }
 
 /// Allow `access` beneath the file or directory open as `path` (an `O_PATH` fd is enough).
-pub fn landlock_allow(ruleset: &OwnedFd, path: &impl AsRawFd, access: u64) -> io::Result<()> {
+pub(super) fn landlock_allow(
+    ruleset: &OwnedFd,
+    path: &impl AsRawFd,
+    access: u64,
+) -> io::Result<()> {
     let attr = PathBeneathAttr {
         allowed_access: access,
         parent_fd: path.as_raw_fd(),

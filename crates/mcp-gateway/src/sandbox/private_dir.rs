@@ -11,7 +11,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::SandboxError;
+use super::error::SandboxError;
 
 /// Suffix of the marker file beside each private dir.
 const MARKER: &str = ".mcp-gateway";

@@ -20,11 +20,11 @@ use seccompiler::{
 };
 
 /// A compiled filter, ready for `seccomp(SECCOMP_SET_MODE_FILTER)`.
-pub type Program = Vec<libc::sock_filter>;
+pub(crate) type Program = Vec<libc::sock_filter>;
 
 /// One denied system call.
 #[derive(Debug)]
-pub struct Denied {
+pub(crate) struct Denied {
     pub name: &'static str,
     nr: i64,
 }
@@ -34,7 +34,7 @@ const fn d(name: &'static str, nr: i64) -> Denied {
 }
 
 /// The deny-list (`clone3` is refused apart, with `ENOSYS`: see the module documentation).
-pub const DENIED: &[Denied] = &[
+pub(crate) const DENIED: &[Denied] = &[
     // kernel code, reboot, swap, accounting, port I/O
     d("kexec_load", libc::SYS_kexec_load),
     d("kexec_file_load", libc::SYS_kexec_file_load),
@@ -120,10 +120,10 @@ pub const DENIED: &[Denied] = &[
 ];
 
 /// The one call outside [`DENIED`] that `sandbox.seccomp_allow` may name.
-pub const CLONE3: &str = "clone3";
+pub(crate) const CLONE3: &str = "clone3";
 
 /// Whether `sandbox.seccomp_allow` may name `name` (a call the filter refuses).
-pub fn is_refused(name: &str) -> bool {
+pub(crate) fn is_refused(name: &str) -> bool {
     name == CLONE3 || DENIED.iter().any(|d| d.name == name)
 }
 
@@ -153,7 +153,7 @@ const AUDIT_ARCH: u32 = 0xc000_00b7;
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 /// The filter for a child, with the calls named in `allow` (from [`is_refused`]) let through.
-pub fn program(allow: &[String]) -> Result<Program, String> {
+pub(crate) fn program(allow: &[String]) -> Result<Program, String> {
     let allowed = |name: &str| allow.iter().any(|a| a == name);
     let mut rules = std::collections::BTreeMap::new();
     for call in DENIED.iter().filter(|d| !allowed(d.name)) {

@@ -28,7 +28,7 @@ use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-pub use crate::config::DEFAULT_CHILD_UIDS as DEFAULT_RANGE;
+pub(super) use crate::config::DEFAULT_CHILD_UIDS as DEFAULT_RANGE;
 
 /// Fresh uids vetted by one `/proc` scan (see the module documentation).
 const VET_BATCH: usize = 32;
@@ -40,7 +40,7 @@ const LOCK_DIRS: &[&str] = &["/run/mcp-gateway/uids", "/tmp/mcp-gateway-uids"];
 
 /// One child's uid (its gid is the same number), held until [`Lease::release`].
 #[derive(Debug)]
-pub struct Lease {
+pub(super) struct Lease {
     pub uid: u32,
     lock: Option<Flock<File>>,
 }
@@ -50,13 +50,13 @@ impl Lease {
     /// them all — the uid is leased to one child, whose tree cannot leave its cgroup — and
     /// `cgroup.kill` or the pid-by-pid kill has SIGKILLed each, which can never again run
     /// code). Saves the `/proc` scan of [`Lease::release`].
-    pub fn release_killed(self) {
+    pub(super) fn release_killed(self) {
         pool().give_back(self);
     }
 
     /// Kill every process of the uid (in a short-lived thread when one pass is not enough)
     /// and give the uid back once none is left.
-    pub fn release(self) {
+    pub(super) fn release(self) {
         if kill_uid(self.uid) {
             pool().give_back(self);
             return;
@@ -110,12 +110,12 @@ fn pool() -> &'static Pool {
 }
 
 /// Set the range (from `session.child_uids`); before the first lease.
-pub fn configure(range: RangeInclusive<u32>) {
+pub(super) fn configure(range: RangeInclusive<u32>) {
     *pool().range.lock().unwrap_or_else(|p| p.into_inner()) = Some(range);
 }
 
 /// The configured range.
-pub fn range() -> RangeInclusive<u32> {
+pub(super) fn range() -> RangeInclusive<u32> {
     pool()
         .range
         .lock()
@@ -125,7 +125,7 @@ pub fn range() -> RangeInclusive<u32> {
 }
 
 /// Lease a free uid for a child.
-pub fn lease() -> Result<Lease, String> {
+pub(super) fn lease() -> Result<Lease, String> {
     let pool = pool();
     let range = range();
     let mut state = pool.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -317,7 +317,7 @@ pub(super) fn kill_all(list: impl Fn() -> Vec<i32>) -> bool {
 
 /// Check the range is usable from here: each uid must be mapped in the gateway's user
 /// namespace (a container with a user namespace maps only some).
-pub fn check_mapped(range: &RangeInclusive<u32>) -> Result<(), String> {
+pub(super) fn check_mapped(range: &RangeInclusive<u32>) -> Result<(), String> {
     let Ok(map) = std::fs::read_to_string("/proc/self/uid_map") else {
         return Ok(());
     };
@@ -344,7 +344,7 @@ pub fn check_mapped(range: &RangeInclusive<u32>) -> Result<(), String> {
 
 /// Whether `dir` and every directory above it can be searched (`o+x`) by a uid that is not the
 /// owner: children running as their own uid must reach their private dir.
-pub fn traversable_by_others(dir: &Path) -> Result<(), String> {
+pub(super) fn traversable_by_others(dir: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     for ancestor in dir.ancestors() {

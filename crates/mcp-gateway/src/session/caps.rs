@@ -7,7 +7,7 @@ use super::SessionError;
 
 /// Live-children counters: per service and in all.
 #[derive(Debug)]
-pub struct Caps {
+pub(super) struct Caps {
     per_service: usize,
     total: usize,
     counts: Mutex<Counts>,
@@ -20,7 +20,7 @@ struct Counts {
 }
 
 impl Caps {
-    pub fn new(per_service: usize, total: usize) -> Arc<Self> {
+    pub(super) fn new(per_service: usize, total: usize) -> Arc<Self> {
         Arc::new(Self {
             per_service,
             total,
@@ -31,7 +31,7 @@ impl Caps {
     /// Reserve one child slot of `service`, or say which cap is reached. `waiting` sessions
     /// without a child (MCP sessions between `initialize` and their first child) count
     /// against the total too.
-    pub fn reserve(
+    pub(super) fn reserve(
         self: &Arc<Self>,
         service: &str,
         waiting: usize,
@@ -58,14 +58,14 @@ impl Caps {
         })
     }
 
-    pub fn live(&self) -> usize {
+    pub(super) fn live(&self) -> usize {
         self.counts.lock().expect("caps lock").total
     }
 }
 
 /// One reserved slot; released when dropped.
 #[derive(Debug)]
-pub struct Reservation {
+pub(super) struct Reservation {
     caps: Arc<Caps>,
     service: String,
 }

@@ -11,14 +11,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value;
-
 use super::SessionError;
+use crate::mcp::Tool;
 
-pub type Tools = Arc<Vec<Value>>;
+pub(super) type Tools = Arc<Vec<Tool>>;
 
 #[derive(Default)]
-pub struct Catalog {
+pub(super) struct Catalog {
     entries: Mutex<HashMap<String, Arc<Entry>>>,
 }
 
@@ -39,7 +38,7 @@ impl Catalog {
             .clone()
     }
 
-    pub fn cached(&self, service: &str) -> Option<Tools> {
+    pub(super) fn cached(&self, service: &str) -> Option<Tools> {
         self.entry(service)
             .tools
             .lock()
@@ -47,7 +46,7 @@ impl Catalog {
             .clone()
     }
 
-    pub fn store(&self, service: &str, tools: Vec<Value>) {
+    pub(super) fn store(&self, service: &str, tools: Vec<Tool>) {
         *self
             .entry(service)
             .tools
@@ -56,13 +55,13 @@ impl Catalog {
     }
 
     /// The cached list, or the result of `discover` (run at most once at a time per service).
-    pub async fn get_or_discover<F>(
+    pub(super) async fn get_or_discover<F>(
         &self,
         service: &str,
         discover: F,
     ) -> Result<Tools, SessionError>
     where
-        F: Future<Output = Result<Vec<Value>, SessionError>>,
+        F: Future<Output = Result<Vec<Tool>, SessionError>>,
     {
         let entry = self.entry(service);
         if let Some(tools) = entry.tools.lock().expect("catalog entry lock").clone() {
@@ -76,11 +75,4 @@ impl Catalog {
         *entry.tools.lock().expect("catalog entry lock") = Some(tools.clone());
         Ok(tools)
     }
-}
-
-/// Does `tools` list a tool called `name`?
-pub fn lists_tool(tools: &[Value], name: &str) -> bool {
-    tools
-        .iter()
-        .any(|t| t.get("name").and_then(Value::as_str) == Some(name))
 }

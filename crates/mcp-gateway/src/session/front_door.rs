@@ -16,7 +16,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     /// scoped key `owner` (`None`: unscoped), as REST sessions are. It counts against
     /// `max_total_sessions` from now on: as one session while it has no child, then through
     /// its children's cap reservations.
-    pub fn open_mcp(
+    pub(crate) fn open_mcp(
         &self,
         id: &str,
         state: Arc<A>,
@@ -50,20 +50,20 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     /// The state of the live MCP session `id`, renewing its idle clock. `None` when the id is
     /// unknown, expired, closed, a REST session or another key's (`owner` as in
     /// [`Self::close_for`]): the client must re-initialize.
-    pub fn mcp_session(&self, id: &str, owner: Option<&str>) -> Option<Arc<A>> {
+    pub(crate) fn mcp_session(&self, id: &str, owner: Option<&str>) -> Option<Arc<A>> {
         self.table.enter(id, owner, Enter::Mcp).ok()?.state
     }
 
     /// Hold the live MCP session `id` open (not idle) until the returned guard drops (an open
     /// GET stream).
-    pub fn hold_mcp(&self, id: &str) -> Option<InUse> {
+    pub(crate) fn hold_mcp(&self, id: &str) -> Option<InUse> {
         Some(self.table.enter(id, None, Enter::Mcp).ok()?.use_)
     }
 
     /// The MCP session's child of `service`, started on first use; the returned guard counts
     /// the use as a call and keeps the session from being reaped while the caller uses the
     /// child.
-    pub async fn mcp_child(
+    pub(crate) async fn mcp_child(
         &self,
         id: &str,
         service: &str,
@@ -78,7 +78,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     }
 
     /// The MCP session's running child of `service`, if any (never starts one).
-    pub fn mcp_running_child(&self, id: &str, service: &str) -> Option<McpClient> {
+    pub(crate) fn mcp_running_child(&self, id: &str, service: &str) -> Option<McpClient> {
         let session = self.table.live_session(id)?;
         session
             .ready_children()

@@ -10,17 +10,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use chrono::Local;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::SessionError;
 use super::caps::{Caps, Reservation};
 use super::catalog::{Catalog, Tools};
-use super::pool::{self, Pooled, Pools};
+use super::pool::{self, Pooled, Pools, StartPooled};
 use super::record::{Child, Session};
 use crate::config::{Config, ServiceConfig};
-use crate::mcp::{ChildEvent, ClientOptions, Launch, McpClient};
+use crate::mcp::{ChildEvent, ClientOptions, Launch, McpClient, Tool};
 use crate::metrics::{self, ExitCause};
 
 /// How many sessions wait for a child without holding a cap (MCP sessions between
@@ -42,7 +41,7 @@ pub(super) struct Launcher {
 }
 
 impl Launcher {
-    pub fn new(config: Arc<Config>, waiting: Waiting) -> Arc<Self> {
+    pub(super) fn new(config: Arc<Config>, waiting: Waiting) -> Arc<Self> {
         Arc::new(Self {
             launch: Launch::new(&config),
             caps: Caps::new(
@@ -59,28 +58,28 @@ impl Launcher {
         })
     }
 
-    pub fn service(&self, name: &str) -> Result<&ServiceConfig, SessionError> {
+    pub(super) fn service(&self, name: &str) -> Result<&ServiceConfig, SessionError> {
         self.config
             .services
             .get(name)
             .ok_or_else(|| SessionError::UnknownService(name.to_string()))
     }
 
-    pub fn is_shutting_down(&self) -> bool {
+    pub(super) fn is_shutting_down(&self) -> bool {
         self.shutdown.is_cancelled()
     }
 
     /// Live children (reserved slots, pooled ones included).
-    pub fn live_children(&self) -> usize {
+    pub(super) fn live_children(&self) -> usize {
         self.caps.live()
     }
 
-    pub fn pooled_counts(&self) -> Vec<(String, usize)> {
+    pub(super) fn pooled_counts(&self) -> Vec<(String, usize)> {
         self.pools.ready_counts()
     }
 
     /// The session's ready child for `service`, started (single-flight) if needed.
-    pub async fn child(
+    pub(super) async fn child(
         self: &Arc<Self>,
         session: &Arc<Session>,
         service: &ServiceConfig,
@@ -186,7 +185,7 @@ impl Launcher {
     }
 
     /// Start one refill task per warm pool (services with `warm_pool` > 0).
-    pub fn start_pools(self: &Arc<Self>) {
+    pub(super) fn start_pools(self: &Arc<Self>) {
         for pool in self.pools.all() {
             self.tasks.spawn(pool::refill(
                 pool.clone(),
@@ -194,23 +193,6 @@ impl Launcher {
                 self.shutdown.clone(),
             ));
         }
-    }
-
-    /// A child for a warm pool: cap reserved, started and initialized like a session's child,
-    /// under the synthetic session id `id`.
-    pub(super) async fn start_pooled(
-        &self,
-        service: &str,
-        id: &str,
-    ) -> Result<Pooled, SessionError> {
-        let service = self.service(service)?;
-        let reservation = self.reserve(service)?;
-        let client = self.connect(service, id).await?;
-        let _ = self.ensure_catalog(&service.name, &client).await;
-        Ok(Pooled {
-            client,
-            reservation,
-        })
     }
 
     /// Connect a client of `service` (no cap: the caller reserved, or it is a discovery
@@ -236,7 +218,7 @@ impl Launcher {
     }
 
     /// The tool list of `service`: cached, or discovered from a short-lived child.
-    pub async fn tools(&self, service: &str) -> Result<Tools, SessionError> {
+    pub(super) async fn tools(&self, service: &str) -> Result<Tools, SessionError> {
         let service = self.service(service)?;
         self.catalog
             .get_or_discover(&service.name, self.discover(service))
@@ -246,7 +228,7 @@ impl Launcher {
     /// A short-lived child of our own: never a session's child, whose list may have changed
     /// for its session alone (`tools/list_changed`). It holds no cap: discovery is
     /// single-flight per service (the catalog's), so at most one per service lives.
-    async fn discover(&self, service: &ServiceConfig) -> Result<Vec<Value>, SessionError> {
+    async fn discover(&self, service: &ServiceConfig) -> Result<Vec<Tool>, SessionError> {
         if self.is_shutting_down() {
             return Err(SessionError::ShuttingDown);
         }
@@ -261,7 +243,7 @@ impl Launcher {
     }
 
     /// Discover every service's tools in the background (startup warm-up; failures are logged).
-    pub fn prefetch_tools(self: &Arc<Self>) {
+    pub(super) fn prefetch_tools(self: &Arc<Self>) {
         for name in self.config.services.keys() {
             let (this, name) = (self.clone(), name.clone());
             self.tasks.spawn(async move {
@@ -279,7 +261,7 @@ impl Launcher {
 
     /// Close `session` and stop its ready children in the background (a child still starting
     /// sees the close when it is ready and stops itself).
-    pub fn stop_session(&self, session: &Session, cause: ExitCause) {
+    pub(super) fn stop_session(&self, session: &Session, cause: ExitCause) {
         tracing::info!(session = %session.id, reason = cause.as_str(), "session closed");
         for slot in session.close(cause) {
             if let Some(Ok(child)) = slot.cell.get() {
@@ -295,28 +277,39 @@ impl Launcher {
         });
     }
 
-    /// Run `task` on the tracker shutdown waits for.
-    pub fn spawn<F>(&self, task: F)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.tasks.spawn(task);
+    pub(super) fn tasks(&self) -> &TaskTracker {
+        &self.tasks
     }
 
     /// Refuse new starts, abandon those under way, and wait until every task (so every
     /// child's reap) is done. The caller stops the sessions' children first.
-    pub fn begin_shutdown(&self) {
+    pub(super) fn begin_shutdown(&self) {
         self.shutdown.cancel();
     }
 
-    pub fn shutdown_token(&self) -> CancellationToken {
+    pub(super) fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
 
-    pub async fn wait_all(&self) {
+    pub(super) async fn wait_all(&self) {
         self.tasks.close();
         self.tasks.wait().await;
         self.launch.settle().await;
+    }
+}
+
+impl StartPooled for Launcher {
+    /// A child for a warm pool: cap reserved, started and initialized like a session's child,
+    /// under the synthetic session id `id`.
+    async fn start_pooled(&self, service: &str, id: &str) -> Result<Pooled, SessionError> {
+        let service = self.service(service)?;
+        let reservation = self.reserve(service)?;
+        let client = self.connect(service, id).await?;
+        let _ = self.ensure_catalog(&service.name, &client).await;
+        Ok(Pooled {
+            client,
+            reservation,
+        })
     }
 }
 

@@ -8,13 +8,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tokio_util::task::TaskTracker;
 
 use super::SessionError;
-use super::catalog::{Tools, lists_tool};
+use super::catalog::Tools;
 use super::launcher::{Launcher, closed_error};
 use super::record::{Child, Session, SessionSnapshot};
 use super::table::{Enter, InUse, Table};
 use crate::config::Config;
+use crate::mcp::lists_tool;
 use crate::metrics::{self, ExitCause};
 
 /// One `tools/call` through a session.
@@ -31,13 +33,13 @@ pub struct CallRequest {
 
 /// A successful call: the raw MCP `tools/call` result.
 #[derive(Debug, Clone)]
-pub struct CallOutcome {
+pub(crate) struct CallOutcome {
     pub result: Value,
 }
 
 /// The session table and the children of its sessions. `A` is the MCP front door's
 /// per-session state, kept with each MCP session and dropped with it.
-pub struct SessionManager<A = ()> {
+pub(crate) struct SessionManager<A = ()> {
     config: Arc<Config>,
     pub(super) table: Arc<Table<A>>,
     pub(super) launcher: Arc<Launcher>,
@@ -46,7 +48,7 @@ pub struct SessionManager<A = ()> {
 /// A REST call's place in its session (see [`SessionManager::enter_call`]): counted in flight
 /// until dropped; a session the call created and that holds nothing when it drops (the call
 /// was refused, or its child failed to start) is dropped too.
-pub struct CallTicket<A> {
+pub(crate) struct CallTicket<A> {
     use_: InUse,
     created: bool,
     table: Arc<Table<A>>,
@@ -61,7 +63,7 @@ impl<A> Drop for CallTicket<A> {
 }
 
 impl<A: Send + Sync + 'static> SessionManager<A> {
-    pub fn new(config: Arc<Config>) -> Arc<Self> {
+    pub(crate) fn new(config: Arc<Config>) -> Arc<Self> {
         let table = Arc::new(Table::default());
         let waiting = {
             let table = table.clone();
@@ -74,7 +76,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         })
     }
 
-    pub fn config(&self) -> &Config {
+    pub(crate) fn config(&self) -> &Config {
         &self.config
     }
 
@@ -82,7 +84,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     /// live session, or a new one. Ownership, expiry and creation are decided once, under the
     /// table lock; another key's session is an unknown session. The call counts in flight
     /// until the ticket drops.
-    pub fn enter_call(
+    pub(crate) fn enter_call(
         &self,
         req: &CallRequest,
         owner: Option<&str>,
@@ -107,7 +109,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
 
     /// Call a tool in the session `ticket` entered, starting the session's child of the
     /// service on first use.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         ticket: CallTicket<A>,
         req: CallRequest,
@@ -143,16 +145,6 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         Ok(CallOutcome { result })
     }
 
-    /// [`Self::enter_call`] then [`Self::call`].
-    pub async fn call_as(
-        &self,
-        req: CallRequest,
-        owner: Option<&str>,
-    ) -> Result<CallOutcome, SessionError> {
-        let ticket = self.enter_call(&req, owner)?;
-        self.call(ticket, req).await
-    }
-
     /// Whether the shared catalog lets `tool` of `service` through: it lists it, or it does
     /// not know the service's tools yet.
     fn catalog_allows(&self, service: &str, tool: &str) -> bool {
@@ -185,36 +177,32 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     }
 
     /// The tool list of `service`: cached, or discovered from a short-lived child.
-    pub async fn tools(&self, service: &str) -> Result<Tools, SessionError> {
+    pub(crate) async fn tools(&self, service: &str) -> Result<Tools, SessionError> {
         self.launcher.tools(service).await
     }
 
     /// Discover every service's tools in the background (startup warm-up; failures are logged).
-    pub fn prefetch_tools(&self) {
+    pub(crate) fn prefetch_tools(&self) {
         self.launcher.prefetch_tools();
     }
 
     /// Start one refill task per warm pool (services with `warm_pool` > 0).
-    pub fn start_pools(&self) {
+    pub(crate) fn start_pools(&self) {
         self.launcher.start_pools();
     }
 
-    pub fn list(&self) -> Vec<SessionSnapshot> {
-        self.list_for(None)
-    }
-
     /// The live sessions the scoped key `owner` may see (all of them for `None`).
-    pub fn list_for(&self, owner: Option<&str>) -> Vec<SessionSnapshot> {
+    pub(crate) fn list_for(&self, owner: Option<&str>) -> Vec<SessionSnapshot> {
         self.table.list_for(owner)
     }
 
     /// Close a session: answer at once, stop its children in the background.
-    pub fn close(&self, id: &str) -> Result<(), SessionError> {
+    pub(crate) fn close(&self, id: &str) -> Result<(), SessionError> {
         self.close_for(id, None)
     }
 
     /// [`Self::close`] on behalf of `owner`: another key's session is an unknown session.
-    pub fn close_for(&self, id: &str, owner: Option<&str>) -> Result<(), SessionError> {
+    pub(crate) fn close_for(&self, id: &str, owner: Option<&str>) -> Result<(), SessionError> {
         let session = self
             .table
             .remove_for(id, owner)
@@ -224,7 +212,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     }
 
     /// Close every session idle past its timeout.
-    pub fn reap_idle(&self) -> usize {
+    pub(crate) fn reap_idle(&self) -> usize {
         let expired = self.table.remove_expired();
         for session in &expired {
             self.launcher.stop_session(session, ExitCause::Idle);
@@ -233,7 +221,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     }
 
     /// Reap idle sessions every `session.cleanup_interval` until shutdown.
-    pub async fn run_reaper(self: Arc<Self>) {
+    pub(crate) async fn run_reaper(self: Arc<Self>) {
         let mut tick = tokio::time::interval(self.config.session.cleanup_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let shutdown = self.launcher.shutdown_token();
@@ -246,12 +234,12 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     }
 
     /// Live children (reserved slots, pooled ones included), for metrics and tests.
-    pub fn live_children(&self) -> usize {
+    pub(crate) fn live_children(&self) -> usize {
         self.launcher.live_children()
     }
 
     /// The state gauges of `GET /metrics`.
-    pub fn metrics_snapshot(&self) -> metrics::Snapshot {
+    pub(crate) fn metrics_snapshot(&self) -> metrics::Snapshot {
         metrics::Snapshot {
             sessions: self.table.len(),
             children: self.launcher.live_children(),
@@ -259,17 +247,14 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         }
     }
 
-    /// Run `task` on the tracker [`Self::shutdown`] waits for (it should end when the
-    /// gateway stops, e.g. by watching a child or a session that shutdown closes).
-    pub fn spawn<F>(&self, task: F)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.launcher.spawn(task);
+    /// The tracker of tasks that end with a child or a session (the front door's relays and
+    /// the idle reaper too): [`Self::shutdown`] waits for it once every child is stopped.
+    pub(crate) fn tasks(&self) -> &TaskTracker {
+        self.launcher.tasks()
     }
 
     /// Stop every child concurrently and wait until all are reaped.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         self.launcher.begin_shutdown();
         for session in &self.table.drain() {
             self.launcher.stop_session(session, ExitCause::Shutdown);

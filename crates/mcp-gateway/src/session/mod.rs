@@ -25,8 +25,7 @@ mod pool;
 mod record;
 mod table;
 
-pub use catalog::Catalog;
-pub use error::SessionError;
-pub use manager::{CallOutcome, CallRequest, CallTicket, SessionManager};
-pub use record::{ChildSnapshot, SessionKind, SessionSnapshot};
-pub use table::InUse;
+pub(crate) use error::SessionError;
+pub(crate) use manager::{CallRequest, SessionManager};
+pub(crate) use record::SessionSnapshot;
+pub(crate) use table::InUse;

@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::SessionError;
 use super::caps::Reservation;
-use super::launcher::Launcher;
 use crate::config::Config;
 use crate::mcp::McpClient;
 use crate::metrics::{self, ExitCause};
@@ -44,7 +43,7 @@ pub(super) struct Pool {
 }
 
 impl Pools {
-    pub fn new(config: &Config) -> Self {
+    pub(super) fn new(config: &Config) -> Self {
         let by_service = config
             .services
             .values()
@@ -63,13 +62,13 @@ impl Pools {
         Self { by_service }
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Arc<Pool>> {
+    pub(super) fn all(&self) -> impl Iterator<Item = &Arc<Pool>> {
         self.by_service.values()
     }
 
     /// A live pooled child of `service` (counted as a hit), or `None` (counted as a miss when
     /// the service has a pool).
-    pub fn take(&self, service: &str) -> Option<Pooled> {
+    pub(super) fn take(&self, service: &str) -> Option<Pooled> {
         let pool = self.by_service.get(service)?;
         let taken = pool.take();
         metrics::pool(service, taken.is_some());
@@ -77,14 +76,14 @@ impl Pools {
     }
 
     /// Wake every refill task (a reservation was released: a full cap may have room now).
-    pub fn wake_all(&self) {
+    pub(super) fn wake_all(&self) {
         for pool in self.by_service.values() {
             pool.wake.notify_one();
         }
     }
 
     /// Ready children per service, for metrics.
-    pub fn ready_counts(&self) -> Vec<(String, usize)> {
+    pub(super) fn ready_counts(&self) -> Vec<(String, usize)> {
         self.by_service
             .iter()
             .map(|(name, pool)| (name.clone(), pool.len()))
@@ -97,7 +96,7 @@ impl Pool {
         self.ready.lock().expect("pool lock")
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.queue().len()
     }
 
@@ -140,8 +139,22 @@ impl Pool {
     }
 }
 
+/// What starts a pooled child (the launcher): a cap reserved, then started and initialized
+/// under the synthetic session id `id`.
+pub(super) trait StartPooled: Send + Sync {
+    fn start_pooled(
+        &self,
+        service: &str,
+        id: &str,
+    ) -> impl std::future::Future<Output = Result<Pooled, SessionError>> + Send;
+}
+
 /// Keep `pool` full until `shutdown`; then stop its children and return.
-pub(super) async fn refill(pool: Arc<Pool>, launcher: Weak<Launcher>, shutdown: CancellationToken) {
+pub(super) async fn refill<L: StartPooled>(
+    pool: Arc<Pool>,
+    launcher: Weak<L>,
+    shutdown: CancellationToken,
+) {
     const RETRY: Duration = Duration::from_secs(1);
     const REFILL_DELAY: Duration = Duration::from_millis(20);
     // Consecutive failures to start a child (not counting a full cap): back off.

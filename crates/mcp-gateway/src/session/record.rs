@@ -15,7 +15,7 @@ use crate::metrics::ExitCause;
 
 /// A ready child of a session.
 #[derive(Clone)]
-pub struct Child {
+pub(super) struct Child {
     pub client: McpClient,
     pub started_at: DateTime<Local>,
     /// Why the gateway stopped this child, set before stopping it (unset: it exited on its
@@ -29,18 +29,18 @@ pub struct Child {
 }
 
 impl Child {
-    pub fn tools(&self) -> Option<Tools> {
+    pub(super) fn tools(&self) -> Option<Tools> {
         self.tools.lock().expect("child tools lock").clone()
     }
 }
 
 /// A child being started or ready: concurrent first calls share one start (single-flight).
-pub struct Slot {
+pub(super) struct Slot {
     pub id: u64,
     pub cell: OnceCell<Result<Child, SessionError>>,
 }
 
-pub struct Session {
+pub(super) struct Session {
     pub id: String,
     created_at: DateTime<Local>,
     /// The scoped key that created the session (`None`: the upstream credentials).
@@ -51,7 +51,7 @@ pub struct Session {
 
 /// Who opened a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionKind {
+pub(crate) enum SessionKind {
     /// A REST call (`POST /services/{name}/call`) with a client-chosen id.
     Rest,
     /// The MCP front door (`initialize`, or one stateless request); the id is the
@@ -61,7 +61,7 @@ pub enum SessionKind {
 
 impl SessionKind {
     /// As `GET /sessions` shows it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Rest => "rest",
             Self::Mcp => "mcp",
@@ -88,7 +88,7 @@ struct State {
 
 /// What `GET /sessions` shows of a session.
 #[derive(Debug, Clone)]
-pub struct SessionSnapshot {
+pub(crate) struct SessionSnapshot {
     pub id: String,
     pub created_at: DateTime<Local>,
     pub last_accessed: DateTime<Local>,
@@ -102,14 +102,14 @@ pub struct SessionSnapshot {
 }
 
 #[derive(Debug, Clone)]
-pub struct ChildSnapshot {
+pub(crate) struct ChildSnapshot {
     pub pid: u32,
     pub calls: u64,
     pub started_at: DateTime<Local>,
 }
 
 impl Session {
-    pub fn new(
+    pub(super) fn new(
         id: &str,
         kind: SessionKind,
         owner: Option<&str>,
@@ -137,13 +137,13 @@ impl Session {
         }
     }
 
-    pub fn kind(&self) -> SessionKind {
+    pub(super) fn kind(&self) -> SessionKind {
         self.kind
     }
 
     /// Whether a principal owning `owner` may see and use this session: unscoped principals
     /// (`None`) may use every session, a key only those it created.
-    pub fn visible_to(&self, owner: Option<&str>) -> bool {
+    pub(super) fn visible_to(&self, owner: Option<&str>) -> bool {
         owner.is_none() || self.owner.as_deref() == owner
     }
 
@@ -152,17 +152,17 @@ impl Session {
     }
 
     /// Idle past its timeout with no call in flight.
-    pub fn is_expired(&self, now: Instant) -> bool {
+    pub(super) fn is_expired(&self, now: Instant) -> bool {
         let s = self.state();
         s.in_flight == 0 && now.duration_since(s.last_accessed) > s.timeout
     }
 
-    pub fn is_closed(&self) -> bool {
+    pub(super) fn is_closed(&self) -> bool {
         self.state().closed.is_some()
     }
 
     /// Why the session was closed, if it was.
-    pub fn closed_by(&self) -> Option<ExitCause> {
+    pub(super) fn closed_by(&self) -> Option<ExitCause> {
         self.state().closed
     }
 
@@ -203,7 +203,7 @@ impl Session {
     }
 
     /// The slot of `service`, created empty (to be started by the caller) if absent.
-    pub fn slot(&self, service: &str, next_id: impl FnOnce() -> u64) -> Option<Arc<Slot>> {
+    pub(super) fn slot(&self, service: &str, next_id: impl FnOnce() -> u64) -> Option<Arc<Slot>> {
         let mut s = self.state();
         if s.closed.is_some() {
             return None;
@@ -224,7 +224,7 @@ impl Session {
 
     /// Forget the slot of `service` if it is still the one with `slot_id` (the child exited,
     /// or failed to start): the next call starts a fresh child.
-    pub fn remove_slot(&self, service: &str, slot_id: u64) {
+    pub(super) fn remove_slot(&self, service: &str, slot_id: u64) {
         let mut s = self.state();
         if s.children
             .get(service)
@@ -236,7 +236,7 @@ impl Session {
 
     /// Forget the slot of `service` if its child is ready but stopping or dead (its watcher
     /// may not have removed it yet), so the next use starts a fresh one.
-    pub fn forget_dead(&self, service: &str) {
+    pub(super) fn forget_dead(&self, service: &str) {
         let mut s = self.state();
         let dead = s.children.get(service).is_some_and(
             |slot| matches!(slot.cell.get(), Some(Ok(child)) if !child.client.is_alive()),
@@ -248,19 +248,19 @@ impl Session {
 
     /// Mark closed and hand over every slot; the caller stops the ready children. A child
     /// still starting sees `is_closed` when it is ready and stops itself.
-    pub fn close(&self, cause: ExitCause) -> Vec<Arc<Slot>> {
+    pub(super) fn close(&self, cause: ExitCause) -> Vec<Arc<Slot>> {
         let mut s = self.state();
         s.closed.get_or_insert(cause);
         s.children.drain().map(|(_, slot)| slot).collect()
     }
 
     /// Whether the session holds a child or a child's start (a cap reservation).
-    pub fn holds_children(&self) -> bool {
+    pub(super) fn holds_children(&self) -> bool {
         !self.state().children.is_empty()
     }
 
     /// Whether the session has a ready, live child of `service`.
-    pub fn has_live_child(&self, service: &str) -> bool {
+    pub(super) fn has_live_child(&self, service: &str) -> bool {
         let s = self.state();
         s.children.get(service).is_some_and(
             |slot| matches!(slot.cell.get(), Some(Ok(child)) if child.client.is_alive()),
@@ -269,7 +269,7 @@ impl Session {
 
     /// Close the session if nothing uses it: no slot (no child, none starting) and no call in
     /// flight but the caller's. True if it was closed (the caller drops it from the table).
-    pub fn close_if_unused(&self, cause: ExitCause) -> bool {
+    pub(super) fn close_if_unused(&self, cause: ExitCause) -> bool {
         let mut s = self.state();
         if s.closed.is_some() || !s.children.is_empty() || s.in_flight > 1 {
             return false;
@@ -278,7 +278,7 @@ impl Session {
         true
     }
 
-    pub fn ready_children(&self) -> Vec<(String, Child)> {
+    pub(super) fn ready_children(&self) -> Vec<(String, Child)> {
         let s = self.state();
         s.children
             .iter()
@@ -289,7 +289,7 @@ impl Session {
             .collect()
     }
 
-    pub fn snapshot(&self, now: Instant) -> SessionSnapshot {
+    pub(super) fn snapshot(&self, now: Instant) -> SessionSnapshot {
         let s = self.state();
         let elapsed = now.saturating_duration_since(s.last_accessed);
         let children = s

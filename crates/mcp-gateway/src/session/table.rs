@@ -74,7 +74,7 @@ pub(super) struct Entered<A> {
 
 /// One use of a session in flight (a call, a request, an open GET stream): the idle reaper
 /// leaves the session alone until the guard drops.
-pub struct InUse(Arc<Session>);
+pub(crate) struct InUse(Arc<Session>);
 
 impl InUse {
     pub(super) fn session(&self) -> &Arc<Session> {
@@ -109,7 +109,7 @@ impl<A> Table<A> {
     /// Find or create session `id` as `how` says, for the scoped key `owner` (`None`:
     /// unscoped), and count the use in flight. Another key's live session is an unknown
     /// session, as is, for [`Enter::Mcp`], a REST one.
-    pub fn enter(
+    pub(super) fn enter(
         &self,
         id: &str,
         owner: Option<&str>,
@@ -186,7 +186,7 @@ impl<A> Table<A> {
     }
 
     /// The live session `id`, whoever owns it.
-    pub fn live_session(&self, id: &str) -> Option<Arc<Session>> {
+    pub(super) fn live_session(&self, id: &str) -> Option<Arc<Session>> {
         let now = Instant::now();
         self.lock()
             .get(id)
@@ -197,7 +197,7 @@ impl<A> Table<A> {
     /// Drop a session created by a use that failed before it held anything (its first child
     /// failed to start, its tool is unknown), unless something else uses it meanwhile:
     /// `GET /sessions` must not list an empty session nobody asked to keep.
-    pub fn discard_if_unused(&self, session: &Arc<Session>) {
+    pub(super) fn discard_if_unused(&self, session: &Arc<Session>) {
         let mut table = self.lock();
         let same = table
             .get(&session.id)
@@ -209,7 +209,7 @@ impl<A> Table<A> {
     }
 
     /// Remove session `id` if `owner` may see it; the caller stops its children.
-    pub fn remove_for(&self, id: &str, owner: Option<&str>) -> Option<Arc<Session>> {
+    pub(super) fn remove_for(&self, id: &str, owner: Option<&str>) -> Option<Arc<Session>> {
         let mut table = self.lock();
         match table.get(id) {
             Some(e) if e.session.visible_to(owner) => table.remove(id).map(|e| e.session),
@@ -218,7 +218,7 @@ impl<A> Table<A> {
     }
 
     /// Remove every session idle past its timeout; the caller stops their children.
-    pub fn remove_expired(&self) -> Vec<Arc<Session>> {
+    pub(super) fn remove_expired(&self) -> Vec<Arc<Session>> {
         let now = Instant::now();
         let mut table = self.lock();
         let mut expired = Vec::new();
@@ -233,12 +233,12 @@ impl<A> Table<A> {
     }
 
     /// Remove every session (shutdown); the caller stops their children.
-    pub fn drain(&self) -> Vec<Arc<Session>> {
+    pub(super) fn drain(&self) -> Vec<Arc<Session>> {
         self.lock().drain().map(|(_, e)| e.session).collect()
     }
 
     /// What `GET /sessions` shows: the live sessions `owner` may see (all for `None`).
-    pub fn list_for(&self, owner: Option<&str>) -> Vec<SessionSnapshot> {
+    pub(super) fn list_for(&self, owner: Option<&str>) -> Vec<SessionSnapshot> {
         let now = Instant::now();
         let sessions: Vec<Arc<Session>> = self
             .lock()
@@ -253,13 +253,13 @@ impl<A> Table<A> {
             .collect()
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.lock().len()
     }
 
     /// MCP sessions that are live but hold no child (nor a child's start): each counts as one
     /// session against `max_total_sessions`.
-    pub fn childless_mcp_sessions(&self) -> usize {
+    pub(super) fn childless_mcp_sessions(&self) -> usize {
         childless(self.lock().values(), Instant::now())
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use mcp_gateway::mcp::jsonrpc::METHOD_NOT_FOUND;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -124,7 +125,10 @@ async fn child_requests_are_answered_not_confused_with_responses() {
     let report: Value = serde_json::from_str(report.as_str().unwrap()).unwrap();
     assert_eq!(report["ping"]["result"], json!({}), "{report}");
     assert_eq!(report["roots"]["result"], json!({"roots": []}), "{report}");
-    assert_eq!(report["sampling"]["error"]["code"], -32601, "{report}");
+    assert_eq!(
+        report["sampling"]["error"]["code"], METHOD_NOT_FOUND,
+        "{report}"
+    );
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use mcp_gateway::mcp::jsonrpc::INVALID_REQUEST;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -212,7 +213,7 @@ async fn non_utf8_path_segments_are_json_errors() {
     assert_eq!(
         body,
         json!({"jsonrpc": "2.0", "id": null, "error": {
-            "code": -32600, "message": "invalid service name in path: not valid UTF-8"
+            "code": INVALID_REQUEST, "message": "invalid service name in path: not valid UTF-8"
         }})
     );
 }

@@ -144,3 +144,57 @@ async fn a_second_sigterm_kills_every_child_at_once() {
         .unwrap_or_default();
     assert!(left.is_empty(), "left in {}: {left:?}", sandbox.display());
 }
+
+/// An SSE `tools/call` of the MCP front door in flight when SIGTERM arrives, answered on its
+/// stream after `call_ms`; what the client reads, and how long the gateway took to exit.
+async fn sse_call_across_sigterm(grace: u64, call_ms: u64) -> (Vec<serde_json::Value>, Duration) {
+    use crate::front::client::{Mcp, messages};
+    let mut gw = TestGateway::start(config(
+        json!({ "fx": fixture_service(&[]) }),
+        json!({"server": {"shutdown_grace": grace}}),
+    ))
+    .await;
+    let mut mcp = Mcp::open(&gw, "/services/fx/mcp").await;
+    let (_, response) = mcp
+        .send(
+            "tools/call",
+            json!({"name": "sleep", "arguments": {"ms": call_ms}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    first_child(&gw).await;
+    let started = Instant::now();
+    gw.signal(15);
+    let answer = messages(response).await;
+    gw.wait_exit(60).await;
+    (answer, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_sse_call_in_flight_answer_within_the_grace() {
+    let (answer, took) = sse_call_across_sigterm(20, 2_000).await;
+    assert!(
+        answer
+            .last()
+            .is_some_and(|last| last.get("result").is_some()),
+        "the call in flight was answered: {answer:?}"
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "stopping took {took:?} (grace 20 s, call 2 s)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sse_call_outlasting_the_grace_answers_that_the_gateway_stops() {
+    let (answer, took) = sse_call_across_sigterm(2, 120_000).await;
+    let last = answer.last().cloned().unwrap_or_default();
+    assert_eq!(
+        last["error"]["message"], "the gateway is shutting down",
+        "a clean error ends the stream: {answer:?}"
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "stopping took {took:?} (grace 2 s, call 120 s)"
+    );
+}

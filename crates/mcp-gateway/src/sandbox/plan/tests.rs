@@ -3,20 +3,7 @@ use super::*;
 use crate::config::{AllowedPath, SandboxConfig};
 
 fn service(sandbox: SandboxConfig) -> ServiceConfig {
-    ServiceConfig {
-        name: "svc".into(),
-        command: vec!["srv".into()],
-        description: String::new(),
-        env: Default::default(),
-        cwd: None,
-        call_timeout: std::time::Duration::from_secs(1),
-        startup_timeout: std::time::Duration::from_secs(1),
-        max_line_bytes: 1024,
-        stop_grace: std::time::Duration::from_secs(1),
-        remote: None,
-        warm_pool: 0,
-        sandbox,
-    }
+    ServiceConfig::for_tests(sandbox)
 }
 
 fn v2() -> Result<cgroup::Base, String> {
@@ -75,7 +62,7 @@ fn high_on_a_cgroup_v2_root_host_enforces_everything_with_a_uid_per_child() {
     assert_eq!(plan.landlock_abi, Some(7));
     assert!(!plan.netns && !plan.userns);
     assert!(plan.private_proc);
-    let limits = plan.limits.unwrap();
+    let limits = plan.rlimits.unwrap();
     assert_eq!(limits.data_bytes, Some(512 * MIB));
     assert_eq!(limits.processes, None, "the cgroup bounds tasks, not NPROC");
     assert!(plan.report.ok());
@@ -92,7 +79,7 @@ fn root_in_a_container_bounds_processes_by_the_childs_own_uid() {
     let plan = plan(&service(SandboxConfig::default()), &container_host());
     assert!(plan.report.missing.is_empty(), "{}", plan.report);
     assert_eq!(plan.bound, Some(ProcessBound::OwnUid));
-    assert_eq!(plan.limits.unwrap().processes, Some(64));
+    assert_eq!(plan.rlimits.unwrap().processes, Some(64));
     assert_eq!(plan.pids_max, None);
     assert!(
         !plan.private_proc,
@@ -154,7 +141,7 @@ fn a_normal_user_gets_a_user_namespace_per_child_or_the_line_that_fixes_it() {
     assert_eq!(plan.identity, Identity::Gateway);
     assert_eq!(plan.bound, Some(ProcessBound::OwnUserNs));
     assert!(plan.userns);
-    assert_eq!(plan.limits.unwrap().processes, Some(64));
+    assert_eq!(plan.rlimits.unwrap().processes, Some(64));
     // ABI 2: no scopes, no truncate right; said, not refused.
     let notes = plan.report.notes.join("\n");
     assert!(
@@ -242,7 +229,7 @@ fn medium_and_none() {
     };
     let p = plan(&service(none), &root_host());
     assert_eq!(p.report.level, "None");
-    assert!(!p.private_dir && p.limits.is_none() && p.landlock_abi.is_none());
+    assert!(!p.private_dir && p.rlimits.is_none() && p.landlock_abi.is_none());
     assert_eq!(p.identity, Identity::Gateway, "level None changes nothing");
     assert!(p.report.ok());
 }

@@ -2,6 +2,7 @@
 //! call spends and passes the same concurrency gates, on every surface; protocol chatter does
 //! not eat any budget.
 
+use mcp_gateway::mcp::jsonrpc::GATEWAY_ERROR;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -73,7 +74,7 @@ async fn a_tools_call_spends_the_rest_call_budget_on_every_surface() {
             "{surface}: {headers:?}"
         );
         assert_eq!(headers["ratelimit-remaining"], "0", "{surface}");
-        assert_eq!(last["error"]["code"], -32000, "{surface}: {last}");
+        assert_eq!(last["error"]["code"], GATEWAY_ERROR, "{surface}: {last}");
         assert_eq!(
             last["error"]["message"], "rate limit exceeded: 3 per minute",
             "{surface}: {last}"

@@ -2,6 +2,7 @@
 //! `/services/{name}/mcp` and the stateless path, anything else answers like an unknown name,
 //! and an MCP session belongs to the key that initialized it.
 
+use mcp_gateway::mcp::jsonrpc::INVALID_PARAMS;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -102,7 +103,7 @@ async fn keys_see_only_their_services_and_tools() {
     assert_eq!(text(&result), "hi", "{result}");
     let hidden = answer(&mut alpha, "tools/call", json!({"name": "greet"})).await;
     let unknown = answer(&mut alpha, "tools/call", json!({"name": "nosuchtool"})).await;
-    assert_eq!(hidden["error"]["code"], -32602, "{hidden}");
+    assert_eq!(hidden["error"]["code"], INVALID_PARAMS, "{hidden}");
     assert_eq!(
         error_shape(&hidden, "greet"),
         error_shape(&unknown, "nosuchtool")
@@ -165,7 +166,7 @@ async fn keys_see_only_their_services_and_tools() {
     let mut one = Mcp::open_as(&gw, "/services/fx/mcp", ALPHA).await;
     assert_eq!(one.tool_names().await, ["echo"]);
     let hidden = answer(&mut one, "tools/call", json!({"name": "greet"})).await;
-    assert_eq!(hidden["error"]["code"], -32602, "{hidden}");
+    assert_eq!(hidden["error"]["code"], INVALID_PARAMS, "{hidden}");
     let mut one = Mcp::open_as(&gw, "/services/fy/mcp", BETA).await;
     assert!(one.tool_names().await.contains(&"echo".to_string()));
     assert_eq!(one.delete().await, StatusCode::OK);

@@ -1,6 +1,7 @@
 //! The stateless 2026-07-28 revision: discover, per-request `_meta`, mirrored headers, one
 //! child per request.
 
+use mcp_gateway::mcp::jsonrpc::{HEADER_MISMATCH, METHOD_NOT_FOUND, UNSUPPORTED_VERSION};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -98,7 +99,7 @@ async fn stateless_requests_get_a_child_each() {
     )
     .await;
     assert_eq!(status, 400);
-    assert_eq!(wrong[0]["error"]["code"], -32020);
+    assert_eq!(wrong[0]["error"]["code"], HEADER_MISMATCH);
     let mut params = json!({});
     params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2099-01-01");
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": params});
@@ -114,8 +115,8 @@ async fn stateless_requests_get_a_child_each() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     let error: Value = resp.json().await.unwrap();
-    assert_eq!(error["error"]["code"], -32022);
+    assert_eq!(error["error"]["code"], UNSUPPORTED_VERSION);
     let (status, ping) = modern(&gw, "ping", json!({}), None).await;
     assert_eq!(status, 404);
-    assert_eq!(ping[0]["error"]["code"], -32601);
+    assert_eq!(ping[0]["error"]["code"], METHOD_NOT_FOUND);
 }

@@ -1,5 +1,6 @@
 //! Streamable HTTP details: negotiation, headers, status codes, sessions.
 
+use mcp_gateway::mcp::jsonrpc::{INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -126,9 +127,9 @@ async fn negotiation_and_session_headers() {
     let resp = mcp.builder().json(&json!([ping])).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["error"]["code"], -32600);
+    assert_eq!(body["error"]["code"], INVALID_REQUEST);
     let messages = mcp.exchange("no/such", json!({})).await;
-    assert_eq!(messages[0]["error"]["code"], -32601);
+    assert_eq!(messages[0]["error"]["code"], METHOD_NOT_FOUND);
 
     // GET /sessions shows the MCP session with kind "mcp".
     let (_, sessions) = gw.get("/sessions").await;
@@ -168,7 +169,7 @@ async fn aggregated_tools_are_prefixed_and_results_verbatim() {
             json!({"name": "gamma__echo", "arguments": {}}),
         )
         .await;
-    assert_eq!(messages[0]["error"]["code"], -32602, "{messages:?}");
+    assert_eq!(messages[0]["error"]["code"], INVALID_PARAMS, "{messages:?}");
     let messages = mcp
         .exchange(
             "tools/call",

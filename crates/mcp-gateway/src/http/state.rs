@@ -1,0 +1,50 @@
+//! What every handler and middleware shares.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::task::TaskTracker;
+
+use super::credentials::Authenticator;
+use super::traffic::Traffic;
+use crate::front::session::Sessions;
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub sessions: Arc<Sessions>,
+    pub auth: Arc<Authenticator>,
+    pub traffic: Arc<Traffic>,
+    pub calls: Calls,
+}
+
+/// The calls answered on an SSE stream by a task of their own (the MCP front door's
+/// `tools/call`). Shutdown lets them run for `server.shutdown_grace`, then [`Calls::stop`]
+/// tells those still running to answer that the gateway is stopping; the server waits for
+/// every one before it returns.
+#[derive(Clone, Default)]
+pub(crate) struct Calls {
+    tasks: TaskTracker,
+    stopping: CancellationToken,
+}
+
+impl Calls {
+    pub(crate) fn spawn(&self, call: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(call);
+    }
+
+    /// Resolves once the calls are to stop.
+    pub(crate) fn stopping(&self) -> WaitForCancellationFutureOwned {
+        self.stopping.clone().cancelled_owned()
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stopping.cancel();
+    }
+
+    /// Wait until every call has ended.
+    pub(crate) async fn wait(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
