@@ -234,6 +234,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn without_a_pidfd_the_exit_is_seen_on_sigchld() {
+        let env = BTreeMap::new();
+        let program = Program::new(
+            Path::new("/bin/sh"),
+            &["-c".into(), "exit 7".into()],
+            &env,
+            None,
+            None,
+        )
+        .unwrap();
+        let mut started = spawn(&program, &hook(), Start::SharedMemory).unwrap();
+        started.pidfd = None;
+        let mut child = Child::new(started).unwrap();
+        assert!(matches!(child.exit, Exit::Sigchld(None)));
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .expect("the exit is seen")
+            .unwrap();
+        assert_eq!(status.code(), Some(7));
+    }
+
+    #[tokio::test]
     async fn a_missing_program_is_an_error_and_a_killed_child_reports_its_signal() {
         for how in [Start::SharedMemory, Start::Fork] {
             let err = start("no-such-program-here", &[], how).unwrap_err();
