@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::sandbox::{Child, ChildStdin, ChildStdout};
 use nix::sys::signal::Signal;
 use tokio::io::BufReader;
-use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
@@ -525,7 +525,7 @@ impl Actor {
 }
 
 /// If the actor is dropped before it finished (runtime shutdown, panic): kill the group and
-/// publish an end so nobody waits forever. Tokio reaps the dropped `Child` in the background.
+/// publish an end so nobody waits forever. The dropped `Child` is reaped in the background.
 struct DropGuard {
     shared: Arc<Shared>,
     pgid: i32,

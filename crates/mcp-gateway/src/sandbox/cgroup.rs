@@ -14,7 +14,7 @@
 //!   the nearest writable ancestor that already hands `pids` to its children is used (root
 //!   started from a login shell, whose scope holds the shell too).
 //!
-//! The child joins its cgroup itself between fork and exec (by writing `0` to a
+//! The child joins its cgroup itself before its exec (by writing `0` to a
 //! `cgroup.procs` the parent opened), so no task of the child ever runs outside it.
 
 use std::io;

@@ -1,4 +1,4 @@
-//! The only module that builds a process `Command`.
+//! The only module that starts a process.
 //!
 //! [`spawn`] turns a service's configuration into a running child with piped stdio, in its own
 //! process group, with a parent-death signal, and, at the levels that ask for it: the
@@ -12,12 +12,16 @@
 //!
 //! Submodules: `plan` (decisions and report, pure), `env` (the child's environment, pure),
 //! `landlock` (rule computation and ruleset), `cgroup` (per-child pids cgroup), `seccomp` (the
-//! system-call deny-list, compiled), `preexec` (the
-//! only unsafe code: what runs between fork and exec, and the landlock syscalls).
+//! system-call deny-list, compiled), and the two with unsafe code: `preexec` (what the child
+//! does to itself before its exec, and the landlock syscalls) and `exec` (starting the child:
+//! `clone(CLONE_VM | CLONE_VFORK)`, or a fork for a user namespace; then `execve`), whose
+//! result `child` wraps (pipes, pidfd, reaping).
 
 mod cgroup;
+mod child;
 mod env;
 mod error;
+mod exec;
 mod host;
 mod landlock;
 mod plan;
@@ -27,13 +31,13 @@ pub(crate) mod seccomp;
 mod uids;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
 use crate::config::{Config, ServiceConfig, TlsConfig};
 
+pub use child::{Child, ChildStderr, ChildStdin, ChildStdout};
 pub use env::child_env;
 pub use error::SandboxError;
 pub use host::Host;
@@ -113,7 +117,7 @@ pub fn protected_paths(config: &Config) -> Vec<PathBuf> {
 #[derive(Debug)]
 pub struct Spawned {
     /// stdin, stdout and stderr are piped.
-    pub child: tokio::process::Child,
+    pub child: Child,
     pub pid: u32,
     /// The child leads its own process group: signal `-pid` to reach its descendants too.
     pub pgid: i32,
@@ -177,7 +181,7 @@ impl Drop for SandboxGuard {
 /// Spawn the service's command for one session.
 ///
 /// Must be called from a long-lived thread (a tokio worker, not `spawn_blocking`): the
-/// parent-death signal fires when the *thread* that forked exits.
+/// parent-death signal fires when the *thread* that started the child exits.
 pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     let service = req.service;
     if service.command.is_empty() {
@@ -216,23 +220,24 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     } else {
         PathBuf::from(program)
     };
-    let mut cmd = tokio::process::Command::new(&program_path);
-    cmd.args(&service.command[1..])
-        .env_clear()
-        .envs(&env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(false)
-        .process_group(0);
     // Without a configured cwd the child starts in the gateway's working directory, as
     // upstream: configs name scripts relative to it (`["python3", "servers/todo.py"]`).
     // Landlock still keeps the config, TLS files and other sessions' dirs out of reach; only
     // the directories of the files named in argv are readable (see `landlock_inputs`).
     let cwd = service.cwd.as_ref().map(|cwd| gateway_cwd.join(cwd));
-    if let Some(cwd) = &cwd {
-        cmd.current_dir(cwd);
-    }
+    let spawn_error = |source| SandboxError::Spawn {
+        program: program.clone(),
+        source,
+    };
+    // A program without a `/` is searched in the child's PATH, as `execvp` would.
+    let exec = exec::Program::new(
+        &program_path,
+        &service.command[1..],
+        &env,
+        env.get("PATH").map(String::as_str),
+        cwd.as_deref(),
+    )
+    .map_err(spawn_error)?;
 
     let mut hook = preexec::Hook {
         parent: std::process::id() as libc::pid_t,
@@ -268,19 +273,19 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
             .map_err(|e| SandboxError::Setup(format!("landlock: {e}")))?;
         hook.landlock = Some(ruleset);
     }
-    preexec::install(&mut cmd, hook);
-
-    let child = cmd.spawn().map_err(|source| SandboxError::Spawn {
-        program: program.clone(),
-        source,
-    })?;
-    // `cmd` (and with it the hook's fds) is dropped here; the child keeps what it needs.
-    drop(cmd);
-    let pid = child.id().unwrap_or(0);
-    if pid > 0 {
-        live_groups().insert(pid as i32);
-        guard.pgid = Some(pid as i32);
-    }
+    // A child sharing the gateway's memory, but for a user namespace's maps (`exec.rs`).
+    let start = if hook.userns.is_some() {
+        exec::Start::Fork
+    } else {
+        exec::Start::SharedMemory
+    };
+    let started = exec::spawn(&exec, &hook, start).map_err(spawn_error)?;
+    // The hook's fds are closed here; the child keeps what it needs.
+    drop(hook);
+    let pid = started.pid;
+    live_groups().insert(pid as i32);
+    guard.pgid = Some(pid as i32);
+    let child = Child::new(started).map_err(spawn_error)?;
     if plan.bound == Some(plan::ProcessBound::OwnUserNs) {
         // `spawn` returns after the exec, so the hook has entered the namespace by now.
         guard.userns = std::fs::read_link(format!("/proc/{pid}/ns/user"))

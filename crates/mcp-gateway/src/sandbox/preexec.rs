@@ -1,15 +1,21 @@
-//! The one module with `unsafe` code: the hook that runs in the child between fork and exec,
-//! the three landlock system calls (which `libc` exposes only as raw syscall numbers), the
-//! user-namespace probe (a fork whose child follows the same rules as the hook) and the
-//! gateway's own `PR_SET_DUMPABLE`.
+//! The first module with `unsafe` code (the second, `exec.rs`, starts the child): the hook
+//! the child runs on itself before `execve`, the three landlock system calls (which `libc`
+//! exposes only as raw syscall numbers), the user-namespace probe (a fork whose child follows
+//! the same rules as the hook) and the gateway's own `PR_SET_DUMPABLE`.
 //!
 //! # Why the hook is sound
-//! The gateway is multi-threaded, so after `fork` only the forking thread exists and any lock
-//! another thread held stays locked forever. [`Hook::run`] therefore only makes raw system calls
+//! The hook runs in a child of the multi-threaded gateway: a fork (only the forking thread
+//! exists, and any lock another thread held stays locked forever) or, for most plans, a
+//! `clone(CLONE_VM | CLONE_VFORK)` child that shares the gateway's memory while the other
+//! threads keep running. [`Hook::run`] therefore only makes raw system calls
 //! (`write`, `setrlimit`, `unshare`, `open`, `close`, `setgroups`, `setgid`, `setuid`, `prctl`,
-//! `getppid`, `landlock_restrict_self`, `seccomp`, `_exit`) on values the parent computed before the fork
-//! (file descriptors, integers, byte strings, `c"..."` literals): no allocation, no locks, no
-//! logging, no panics. `io::Error::last_os_error` only reads `errno` into an integer.
+//! `getppid`, `landlock_restrict_self`, `seccomp`, `_exit`) on values the parent computed before
+//! the child was started (file descriptors, integers, byte strings, `c"..."` literals): no
+//! allocation, no locks, no logging, no panics, and no write to memory outside its own stack
+//! but `errno`. `io::Error::last_os_error` only reads `errno` into an integer. The credential
+//! calls are `syscall(SYS_set*)`, not glibc's wrappers, which would make every thread of the
+//! process (the gateway's, with shared memory) change credentials. `PR_SET_DUMPABLE` applies
+//! to the memory, so the step that needs it (a user namespace) only runs in a fork (`exec.rs`).
 //!
 //! # Order of the steps, and why
 //! 1. join the pids cgroup (needs the gateway's privileges, so first);
@@ -34,8 +40,8 @@
 //! 8. `no_new_privs` (required by landlock for an unprivileged caller, and wanted anyway);
 //! 9. landlock `restrict_self`, so the steps above may still open `/proc/self/*`;
 //! 10. the seccomp filter (compiled in the parent: `seccomp.rs`) last, since it refuses
-//!     `unshare`, `mount` and the like that the steps above make; only `execve` and what std
-//!     does after this hook (`close`, `write` of an exec error, `_exit`) follow it.
+//!     `unshare`, `mount` and the like that the steps above make; only `execve` and what
+//!     `exec.rs` does after a failed one (`write` of the errno, `_exit`) follow it.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -79,18 +85,10 @@ pub(super) struct Hook {
     pub seccomp: Option<super::seccomp::Program>,
 }
 
-/// Install `hook` as the command's pre-exec step.
-pub(super) fn install(cmd: &mut tokio::process::Command, hook: Hook) {
-    // SAFETY: `Hook::run` is async-signal-safe (see the module documentation): it only makes
-    // raw system calls on data owned by `hook`, which the closure owns and never mutates.
-    unsafe {
-        cmd.pre_exec(move || hook.run());
-    }
-}
-
 impl Hook {
-    /// Runs in the forked child. Async-signal-safe only: see the module documentation.
-    fn run(&self) -> io::Result<()> {
+    /// Runs in the child (`exec.rs`), which may share the gateway's memory. Async-signal-safe
+    /// only: see the module documentation.
+    pub(super) fn run(&self) -> io::Result<()> {
         // SAFETY (whole body): plain system calls on integers, on pointers to data that lives
         // as long as `self`, and on static C strings.
         unsafe {
@@ -142,9 +140,16 @@ impl Hook {
                 }
             }
             if let Some((uid, gid)) = self.drop_to {
-                check(libc::setgroups(0, std::ptr::null()) as i64)?;
-                check(libc::setgid(gid) as i64)?;
-                check(libc::setuid(uid) as i64)?;
+                // Raw system calls: glibc's wrappers make every thread of the process change
+                // its credentials, and a child sharing the gateway's memory would find the
+                // gateway's threads in glibc's list.
+                check(libc::syscall(
+                    libc::SYS_setgroups,
+                    0,
+                    std::ptr::null::<libc::gid_t>(),
+                ))?;
+                check(libc::syscall(libc::SYS_setgid, gid))?;
+                check(libc::syscall(libc::SYS_setuid, uid))?;
             }
             // Die with the gateway, even if it is SIGKILLed.
             check(libc::prctl(

@@ -1,7 +1,7 @@
 //! The seccomp filter of a sandboxed child: a deny-list of the kernel surface an MCP server
 //! never needs (what Docker's default profile denies to a container without added
 //! capabilities, adapted to a process that never administers the machine), compiled in the
-//! parent with `seccompiler` into a BPF program that the fork-to-exec hook only installs
+//! parent with `seccompiler` into a BPF program that the child's pre-exec hook only installs
 //! (`preexec`). Pure: no system call here.
 //!
 //! A denied call answers `EPERM`, never kills: runtimes that probe a feature (libuv's

@@ -10,23 +10,30 @@
 //! at a time: within the gateway by the free list, across gateways on the same kernel by an
 //! exclusive `flock` on `<lock dir>/<uid>` held as long as the lease (the kernel drops it if
 //! the gateway dies). A uid that names a user in the user database is never used, nor one that
-//! still owns a process when it is first leased. At release every process of the uid is
+//! owned a process when it was vetted for a first lease: one `/proc` scan vets the next
+//! [`VET_BATCH`] fresh uids at once, for at most [`VETTED_FOR`] (a scan per lease cost a read of
+//! every process's `status`, so a spawn grew slower with every live child). At release every process of the uid is
 //! SIGKILLed, and the uid goes back to the free list only once no process of it is left
 //! (zombies included).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fs::File;
 use std::ops::RangeInclusive;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 pub(super) use crate::config::DEFAULT_CHILD_UIDS as DEFAULT_RANGE;
+
+/// Fresh uids vetted by one `/proc` scan (see the module documentation).
+const VET_BATCH: usize = 32;
+/// How long a vetted uid may wait for its first lease before it is vetted again.
+const VETTED_FOR: Duration = Duration::from_secs(1);
 
 /// Where the cross-gateway lock files live.
 const LOCK_DIRS: &[&str] = &["/run/mcp-gateway/uids", "/tmp/mcp-gateway-uids"];
@@ -86,6 +93,9 @@ struct Pool {
 struct State {
     /// Uids this gateway leased before and got back clean: no scan needed to reuse them.
     clean: VecDeque<u32>,
+    /// Fresh uids that owned no process and named no user at `vetted_at`.
+    vetted: VecDeque<u32>,
+    vetted_at: Option<Instant>,
     /// Where the next scan of the range starts.
     next: Option<u32>,
     lock_dir: Option<PathBuf>,
@@ -131,9 +141,45 @@ pub(super) fn lease() -> Result<Lease, String> {
             });
         }
     }
-    // Once round the range, from where the last lease stopped: a uid skipped before (another
-    // gateway held it, a stranger's process owned it) is tried again on a later round.
-    for uid in scan_order(&range, state.next) {
+    if state.vetted_at.is_none_or(|at| at.elapsed() > VETTED_FOR) {
+        state.vetted.clear();
+    }
+    for refilled in [false, true] {
+        if refilled {
+            vet(&mut state, &range, &dir);
+        }
+        while let Some(uid) = state.vetted.pop_front() {
+            if let Some(lock) = try_lock(&dir, uid) {
+                return Ok(Lease {
+                    uid,
+                    lock: Some(lock),
+                });
+            }
+        }
+    }
+    Err(format!(
+        "every uid of session.child_uids ({}-{}) is in use by a live child, a user or another gateway; widen the range",
+        range.start(),
+        range.end()
+    ))
+}
+
+/// Vet up to [`VET_BATCH`] fresh uids with one `/proc` scan: once round the range at most,
+/// from where the last vetting stopped (a uid skipped before — a stranger's process owned it,
+/// another gateway held it — is tried again on a later round).
+fn vet(state: &mut State, range: &RangeInclusive<u32>, dir: &Path) {
+    let busy: HashSet<u32> = processes_where(|_| true)
+        .into_iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|status| process_uids(&status))
+        .flatten()
+        .collect();
+    state.vetted.clear();
+    state.vetted_at = Some(Instant::now());
+    for uid in scan_order(range, state.next) {
+        if state.vetted.len() == VET_BATCH {
+            break;
+        }
         state.next = Some(if uid == *range.end() {
             *range.start()
         } else {
@@ -142,26 +188,18 @@ pub(super) fn lease() -> Result<Lease, String> {
         if uid == 0 || named_user(uid) {
             continue;
         }
-        let Some(lock) = try_lock(&dir, uid) else {
-            continue;
-        };
-        if owns_processes(uid) {
-            tracing::warn!(
-                uid,
-                "a uid of session.child_uids owns processes that no child of this gateway started; skipped"
-            );
+        if busy.contains(&uid) {
+            // A uid of our own live children, or another gateway's, is locked: no stranger.
+            if try_lock(dir, uid).is_some() {
+                tracing::warn!(
+                    uid,
+                    "a uid of session.child_uids owns processes that no child of this gateway started; skipped"
+                );
+            }
             continue;
         }
-        return Ok(Lease {
-            uid,
-            lock: Some(lock),
-        });
+        state.vetted.push_back(uid);
     }
-    Err(format!(
-        "every uid of session.child_uids ({}-{}) is in use by a live child, a user or another gateway; widen the range",
-        range.start(),
-        range.end()
-    ))
 }
 
 /// The whole range once, starting at `next` (wrapping round to the start).
@@ -254,10 +292,6 @@ pub(super) fn processes_where(mut matches: impl FnMut(i32) -> bool) -> Vec<i32> 
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| matches(pid))
         .collect()
-}
-
-fn owns_processes(uid: u32) -> bool {
-    !processes_of(uid).is_empty()
 }
 
 /// SIGKILL every process of `uid`, a few passes (a process may fork while a pass runs);
