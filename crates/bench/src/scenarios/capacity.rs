@@ -6,9 +6,12 @@ use super::*;
 pub async fn live(env: &Env, r: &mut Report) -> anyhow::Result<()> {
     let n = env.live_sessions;
     let tenth = n / 10;
-    let gw = env
-        .start(json!({"fx": env.service(env.fixture_argv(), true, 0)}))
-        .await?;
+    let mut config = env.config(json!({"fx": env.service(env.fixture_argv(), true, 0)}));
+    // As root every child has a uid of its own: the default range (1,000 uids) would cap the
+    // run, not the gateway.
+    let last = 100_000 + n + 1_000;
+    config["session"]["child_uids"] = json!(format!("100000-{last}"));
+    let gw = Arc::new(Gateway::start_ours(&env.gateway, &config).await?);
     let t = fixture_echo("fx");
     // Warm up allocator and metric families with a few sessions, then measure the idle base.
     let (_, _, ids) = load::create_sessions(&gw, &t, "warm", 20, 4, None).await?;
