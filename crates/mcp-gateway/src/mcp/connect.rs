@@ -52,6 +52,7 @@ impl Launch {
         if !waited.await.unwrap_or(false) {
             tracing::warn!("sandbox cleanups still under way at exit");
         }
+        sandbox::release_markers(&self.sandbox_root);
     }
 }
 

@@ -183,10 +183,19 @@ fn rights(access: Access, handled: u64, is_dir: bool) -> u64 {
     if is_dir { wanted } else { wanted & FILE_RIGHTS }
 }
 
-/// Build the ruleset for `rules` (in the parent). Paths that do not exist are skipped.
-pub(super) fn ruleset(abi: u32, rules: &[Rule]) -> io::Result<OwnedFd> {
+/// A rule's path, open (`O_PATH`), with the rights it grants under the ABI it was opened for.
+#[derive(Debug)]
+pub(super) struct OpenedRule {
+    path: PathBuf,
+    fd: OwnedFd,
+    access: u64,
+}
+
+/// Open each rule's path and compute its rights under `abi` (in the parent). Paths that do
+/// not exist, and rules that grant nothing on what the path is, are skipped.
+pub(super) fn open_rules(abi: u32, rules: &[Rule]) -> io::Result<Vec<OpenedRule>> {
     let handled = handled_fs(abi);
-    let ruleset = preexec::landlock_ruleset(handled, scopes(abi))?;
+    let mut out = Vec::with_capacity(rules.len());
     for rule in rules {
         let file = match OpenOptions::new()
             .read(true)
@@ -205,13 +214,29 @@ pub(super) fn ruleset(abi: u32, rules: &[Rule]) -> io::Result<OwnedFd> {
         let is_dir = file.metadata().map(|m| m.is_dir()).unwrap_or(false);
         let access = rights(rule.access, handled, is_dir);
         if access != 0 {
-            preexec::landlock_allow(&ruleset, &file, access).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("landlock rule for {}: {e}", rule.path.display()),
-                )
-            })?;
+            out.push(OpenedRule {
+                path: rule.path.clone(),
+                fd: file.into(),
+                access,
+            });
         }
+    }
+    Ok(out)
+}
+
+/// Build a ruleset of opened rules (in the parent), under the `abi` they were opened for.
+pub(super) fn ruleset<'a>(
+    abi: u32,
+    rules: impl IntoIterator<Item = &'a OpenedRule>,
+) -> io::Result<OwnedFd> {
+    let ruleset = preexec::landlock_ruleset(handled_fs(abi), scopes(abi))?;
+    for rule in rules {
+        preexec::landlock_allow(&ruleset, &rule.fd, rule.access).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("landlock rule for {}: {e}", rule.path.display()),
+            )
+        })?;
     }
     Ok(ruleset)
 }

@@ -24,6 +24,7 @@ mod error;
 mod exec;
 mod host;
 mod landlock;
+mod landlock_cache;
 mod plan;
 mod preexec;
 mod private_dir;
@@ -42,7 +43,7 @@ pub use env::child_env;
 pub use error::SandboxError;
 pub use host::Host;
 pub use plan::{SandboxReport, describe};
-pub use private_dir::{foreign_entries, sweep as sweep_private_dirs};
+pub use private_dir::{foreign_entries, release_markers, sweep as sweep_private_dirs};
 
 /// Apply the gateway-wide sandbox settings (`session.child_uids`); before the first spawn or
 /// report.
@@ -68,6 +69,8 @@ pub struct Prepared {
     plan: plan::Plan,
     /// The filter, or why it cannot be compiled (reported at each spawn, as a refusal).
     seccomp: Option<Result<seccomp::Program, String>>,
+    /// The landlock rules of the last spawn, reused while current.
+    landlock: landlock_cache::Cache,
 }
 
 impl Prepared {
@@ -76,7 +79,11 @@ impl Prepared {
         let seccomp = plan
             .seccomp
             .then(|| seccomp::program(&service.sandbox.seccomp_allow));
-        Self { plan, seccomp }
+        Self {
+            plan,
+            seccomp,
+            landlock: landlock_cache::Cache::default(),
+        }
     }
 }
 
@@ -267,9 +274,7 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
         hook.cgroup_procs = Some(procs);
     }
     if let Some(abi) = plan.landlock_abi {
-        let inputs = landlock_inputs(req, &env, &cwd, &gateway_cwd, guard.private_dir());
-        let rules = landlock::rules(&inputs, &landlock::list_dir);
-        let ruleset = landlock::ruleset(abi, &rules)
+        let ruleset = landlock_ruleset(req, abi, &env, &cwd, &gateway_cwd, guard.private_dir())
             .map_err(|e| SandboxError::Setup(format!("landlock: {e}")))?;
         hook.landlock = Some(ruleset);
     }
@@ -300,13 +305,44 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     })
 }
 
-/// The trees the child may read and write, with the gateway's files carved out.
+/// The child's landlock ruleset: the service's kept rules ([`landlock_cache`]) and its
+/// private dir.
+fn landlock_ruleset(
+    req: &SpawnRequest<'_>,
+    abi: u32,
+    env: &std::collections::BTreeMap<String, String>,
+    cwd: &Option<PathBuf>,
+    gateway_cwd: &Path,
+    private_dir: Option<&Path>,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    let key = landlock_cache::Key {
+        gateway_cwd: gateway_cwd.to_path_buf(),
+        path_env: env.get("PATH").cloned().unwrap_or_default(),
+    };
+    let kept = req.prepared.landlock.get(key, |key| {
+        let inputs = landlock_inputs(req, env, cwd, gateway_cwd);
+        landlock_cache::Kept::make(key, abi, &inputs, &landlock::list_dir)
+    })?;
+    let own = match private_dir {
+        Some(dir) => landlock::open_rules(
+            abi,
+            &[landlock::Rule {
+                path: dir.to_path_buf(),
+                access: landlock::Access::Full,
+            }],
+        )?,
+        None => Vec::new(),
+    };
+    landlock::ruleset(abi, kept.rules.iter().chain(&own))
+}
+
+/// The trees the child may read and write, with the gateway's files carved out (the private
+/// dir is added per child).
 fn landlock_inputs(
     req: &SpawnRequest<'_>,
     env: &std::collections::BTreeMap<String, String>,
     cwd: &Option<PathBuf>,
     gateway_cwd: &Path,
-    private_dir: Option<&Path>,
 ) -> landlock::Inputs {
     let service = req.service;
     let canonical = |p: &Path| std::fs::canonicalize(gateway_cwd.join(p)).ok();
@@ -345,7 +381,7 @@ fn landlock_inputs(
         read,
         devices,
         write,
-        private_dir: private_dir.map(Path::to_path_buf),
+        private_dir: None,
         protected,
     }
 }

@@ -7,6 +7,12 @@
 //! is gone: whatever else the folder holds (`2024-reports/`, `1-archive/`) is never touched,
 //! and `validate` warns about it. The marker lies outside the child's reach (the sandbox root is
 //! protected from every child).
+//!
+//! Every marker of one gateway is a hard link of one empty file, `.<gateway pid>.mcp-gateway`:
+//! a link allocates no inode, where a file per child cost an inode allocation, which on a
+//! churning ext4 directory (its scan past recently freed inodes) was a quarter of the
+//! gateway's CPU per sandboxed session. Where links cannot be made (a filesystem without
+//! them, a link count at its limit) the marker is a file of its own, as before.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -49,6 +55,43 @@ fn marker(root: &Path, name: &str) -> PathBuf {
     root.join(format!("{name}{MARKER}"))
 }
 
+/// The file this gateway's markers are links of: `.<pid>.mcp-gateway`.
+fn link_source(root: &Path, pid: u32) -> PathBuf {
+    root.join(format!(".{pid}{MARKER}"))
+}
+
+/// The gateway pid of a link source's name, `None` for any other name.
+fn link_source_owner(name: &str) -> Option<u32> {
+    let pid = name.strip_prefix('.')?.strip_suffix(MARKER)?;
+    (!pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+/// Write the marker of `name`: a link of this gateway's link source (made when missing), or
+/// a file of its own where no link can be made.
+fn write_marker(root: &Path, name: &str) -> io::Result<()> {
+    let marker = marker(root, name);
+    let source = link_source(root, std::process::id());
+    match std::fs::hard_link(&source, &marker) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::write(&source, b"")?;
+            if std::fs::hard_link(&source, &marker).is_ok() {
+                return Ok(());
+            }
+        }
+        Err(_) => {}
+    }
+    std::fs::write(marker, b"")
+}
+
+/// Remove this gateway's link source (at shutdown, once its children's dirs are gone; a
+/// later spawn makes it again).
+pub fn release_markers(root: &Path) {
+    let _ = std::fs::remove_file(link_source(root, std::process::id()));
+}
+
 /// Create the private dir `root/unique` (0700, owned by the child's uid when it has one of
 /// its own) and its marker; return the dir's canonical path.
 pub(super) fn create(
@@ -63,7 +106,7 @@ pub(super) fn create(
         source,
     };
     std::fs::create_dir_all(root).map_err(err)?;
-    std::fs::write(marker(root, unique), b"").map_err(err)?;
+    write_marker(root, unique).map_err(err)?;
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&dir)
@@ -115,6 +158,10 @@ pub fn sweep(root: &Path) -> usize {
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
         };
+        if link_source_owner(&name).is_some_and(gone) {
+            let _ = std::fs::remove_file(entry.path());
+            continue;
+        }
         if let Some(dir_name) = name.strip_suffix(MARKER) {
             // A marker whose dir is already gone (a crash between the two).
             if owner_of(dir_name).is_some_and(gone) && !root.join(dir_name).exists() {
@@ -251,5 +298,40 @@ mod tests {
         assert!(foreign_entries(root.path()).is_empty());
         remove(&dir);
         assert!(!dir.exists() && !marker(root.path(), &name).exists());
+    }
+
+    #[test]
+    fn markers_are_links_of_one_file_which_the_sweep_removes_when_its_gateway_is_gone() {
+        use std::os::unix::fs::MetadataExt;
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        let (a, b) = (unique_name("fx", "a"), unique_name("fx", "b"));
+        create(root, &a, None).unwrap();
+        create(root, &b, None).unwrap();
+        let ino = |p: PathBuf| std::fs::metadata(p).unwrap().ino();
+        let source = link_source(root, std::process::id());
+        assert_eq!(ino(marker(root, &a)), ino(source.clone()));
+        assert_eq!(ino(marker(root, &b)), ino(source.clone()));
+        // The source removed under a live gateway: the next marker makes it again.
+        std::fs::remove_file(&source).unwrap();
+        let c = unique_name("fx", "c");
+        create(root, &c, None).unwrap();
+        assert_eq!(ino(marker(root, &c)), ino(source.clone()));
+        assert!(
+            foreign_entries(root).is_empty(),
+            "{:?}",
+            foreign_entries(root)
+        );
+        // A live gateway's source stays; a gone gateway's goes; other dotfiles stay.
+        let gone = link_source(root, 9_999_999);
+        std::fs::write(&gone, b"").unwrap();
+        std::fs::write(root.join(".9999999.notes"), b"").unwrap();
+        sweep(root);
+        assert!(source.exists() && !gone.exists());
+        assert!(root.join(".9999999.notes").exists());
+        assert!(marker(root, &a).is_file(), "a live gateway's markers stay");
+        release_markers(root);
+        assert!(!source.exists());
+        assert!(marker(root, &b).is_file(), "the links outlive their source");
     }
 }

@@ -31,7 +31,7 @@ use nix::unistd::Pid;
 pub(super) use crate::config::DEFAULT_CHILD_UIDS as DEFAULT_RANGE;
 
 /// Fresh uids vetted by one `/proc` scan (see the module documentation).
-const VET_BATCH: usize = 32;
+const VET_BATCH: usize = 128;
 /// How long a vetted uid may wait for its first lease before it is vetted again.
 const VETTED_FOR: Duration = Duration::from_secs(1);
 

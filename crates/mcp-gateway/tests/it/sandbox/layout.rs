@@ -58,6 +58,55 @@ async fn scripts_named_without_a_slash_run_and_the_config_beside_them_stays_clos
     .expect("a script beside the program");
 }
 
+/// The landlock rules of a service are kept between spawns (issue 12): what changes beside a
+/// carved-out config must still reach the next child, as it did when every spawn computed
+/// them afresh: a file added, and a file replaced by a rename (as editors and
+/// `/etc/resolv.conf` managers do).
+#[tokio::test]
+async fn the_next_child_sees_files_added_or_replaced_beside_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture_bin(), dir.path().join("mcp-fixture")).unwrap();
+    std::fs::write(dir.path().join("data.txt"), "v1").unwrap();
+    let cfg = config(json!({"local": {"command": ["./mcp-fixture"]}}), json!({}));
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+    let gw = TestGateway::start_in(dir, &[]).await;
+    let read = |session: &'static str, path: &'static str| {
+        let gw = &gw;
+        async move { attempt(gw, "local", session, "read_file", json!({"path": path})).await }
+    };
+    assert_eq!(read("s1", "data.txt").await.unwrap(), "v1");
+    attempt(
+        &gw,
+        "local",
+        "s1",
+        "read_file",
+        json!({"path": "config.json"}),
+    )
+    .await
+    .expect_err("the config stays carved out");
+
+    std::fs::write(gw.path().join("added.txt"), "new").unwrap();
+    let tmp = gw.path().join("data.txt.tmp");
+    std::fs::write(&tmp, "v2").unwrap();
+    std::fs::rename(&tmp, gw.path().join("data.txt")).unwrap();
+    assert_eq!(
+        read("s2", "added.txt").await.unwrap(),
+        "new",
+        "{}",
+        gw.log()
+    );
+    assert_eq!(read("s2", "data.txt").await.unwrap(), "v2");
+    let err = read("s2", "config.json")
+        .await
+        .expect_err("still carved out");
+    assert!(err.contains("Permission denied"), "{err}");
+    // A child started before the change keeps the snapshot it started with.
+    let old = read("s1", "added.txt")
+        .await
+        .expect_err("s1's rules predate the file");
+    assert!(old.contains("Permission denied"), "{old}");
+}
+
 /// The startup sweep removes only what a gone gateway provably made (issue 17, defect 1):
 /// a folder of user data as `session.sandbox_dir` keeps every entry, and `validate` warns.
 #[tokio::test]
