@@ -96,3 +96,58 @@ async fn write_loop(
     }
     Ok(()) // dropping stdin closes the pipe
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::unix::pipe;
+
+    /// Lines, small ones and one larger than a pipe's buffer, reach the reader whole and in
+    /// order, and closing ends the stream after the last one.
+    #[tokio::test]
+    async fn lines_arrive_whole_and_in_order_whichever_way_they_were_written() {
+        let (tx, mut rx) = pipe::pipe().unwrap();
+        let mut stdin = Stdin::new(tx, 1 << 20);
+        let mut expected = Vec::new();
+        for i in 0..10u8 {
+            let line = vec![b'a' + i; 100];
+            expected.extend_from_slice(&line);
+            assert!(stdin.write(line).is_ok());
+        }
+        // One larger than a pipe's buffer (64 KiB): the lines after it wait behind it.
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        expected.extend_from_slice(&big);
+        assert!(stdin.write(big).is_ok());
+        assert!(stdin.queued.load(Ordering::Acquire) > 0, "it waits");
+        for i in 0..10u8 {
+            let line = vec![b'A' + i; 1000];
+            expected.extend_from_slice(&line);
+            assert!(stdin.write(line).is_ok());
+        }
+        stdin.close();
+        let mut got = Vec::new();
+        rx.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "bytes out of order");
+        assert!(stdin.ended().await.unwrap().is_ok());
+    }
+
+    /// A reader that takes nothing: the queue bound is what refuses more.
+    #[tokio::test]
+    async fn a_pipe_nobody_reads_fills_the_queue_to_its_bound() {
+        let (tx, _rx) = pipe::pipe().unwrap();
+        let mut stdin = Stdin::new(tx, 0);
+        let line = vec![b'x'; 1 << 20];
+        let mut accepted = 0usize;
+        let refused = loop {
+            match stdin.write(line.clone()) {
+                Ok(()) => accepted += 1,
+                Err(NotReading(waiting)) => break waiting,
+            }
+            assert!(accepted < 64, "never refused");
+        };
+        assert!(refused <= STDIN_QUEUE_BYTES && refused > STDIN_QUEUE_BYTES - (2 << 20));
+        stdin.abort();
+    }
+}
