@@ -87,6 +87,55 @@ pub async fn throughput(
     Ok((rate, lat, errors.load(Ordering::Relaxed)))
 }
 
+/// `clients` closed-loop clients for `dur`, each call on the next of `sessions` in turn (so
+/// every session and its child is used, none twice in a row): calls/s, per-call latencies,
+/// errors.
+pub async fn spread(
+    gw: &Arc<Gateway>,
+    t: &Target,
+    sessions: &[String],
+    clients: usize,
+    dur: Duration,
+) -> anyhow::Result<(f64, Vec<Duration>, u64)> {
+    let sessions = Arc::new(sessions.to_vec());
+    let next = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (gw, t, sessions, next, errors) = (
+            gw.clone(),
+            t.clone(),
+            sessions.clone(),
+            next.clone(),
+            errors.clone(),
+        );
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            while start.elapsed() < dur {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize % sessions.len();
+                let s = Instant::now();
+                match gw
+                    .call(&t.service, &sessions[i], &t.tool, &t.args, None)
+                    .await
+                {
+                    Ok(_) => lat.push(s.elapsed()),
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            lat
+        });
+    }
+    let mut lat = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        lat.extend(r?);
+    }
+    let rate = lat.len() as f64 / start.elapsed().as_secs_f64();
+    Ok((rate, lat, errors.load(Ordering::Relaxed)))
+}
+
 /// Create `n` new sessions (first call = spawn + initialize + call) with `concurrency` in
 /// flight; ids `prefix-<i>`. Returns per-creation latencies, wall time and the ids.
 pub async fn create_sessions(

@@ -76,6 +76,19 @@ pub async fn live(env: &Env, r: &mut Report) -> anyhow::Result<()> {
         warm.summary(),
     );
 
+    // Calls spread over every live session: 64 clients, each call on the next session.
+    let (spread_rate, spread_lat, spread_errors) =
+        load::spread(&gw, &t, &ids, 64, env.dur()).await?;
+    let spread = Stats::new(spread_lat);
+    r.row(
+        "live",
+        format!("calls spread over all {n} live sessions, 64 clients"),
+        format!(
+            "{spread_rate:.0}/s  {}  errors {spread_errors}",
+            spread.summary()
+        ),
+    );
+
     let sequential: Vec<String> = ids.drain(..tenth.min(ids.len())).collect();
     let (del_seq, _) = load::delete_sessions(&gw, sequential, 1).await?;
     let del_seq = Stats::new(del_seq);
@@ -101,7 +114,10 @@ pub async fn live(env: &Env, r: &mut Report) -> anyhow::Result<()> {
     r.put(
         "live",
         json!({"sessions": n, "get_tools": tools.json(), "get_sessions": listing.json(),
-               "warm_call": warm.json(), "delete_sequential": del_seq.json(),
+               "warm_call": warm.json(),
+               "spread_calls": {"clients": 64, "rate": spread_rate, "errors": spread_errors,
+                                "latency": spread.json()},
+               "delete_sequential": del_seq.json(),
                "delete_concurrent": del_conc.json(),
                "delete_concurrent_rate": rest as f64 / wall.as_secs_f64(), "children_left": left}),
     );

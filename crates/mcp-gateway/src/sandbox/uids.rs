@@ -8,8 +8,9 @@
 //!
 //! Uids come from `session.child_uids` (default 60000–60999). A uid is leased by one child
 //! at a time: within the gateway by the free list, across gateways on the same kernel by an
-//! exclusive `flock` on `<lock dir>/<uid>` held as long as the lease (the kernel drops it if
-//! the gateway dies). A uid that names a user in the user database is never used, nor one that
+//! exclusive lock on byte `uid` of one file, `<lock dir>/uids.lock`, held as long as the lease
+//! (an open file description lock: the kernel drops it if the gateway dies; one descriptor
+//! for every lease, where a lock file per uid cost a descriptor per child). A uid that names a user in the user database is never used, nor one that
 //! owned a process when it was vetted for a first lease: one `/proc` scan vets the next
 //! [`VET_BATCH`] fresh uids at once, for at most [`VETTED_FOR`] (a scan per lease cost a read of
 //! every process's `status`, so a spawn grew slower with every live child). At release every process of the uid is
@@ -21,10 +22,10 @@ use std::fs::File;
 use std::ops::RangeInclusive;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{FcntlArg, fcntl};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -35,14 +36,15 @@ const VET_BATCH: usize = 128;
 /// How long a vetted uid may wait for its first lease before it is vetted again.
 const VETTED_FOR: Duration = Duration::from_secs(1);
 
-/// Where the cross-gateway lock files live.
+/// Where the cross-gateway lock file lives.
 const LOCK_DIRS: &[&str] = &["/run/mcp-gateway/uids", "/tmp/mcp-gateway-uids"];
 
 /// One child's uid (its gid is the same number), held until [`Lease::release`].
 #[derive(Debug)]
 pub(super) struct Lease {
     pub uid: u32,
-    lock: Option<Flock<File>>,
+    /// The lock file whose byte `uid` this lease holds, until released.
+    lock: Option<Arc<LockFile>>,
 }
 
 impl Lease {
@@ -98,7 +100,7 @@ struct State {
     vetted_at: Option<Instant>,
     /// Where the next scan of the range starts.
     next: Option<u32>,
-    lock_dir: Option<PathBuf>,
+    locks: Option<Arc<LockFile>>,
 }
 
 fn pool() -> &'static Pool {
@@ -129,15 +131,19 @@ pub(super) fn lease() -> Result<Lease, String> {
     let pool = pool();
     let range = range();
     let mut state = pool.state.lock().unwrap_or_else(|p| p.into_inner());
-    if state.lock_dir.is_none() {
-        state.lock_dir = Some(lock_dir()?);
-    }
-    let dir = state.lock_dir.clone().unwrap_or_default();
+    let locks = match &state.locks {
+        Some(locks) => locks.clone(),
+        None => {
+            let locks = Arc::new(LockFile::open(&lock_dir()?)?);
+            state.locks = Some(locks.clone());
+            locks
+        }
+    };
     while let Some(uid) = state.clean.pop_front() {
-        if let Some(lock) = try_lock(&dir, uid) {
+        if locks.lock(uid) {
             return Ok(Lease {
                 uid,
-                lock: Some(lock),
+                lock: Some(locks),
             });
         }
     }
@@ -146,13 +152,13 @@ pub(super) fn lease() -> Result<Lease, String> {
     }
     for refilled in [false, true] {
         if refilled {
-            vet(&mut state, &range, &dir);
+            vet(&mut state, &range, &locks);
         }
         while let Some(uid) = state.vetted.pop_front() {
-            if let Some(lock) = try_lock(&dir, uid) {
+            if locks.lock(uid) {
                 return Ok(Lease {
                     uid,
-                    lock: Some(lock),
+                    lock: Some(locks),
                 });
             }
         }
@@ -167,7 +173,7 @@ pub(super) fn lease() -> Result<Lease, String> {
 /// Vet up to [`VET_BATCH`] fresh uids with one `/proc` scan: once round the range at most,
 /// from where the last vetting stopped (a uid skipped before — a stranger's process owned it,
 /// another gateway held it — is tried again on a later round).
-fn vet(state: &mut State, range: &RangeInclusive<u32>, dir: &Path) {
+fn vet(state: &mut State, range: &RangeInclusive<u32>, locks: &LockFile) {
     let busy: HashSet<u32> = processes_where(|_| true)
         .into_iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
@@ -190,7 +196,7 @@ fn vet(state: &mut State, range: &RangeInclusive<u32>, dir: &Path) {
         }
         if busy.contains(&uid) {
             // A uid of our own live children, or another gateway's, is locked: no stranger.
-            if try_lock(dir, uid).is_some() {
+            if !locks.held(uid) {
                 tracing::warn!(
                     uid,
                     "a uid of session.child_uids owns processes that no child of this gateway started; skipped"
@@ -212,7 +218,9 @@ fn scan_order(range: &RangeInclusive<u32>, next: Option<u32>) -> impl Iterator<I
 impl Pool {
     fn give_back(&self, mut lease: Lease) {
         // The lock is released now; another gateway may take the uid before we do.
-        lease.lock.take();
+        if let Some(locks) = lease.lock.take() {
+            locks.unlock(lease.uid);
+        }
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.clean.push_back(lease.uid);
     }
@@ -246,15 +254,68 @@ fn lock_dir() -> Result<PathBuf, String> {
     ))
 }
 
-fn try_lock(dir: &Path, uid: u32) -> Option<Flock<File>> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(dir.join(uid.to_string()))
-        .ok()?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()
+/// `<lock dir>/uids.lock`: byte `uid` locked (an open file description lock) by the gateway
+/// that leases `uid`.
+#[derive(Debug)]
+struct LockFile {
+    /// The description every lease of this gateway locks through.
+    file: File,
+    /// A second description of the same file: it sees this gateway's locks as any other
+    /// gateway's (locks of one description never conflict with each other).
+    probe: File,
+}
+
+impl LockFile {
+    fn open(dir: &Path) -> Result<Self, String> {
+        let path = dir.join("uids.lock");
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| format!("cannot open the uid lock file {}: {e}", path.display()))
+        };
+        Ok(Self {
+            file: open()?,
+            probe: open()?,
+        })
+    }
+
+    fn range(uid: u32, kind: libc::c_int) -> libc::flock {
+        libc::flock {
+            l_type: kind as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: libc::off_t::from(uid),
+            l_len: 1,
+            l_pid: 0,
+        }
+    }
+
+    /// Take `uid`'s lock; false when another gateway holds it.
+    fn lock(&self, uid: u32) -> bool {
+        fcntl(
+            &self.file,
+            FcntlArg::F_OFD_SETLK(&Self::range(uid, libc::F_WRLCK)),
+        )
+        .is_ok()
+    }
+
+    fn unlock(&self, uid: u32) {
+        let _ = fcntl(
+            &self.file,
+            FcntlArg::F_OFD_SETLK(&Self::range(uid, libc::F_UNLCK)),
+        );
+    }
+
+    /// Whether any gateway, this one included, holds `uid`'s lock.
+    fn held(&self, uid: u32) -> bool {
+        let mut probe = Self::range(uid, libc::F_WRLCK);
+        fcntl(&self.probe, FcntlArg::F_OFD_GETLK(&mut probe))
+            .is_ok_and(|_| probe.l_type != libc::F_UNLCK as libc::c_short)
+    }
 }
 
 /// Whether `uid` names a user of the user database (never used for children).
@@ -369,13 +430,13 @@ pub(super) fn traversable_by_others(dir: &Path) -> Result<(), String> {
 /// same kill as a release.
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(lock) = self.lock.take() {
+        if let Some(locks) = self.lock.take() {
             let uid = self.uid;
             if kill_uid(uid) {
                 let mut state = pool().state.lock().unwrap_or_else(|p| p.into_inner());
                 state.clean.push_back(uid);
             }
-            drop(lock);
+            locks.unlock(uid);
         }
     }
 }
@@ -383,6 +444,29 @@ impl Drop for Lease {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two gateways on one kernel: a uid one of them leases is locked for the other, and
+    /// each sees both its own and the other's leases as held.
+    #[test]
+    fn a_uid_locked_by_one_gateway_is_refused_to_another_until_unlocked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            LockFile::open(dir.path()).unwrap(),
+            LockFile::open(dir.path()).unwrap(),
+        );
+        assert!(!a.held(60_000) && !b.held(60_000));
+        assert!(a.lock(60_000));
+        assert!(!b.lock(60_000), "another gateway's lease");
+        assert!(a.held(60_000) && b.held(60_000));
+        assert!(b.lock(60_001), "one byte per uid");
+        assert!(!a.lock(60_001));
+        a.unlock(60_000);
+        assert!(!b.held(60_000));
+        assert!(b.lock(60_000));
+        assert!(!a.lock(60_000));
+        drop(b); // a gateway that dies lets go of all its uids
+        assert!(a.lock(60_000) && a.lock(60_001));
+    }
 
     #[test]
     fn each_scan_covers_the_range_once_from_where_the_last_stopped() {
