@@ -59,32 +59,7 @@ pub async fn throughput(
     for s in sessions {
         gw.call(&t.service, s, &t.tool, &t.args, None).await?;
     }
-    let errors = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..clients {
-        let (gw, t, errors) = (gw.clone(), t.clone(), errors.clone());
-        let session = sessions[i % sessions.len()].clone();
-        tasks.spawn(async move {
-            let mut lat = Vec::new();
-            while start.elapsed() < dur {
-                let s = Instant::now();
-                match gw.call(&t.service, &session, &t.tool, &t.args, None).await {
-                    Ok(_) => lat.push(s.elapsed()),
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            lat
-        });
-    }
-    let mut lat = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        lat.extend(r?);
-    }
-    let rate = lat.len() as f64 / start.elapsed().as_secs_f64();
-    Ok((rate, lat, errors.load(Ordering::Relaxed)))
+    closed_loop(gw, t, sessions, clients, dur, |client, _| client).await
 }
 
 /// `clients` closed-loop clients for `dur`, each call on the next of `sessions` in turn (so
@@ -97,28 +72,39 @@ pub async fn spread(
     clients: usize,
     dur: Duration,
 ) -> anyhow::Result<(f64, Vec<Duration>, u64)> {
+    closed_loop(gw, t, sessions, clients, dur, |_, call| call).await
+}
+
+/// `clients` closed-loop clients for `dur`; each call goes to
+/// `sessions[pick(client, n) % len]`, n counting the calls of all clients.
+async fn closed_loop(
+    gw: &Arc<Gateway>,
+    t: &Target,
+    sessions: &[String],
+    clients: usize,
+    dur: Duration,
+    pick: fn(usize, usize) -> usize,
+) -> anyhow::Result<(f64, Vec<Duration>, u64)> {
     let sessions = Arc::new(sessions.to_vec());
-    let next = Arc::new(AtomicU64::new(0));
+    let calls = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..clients {
-        let (gw, t, sessions, next, errors) = (
+    for client in 0..clients {
+        let (gw, t, sessions, calls, errors) = (
             gw.clone(),
             t.clone(),
             sessions.clone(),
-            next.clone(),
+            calls.clone(),
             errors.clone(),
         );
         tasks.spawn(async move {
             let mut lat = Vec::new();
             while start.elapsed() < dur {
-                let i = next.fetch_add(1, Ordering::Relaxed) as usize % sessions.len();
+                let n = calls.fetch_add(1, Ordering::Relaxed) as usize;
+                let session = &sessions[pick(client, n) % sessions.len()];
                 let s = Instant::now();
-                match gw
-                    .call(&t.service, &sessions[i], &t.tool, &t.args, None)
-                    .await
-                {
+                match gw.call(&t.service, session, &t.tool, &t.args, None).await {
                     Ok(_) => lat.push(s.elapsed()),
                     Err(_) => {
                         errors.fetch_add(1, Ordering::Relaxed);
