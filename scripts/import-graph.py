@@ -24,14 +24,15 @@ ROOT = os.path.join(os.path.dirname(__file__), "..", "crates", "mcp-gateway", "s
 ALLOWED = {
     "metrics": set(),
     "config": {"sandbox"},
+    "audit": {"config"},
     "logging": {"config"},
     "ratelimit": {"config"},
     "sandbox": {"config"},
     "mcp": {"config", "logging", "metrics", "sandbox"},
-    "session": {"config", "mcp", "metrics"},
-    "http": {"config", "front", "mcp", "metrics", "ratelimit", "session"},
-    "front": {"config", "http", "logging", "mcp", "ratelimit", "session"},
-    "cli": {"config", "front", "http", "logging", "sandbox"},
+    "session": {"audit", "config", "mcp", "metrics"},
+    "http": {"audit", "config", "front", "mcp", "metrics", "ratelimit", "session"},
+    "front": {"audit", "config", "http", "logging", "mcp", "ratelimit", "session"},
+    "cli": {"audit", "config", "front", "http", "logging", "sandbox"},
 }
 
 

@@ -278,6 +278,8 @@ pub mod code {
     pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
     pub const SHUTTING_DOWN: &str = "shutting_down";
     pub const TIMEOUT: &str = "timeout";
+    /// The audit log cannot be written and `audit.on_failure` is `"fail"`.
+    pub const AUDIT_UNAVAILABLE: &str = "audit_unavailable";
 }
 
 #[cfg(test)]

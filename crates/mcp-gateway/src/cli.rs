@@ -2,6 +2,7 @@
 //! subcommands of [`ops`] (`services|tools|call|sessions|close`). The only place `anyhow`
 //! is welcome.
 
+mod audit;
 mod files;
 mod health;
 mod ops;
@@ -47,6 +48,8 @@ pub enum Command {
     /// when it is healthy, 1 when not. The address comes from the config file unless --url
     /// is given.
     Health(health::HealthArgs),
+    /// The audit log: `audit verify FILE...` checks its chain.
+    Audit(audit::AuditArgs),
     #[command(flatten)]
     Ops(Box<ops::OpsCommand>),
 }
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Validate => validate(&cli.config),
         Command::Health(args) => health::run(&cli.config, &args),
+        Command::Audit(args) => audit::run(&args),
         Command::Ops(command) => ops::run(*command),
         Command::Serve => match serve(&cli.config) {
             Ok(()) => ExitCode::SUCCESS,
@@ -196,7 +200,10 @@ async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
         }
     }
     let stop = signals::listen()?;
-    let sessions = Sessions::new(config.clone());
+    let audit = crate::audit::Audit::open(&config.audit)
+        .map_err(|e| anyhow::anyhow!("audit.file: {e}"))?
+        .map(Arc::new);
+    let sessions = Sessions::new(config.clone(), audit);
     sessions.prefetch_tools();
     sessions.start_pools();
     sessions.tasks().spawn(sessions.clone().run_reaper());

@@ -14,6 +14,7 @@
 
 #![warn(unreachable_pub)]
 
+pub(crate) mod audit;
 pub mod cli;
 pub mod config;
 pub(crate) mod front;

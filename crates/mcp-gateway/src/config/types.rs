@@ -25,6 +25,24 @@ pub struct Config {
     /// The MCP front door (`/mcp`).
     pub mcp: McpConfig,
     pub metrics: MetricsConfig,
+    pub audit: AuditConfig,
+}
+
+/// `audit`: the tamper-evident log of tool calls and sessions (docs/audit.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// `audit.file`: the log; unset (the default) = no audit log.
+    pub file: Option<PathBuf>,
+    /// `audit.arguments`: `"digest"` (default: their SHA-256 only) or `"full"`.
+    pub full_arguments: bool,
+    /// `audit.on_failure`: `"fail"` (default: refuse calls while the log cannot be written) or
+    /// `"degrade"` (go on, log each lost record at ERROR level).
+    pub fail_closed: bool,
+    /// `audit.max_bytes` (default 0: never): rotate to `<file>.<n>` before a record would
+    /// take the file past this size; the chain goes on in the new file.
+    pub max_bytes: u64,
+    /// `audit.sync` (default false): `fdatasync` after every record.
+    pub sync: bool,
 }
 
 /// `metrics`: the Prometheus endpoint `GET /metrics`.

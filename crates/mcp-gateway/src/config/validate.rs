@@ -26,6 +26,7 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
     let mcp = super::mcp::mcp(top.section(d, "mcp", &empty), d);
     check_mcp_names(&mcp, &services, d);
     let metrics = metrics(top.section(d, "metrics", &empty), d);
+    let audit = audit(top.section(d, "audit", &empty), d);
     if top.get("security").is_some() {
         d.warn(
             "security",
@@ -45,6 +46,50 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
         metrics,
         traffic,
         mcp,
+        audit,
+    }
+}
+
+fn audit(mut o: Obj<'_>, d: &mut Diags<'_>) -> AuditConfig {
+    let file = o.path(d, "file");
+    let choice =
+        |key: &'static str, options: [&'static str; 2], o: &mut Obj<'_>, d: &mut Diags<'_>| {
+            o.read(d, key, |v| {
+                let value = read_str(v)?;
+                options
+                    .iter()
+                    .position(|option| value == *option)
+                    .ok_or_else(|| {
+                        format!(
+                            "unknown value {}: use \"{}\" or \"{}\"",
+                            show(v),
+                            options[0],
+                            options[1]
+                        )
+                    })
+            })
+            .unwrap_or(0)
+        };
+    let full_arguments = choice("arguments", ["digest", "full"], &mut o, d) == 1;
+    let fail_closed = choice("on_failure", ["fail", "degrade"], &mut o, d) == 0;
+    let max_bytes = o.uint(d, "max_bytes", 0, 0..=u64::MAX);
+    if max_bytes > 0 && max_bytes < 4 * KIB {
+        d.error(
+            &o.key("max_bytes"),
+            "must be 0 (never rotate) or at least 4096",
+        );
+    }
+    let sync = o.bool(d, "sync", false);
+    if file.is_none() && o.entries().len() > 0 {
+        d.warn("audit", "has no effect without audit.file");
+    }
+    o.finish(d);
+    AuditConfig {
+        file,
+        full_arguments,
+        fail_closed,
+        max_bytes,
+        sync,
     }
 }
 

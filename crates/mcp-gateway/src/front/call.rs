@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::audited::{self, Audited};
 use super::budget::{self, Payer};
 use super::methods::{self, Ctx};
 use super::modern;
@@ -77,11 +78,27 @@ pub(super) async fn tools_call(
             return refused;
         }
     };
+    let audited = match ctx.manager.audit() {
+        Some(audit) => match audit.admit() {
+            Ok(()) => Some(Audited::new(
+                audit.clone(),
+                payer.principal.audit_name(),
+                payer.addr,
+                &call,
+                ctx.session.id(),
+            )),
+            Err(e) => {
+                let refused = audited::unavailable(&id, &e);
+                return axum::Json(era.finish(&ctx, "tools/call", refused)).into_response();
+            }
+        },
+        None => None,
+    };
     let held = (permits, closer);
     let response = if sse {
-        on_stream(&payer.state.calls, ctx, call, id, era, held)
+        on_stream(&payer.state.calls, ctx, call, id, era, held, audited)
     } else {
-        let response = in_json(ctx, call, id, era).await;
+        let response = in_json(ctx, call, id, era, audited).await;
         drop(held);
         response
     };
@@ -92,16 +109,33 @@ pub(super) async fn tools_call(
 /// 2026-07-28 request's one-request session.
 type Held = (Vec<Permit>, Option<Closer>);
 
-async fn in_json(ctx: Ctx, call: ToolCall, id: Value, era: Era) -> Response {
-    let response = relay::call_tool(&ctx.manager, &ctx.session, call, None)
-        .await
-        .unwrap_or_else(|| rpc::error(&id, rpc::REQUEST_CANCELLED, "request cancelled"));
+async fn in_json(
+    ctx: Ctx,
+    call: ToolCall,
+    id: Value,
+    era: Era,
+    audited: Option<Audited>,
+) -> Response {
+    let mut response = relay::call_tool(&ctx.manager, &ctx.session, call, None).await;
+    if let Some(audited) = audited {
+        response = audited.finish(&id, response);
+    }
+    let response =
+        response.unwrap_or_else(|| rpc::error(&id, rpc::REQUEST_CANCELLED, "request cancelled"));
     axum::Json(era.finish(&ctx, "tools/call", response)).into_response()
 }
 
 /// The SSE response, fed by a task of the app's `calls`: once the shutdown grace is over, a
 /// call still running answers that the gateway is stopping.
-fn on_stream(calls: &Calls, ctx: Ctx, call: ToolCall, id: Value, era: Era, held: Held) -> Response {
+fn on_stream(
+    calls: &Calls,
+    ctx: Ctx,
+    call: ToolCall,
+    id: Value,
+    era: Era,
+    held: Held,
+    audited: Option<Audited>,
+) -> Response {
     let (tx, rx) = mpsc::channel(64);
     // How long the answer may wait for a client that stopped reading, once the call is done.
     let write_timeout = call.timeout;
@@ -114,6 +148,10 @@ fn on_stream(calls: &Calls, ctx: Ctx, call: ToolCall, id: Value, era: Era, held:
                 let error = rpc::RpcError::from_session(SessionError::ShuttingDown);
                 Some(error.to_response(&id))
             }
+        };
+        let response = match audited {
+            Some(audited) => audited.finish(&id, response),
+            None => response,
         };
         match response {
             Some(response) => {

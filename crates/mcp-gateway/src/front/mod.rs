@@ -18,6 +18,7 @@
 //! never this file.
 
 mod aggregate;
+mod audited;
 mod budget;
 mod call;
 mod declared;

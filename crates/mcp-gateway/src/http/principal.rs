@@ -24,6 +24,16 @@ impl Principal {
         }
     }
 
+    /// Who this is in the audit log: `anonymous`, `basic:<user>`, `bearer` or `key:<name>`.
+    pub(crate) fn audit_name(&self) -> String {
+        match self {
+            Principal::Anonymous => "anonymous".into(),
+            Principal::Basic(user) => format!("basic:{user}"),
+            Principal::Bearer => "bearer".into(),
+            Principal::Key(key) => format!("key:{}", key.name),
+        }
+    }
+
     /// The owner recorded on sessions this principal creates (`None` = unscoped).
     pub(crate) fn owner(&self) -> Option<&str> {
         self.key().map(|k| k.name.as_str())

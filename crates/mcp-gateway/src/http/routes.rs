@@ -21,6 +21,7 @@ use super::error::ApiError;
 use super::principal::Principal;
 use super::state::AppState;
 use super::validate;
+use crate::audit;
 use crate::mcp::Tool;
 use crate::session::{SessionError, SessionSnapshot};
 
@@ -132,9 +133,40 @@ pub(super) async fn call(
         "tool call"
     );
     let _permits = super::admission::enter_call(&state, &service, &request.session_id).await?;
+    let audit = state.sessions.audit().cloned();
+    if let Some(audit) = &audit {
+        audit.admit().map_err(audit_unavailable)?;
+    }
     tracing::debug!(arguments = %request.arguments, "tool call arguments");
     let (tool, session_id) = (request.tool.clone(), request.session_id.clone());
-    let outcome = state.sessions.call(ticket, request).await?;
+    let arguments = audit.as_ref().map(|_| request.arguments.clone());
+    let started = std::time::Instant::now();
+    let outcome = state
+        .sessions
+        .call(ticket, request)
+        .await
+        .map_err(ApiError::from);
+    if let (Some(audit), Some(arguments)) = (&audit, &arguments) {
+        let principal = principal.audit_name();
+        let record = audit::ToolCall {
+            via: "rest",
+            principal: Some(&principal),
+            client: Some(ip),
+            service: &service,
+            tool: &tool,
+            session: &session_id,
+            arguments,
+            outcome: match &outcome {
+                Ok(o) => audit::Outcome::Answered {
+                    is_error: o.result.get("isError") == Some(&Value::Bool(true)),
+                },
+                Err(e) => audit::Outcome::Failed(&e.body.code),
+            },
+            duration: started.elapsed(),
+        };
+        audit.tool_call(&record).map_err(audit_unavailable)?;
+    }
+    let outcome = outcome?;
     tracing::debug!(result = %outcome.result, "tool call result");
     Ok(Json(call_response(
         outcome.result,
@@ -142,6 +174,15 @@ pub(super) async fn call(
         &session_id,
         &tool,
     )))
+}
+
+/// The call may not run, or ran but its record is lost: `audit.on_failure` is `"fail"`.
+pub(super) fn audit_unavailable(e: audit::AuditError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        code::AUDIT_UNAVAILABLE,
+        e.to_string(),
+    )
 }
 
 /// Build the upstream body (`result` = the first text content as a string, else the raw

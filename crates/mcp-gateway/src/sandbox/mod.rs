@@ -108,7 +108,8 @@ pub struct SpawnRequest<'a> {
 }
 
 /// The gateway's own files a child must not reach: the config file, the TLS files, the log
-/// file and the sandbox root (every session's private dir; a child gets its own back).
+/// file, the audit log and the sandbox root (every session's private dir; a child gets its
+/// own back).
 pub fn protected_paths(config: &Config) -> Vec<PathBuf> {
     let mut paths = vec![config.source.clone(), config.session.sandbox_dir.clone()];
     match &config.server.tls {
@@ -117,6 +118,7 @@ pub fn protected_paths(config: &Config) -> Vec<PathBuf> {
         None => {}
     }
     paths.extend(config.logging.file.clone());
+    paths.extend(config.audit.file.clone());
     paths
 }
 

@@ -44,6 +44,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         };
         let entered = self.table.enter(id, owner, how)?;
         self.stop_replaced(entered.replaced);
+        super::manager::audit_session(self.audit.as_ref(), entered.use_.session(), None);
         Ok(())
     }
 

@@ -15,6 +15,7 @@ use super::catalog::Tools;
 use super::launcher::{Launcher, closed_error};
 use super::record::{Child, Session, SessionSnapshot};
 use super::table::{Enter, InUse, Table};
+use crate::audit::Audit;
 use crate::config::Config;
 use crate::mcp::lists_tool;
 use crate::metrics::{self, ExitCause};
@@ -43,6 +44,8 @@ pub(crate) struct SessionManager<A = ()> {
     config: Arc<Config>,
     pub(super) table: Arc<Table<A>>,
     pub(super) launcher: Arc<Launcher>,
+    /// The audit log: sessions opened and closed are recorded here; calls by the routes.
+    pub(super) audit: Option<Arc<Audit>>,
 }
 
 /// A REST call's place in its session (see [`SessionManager::enter_call`]): counted in flight
@@ -52,18 +55,32 @@ pub(crate) struct CallTicket<A> {
     use_: InUse,
     created: bool,
     table: Arc<Table<A>>,
+    audit: Option<Arc<Audit>>,
 }
 
 impl<A> Drop for CallTicket<A> {
     fn drop(&mut self) {
-        if self.created {
-            self.table.discard_if_unused(self.use_.session());
+        if self.created && self.table.discard_if_unused(self.use_.session()) {
+            audit_session(self.audit.as_ref(), self.use_.session(), Some("unused"));
         }
     }
 }
 
+/// Record a session opened (`closed`: `None`) or closed, why.
+pub(super) fn audit_session(audit: Option<&Arc<Audit>>, session: &Session, closed: Option<&str>) {
+    if let Some(audit) = audit {
+        let principal = session.owner().map(|o| format!("key:{o}"));
+        audit.session(
+            &session.id,
+            session.kind().as_str(),
+            principal.as_deref(),
+            closed,
+        );
+    }
+}
+
 impl<A: Send + Sync + 'static> SessionManager<A> {
-    pub(crate) fn new(config: Arc<Config>) -> Arc<Self> {
+    pub(crate) fn new(config: Arc<Config>, audit: Option<Arc<Audit>>) -> Arc<Self> {
         let table = Arc::new(Table::default());
         let waiting = {
             let table = table.clone();
@@ -73,7 +90,19 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
             launcher: Launcher::new(config.clone(), waiting),
             table,
             config,
+            audit,
         })
+    }
+
+    /// The audit log, when `audit.file` is set.
+    pub(crate) fn audit(&self) -> Option<&Arc<Audit>> {
+        self.audit.as_ref()
+    }
+
+    /// Stop a session removed from the table, and record why it closed.
+    fn stop(&self, session: &Arc<Session>, cause: ExitCause) {
+        audit_session(self.audit.as_ref(), session, Some(cause.as_str()));
+        self.launcher.stop_session(session, cause);
     }
 
     pub(crate) fn config(&self) -> &Config {
@@ -100,10 +129,14 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         };
         let entered = self.table.enter(&req.session_id, owner, how)?;
         self.stop_replaced(entered.replaced);
+        if entered.created {
+            audit_session(self.audit.as_ref(), entered.use_.session(), None);
+        }
         Ok(CallTicket {
             use_: entered.use_,
             created: entered.created,
             table: self.table.clone(),
+            audit: self.audit.clone(),
         })
     }
 
@@ -207,7 +240,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
             .table
             .remove_for(id, owner)
             .ok_or_else(|| SessionError::UnknownSession(id.to_string()))?;
-        self.launcher.stop_session(&session, ExitCause::Deleted);
+        self.stop(&session, ExitCause::Deleted);
         Ok(())
     }
 
@@ -215,7 +248,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     pub(crate) fn reap_idle(&self) -> usize {
         let expired = self.table.remove_expired();
         for session in &expired {
-            self.launcher.stop_session(session, ExitCause::Idle);
+            self.stop(session, ExitCause::Idle);
         }
         expired.len()
     }
@@ -257,7 +290,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     pub(crate) async fn shutdown(&self) {
         self.launcher.begin_shutdown();
         for session in &self.table.drain() {
-            self.launcher.stop_session(session, ExitCause::Shutdown);
+            self.stop(session, ExitCause::Shutdown);
         }
         self.launcher.wait_all().await;
     }
@@ -265,7 +298,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     /// Stop `session`'s children (it was replaced under its id after expiring).
     pub(super) fn stop_replaced(&self, session: Option<Arc<Session>>) {
         if let Some(old) = session {
-            self.launcher.stop_session(&old, ExitCause::Idle);
+            self.stop(&old, ExitCause::Idle);
         }
     }
 }

@@ -143,6 +143,11 @@ impl Session {
 
     /// Whether a principal owning `owner` may see and use this session: unscoped principals
     /// (`None`) may use every session, a key only those it created.
+    /// The scoped key that opened the session (`None`: the upstream credentials).
+    pub(super) fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+
     pub(super) fn visible_to(&self, owner: Option<&str>) -> bool {
         owner.is_none() || self.owner.as_deref() == owner
     }

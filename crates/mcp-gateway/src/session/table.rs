@@ -197,7 +197,7 @@ impl<A> Table<A> {
     /// Drop a session created by a use that failed before it held anything (its first child
     /// failed to start, its tool is unknown), unless something else uses it meanwhile:
     /// `GET /sessions` must not list an empty session nobody asked to keep.
-    pub(super) fn discard_if_unused(&self, session: &Arc<Session>) {
+    pub(super) fn discard_if_unused(&self, session: &Arc<Session>) -> bool {
         let mut table = self.lock();
         let same = table
             .get(&session.id)
@@ -205,7 +205,9 @@ impl<A> Table<A> {
         if same && session.close_if_unused(ExitCause::Stopped) {
             table.remove(&session.id);
             tracing::info!(session = %session.id, "session dropped: its first use failed");
+            return true;
         }
+        false
     }
 
     /// Remove session `id` if `owner` may see it; the caller stops its children.

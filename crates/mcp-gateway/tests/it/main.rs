@@ -3,6 +3,7 @@
 mod support;
 
 mod api;
+mod audit;
 mod broken_wire;
 mod churn;
 mod cli;
