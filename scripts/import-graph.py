@@ -29,7 +29,8 @@ ALLOWED = {
     "sandbox": {"config"},
     "mcp": {"config", "logging", "metrics", "sandbox"},
     "session": {"config", "mcp", "metrics"},
-    "http": {"config", "front", "mcp", "metrics", "ratelimit", "session"},
+    "oauth": {"config"},
+    "http": {"config", "front", "mcp", "metrics", "oauth", "ratelimit", "session"},
     "front": {"config", "http", "logging", "mcp", "ratelimit", "session"},
     "cli": {"config", "front", "http", "logging", "sandbox"},
 }

@@ -71,7 +71,7 @@ pub(super) async fn tools(
     let tools = state.sessions.tools(&service).await?;
     let tools = tools
         .iter()
-        .filter(|t| principal.key().is_none() || principal.allows_tool(&service, &t.name))
+        .filter(|t| principal.allows_tool(&service, &t.name))
         .cloned()
         .collect();
     Ok(Json(ToolList { service, tools }))
