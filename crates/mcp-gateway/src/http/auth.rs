@@ -45,7 +45,7 @@ pub(super) async fn require_auth(
                 request.extensions_mut().insert(principal);
                 return next.run(request).await;
             }
-            Checked::Refused(response) => return response,
+            Checked::Refused(response) => return close_after(response),
             Checked::Invalid(err) => token_error = Some(err),
         }
     }
@@ -77,5 +77,16 @@ pub(super) async fn require_auth(
     if let Some(verifier) = &state.oauth {
         oauth::add_challenge(&mut response, verifier, &path, token_error.as_ref());
     }
+    close_after(response)
+}
+
+/// A refusal answered before the request's body was read ends its connection, and says so:
+/// the unread body leaves the connection unusable, and a client that reused it (an MCP client
+/// following a 401 to the metadata, at once) would see it closed under its next request.
+fn close_after(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
     response
 }

@@ -188,11 +188,11 @@ impl KeySet {
                 return Err(TokenError::UnknownKey);
             }
         }
-        // An unknown key. A fetch under way (another token with the same new key) may bring
-        // it: wait for that one first.
-        drop(self.fetching.lock().await);
-        // Then fetch again, at most once per `refresh`.
-        let generation = {
+        // An unknown key: fetch again, at most once per `refresh`. The lock is held from the
+        // decision to the end of the fetch, so tokens with the same new key that arrive
+        // meanwhile wait for that fetch and then find the key.
+        let _one = self.fetching.lock().await;
+        {
             let mut state = self.state.lock().unwrap();
             if let Some(key) = state.find(kid, alg) {
                 return Ok(key);
@@ -205,10 +205,9 @@ impl KeySet {
                 return Err(TokenError::UnknownKey);
             }
             state.unknown_refresh = Some(Instant::now());
-            state.generation
-        };
+        }
         tracing::info!(issuer = %self.issuer, kid = kid.unwrap_or(""), "token names an unknown key: fetching the issuer's keys again");
-        let _ = self.fetch(http, generation).await;
+        let _ = self.fetch_locked(http).await;
         self.state
             .lock()
             .unwrap()
@@ -219,11 +218,16 @@ impl KeySet {
     /// Fetch the keys, unless someone did since `seen` (the generation the caller looked at).
     async fn fetch(&self, http: &reqwest::Client, seen: u64) -> Result<(), TokenError> {
         let _one = self.fetching.lock().await;
+        if self.state.lock().unwrap().generation != seen {
+            return Ok(());
+        }
+        self.fetch_locked(http).await
+    }
+
+    /// Fetch the keys; the caller holds `fetching`.
+    async fn fetch_locked(&self, http: &reqwest::Client) -> Result<(), TokenError> {
         let jwks_uri = {
             let state = self.state.lock().unwrap();
-            if state.generation != seen {
-                return Ok(());
-            }
             state.jwks_uri.clone().or(self.configured_jwks_uri.clone())
         };
         let result = async {

@@ -1,10 +1,12 @@
 //! MCP authorization: the gateway as an OAuth resource server, against a real OpenID provider
 //! (npm `oidc-provider`, started by each test from `provider.mjs`). Tokens come from its token
-//! endpoint (client_credentials with an RFC 8707 resource); the ones it will not issue
-//! (expired, signed by a key it never published) are signed by the provider process itself
-//! through its test controls.
+//! endpoint (client_credentials with an RFC 8707 resource, or authorization code + PKCE driven
+//! by the official Python SDK's OAuth client); the ones it will not issue (expired, signed by a
+//! key it never published) are signed by the provider process itself through its test
+//! controls.
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -549,4 +551,75 @@ async fn key_rotation_while_calls_run_fails_no_call() {
         2,
         "the keys were fetched once at first use and once for the new key"
     );
+}
+
+/// The Python SDK's OAuth client signs in as `login` through the provider and calls a tool;
+/// returns the access token it got.
+async fn python_sign_in(gw: &TestGateway, login: &str) -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/clients/python_oauth_client.py")
+        .display()
+        .to_string();
+    let (url, login) = (gw.url("/mcp"), login.to_string());
+    let output = within(
+        120,
+        "the Python SDK's OAuth client",
+        tokio::task::spawn_blocking(move || {
+            Command::new(peer("py/bin/python"))
+                .args([script, url, login])
+                .output()
+                .expect("run the Python client")
+        }),
+    )
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("OK"),
+        "python_oauth_client.py failed\nstdout:\n{stdout}\nstderr:\n{}\ngateway log:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        gw.log()
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("token "))
+        .expect("the client printed its token")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_signs_in_with_only_the_url_and_calls_tools() {
+    let provider = Provider::start().await;
+    let gw = TestGateway::start(oauth_config(&provider)).await;
+    // Discovery from the 401, registration, authorization code + PKCE, token, tool call.
+    let alice = python_sign_in(&gw, "alice").await;
+    let bob = python_sign_in(&gw, "bob").await;
+    assert_ne!(alice, bob);
+    // Each token is for this resource and its user; each user's MCP session is its own.
+    let claims = |token: &str| -> Value {
+        use base64::Engine;
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(claims(&alice)["aud"], json!(gw.url("/mcp")));
+    assert_eq!(claims(&alice)["sub"], "alice");
+    assert_eq!(claims(&bob)["sub"], "bob");
+    let alice = leak(alice);
+    let mut mcp = Mcp::open_as(&gw, "/mcp", alice).await;
+    let bobs_view = Mcp {
+        token: leak(bob),
+        session: mcp.session.clone(),
+        ..Mcp::new(&gw, "/mcp")
+    };
+    let resp = bobs_view
+        .notify("notifications/initialized", json!({}))
+        .await;
+    assert_eq!(resp.status(), 404, "alice's session is unknown to bob");
+    let result = mcp.call("fy__echo", json!({"text": "still mine"})).await;
+    assert_eq!(result["content"][0]["text"], "still mine");
 }

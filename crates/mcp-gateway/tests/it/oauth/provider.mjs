@@ -51,7 +51,7 @@ function makeProvider() {
     clientDefaults: { id_token_signed_response_alg: 'ES256' },
     jwks: { keys },
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       registration: { enabled: true },
