@@ -45,7 +45,9 @@ pub struct AuthorizationServer {
 /// the same `services`, `tools`, `rate_limits` and `metrics` may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
-    pub scope: String,
+    /// `None` for `"scope": "*"`: every valid token for this resource, whatever its scopes
+    /// (for issuers whose tokens carry none; the audience binding still applies).
+    pub scope: Option<String>,
     pub services: Names,
     pub tools: Names,
     pub service_tools: BTreeMap<String, Names>,
@@ -54,6 +56,11 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// Whether a token with `scopes` holds this grant.
+    pub fn held_by(&self, scopes: &[String]) -> bool {
+        self.scope.as_ref().is_none_or(|s| scopes.contains(s))
+    }
+
     pub fn allows_service(&self, service: &str) -> bool {
         self.services.allows(service)
     }
@@ -74,7 +81,7 @@ impl OAuthConfig {
         let mut seen = BTreeSet::new();
         self.grants
             .iter()
-            .map(|g| g.scope.as_str())
+            .filter_map(|g| g.scope.as_deref())
             .filter(|s| seen.insert(*s))
             .collect()
     }
@@ -266,11 +273,16 @@ fn grants(
             ok = false;
             continue;
         };
-        let scope = g.read(d, "scope", |v| read_str(v).and_then(parse_scope));
+        let scope = g.read(d, "scope", |v| {
+            read_str(v).and_then(|s| match s {
+                "*" => Ok(None),
+                s => parse_scope(s).map(Some),
+            })
+        });
         if scope.is_none() && g.get("scope").is_none() {
             d.error(
                 &g.key("scope"),
-                "required: the OAuth scope this grant is for",
+                "required: the OAuth scope this grant is for (\"*\": every valid token)",
             );
         }
         let Access {

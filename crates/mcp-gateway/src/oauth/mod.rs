@@ -97,7 +97,7 @@ impl Verifier {
             .grants
             .iter()
             .filter(|g| g.allows_service(service))
-            .map(|g| g.scope.clone())
+            .filter_map(|g| g.scope.clone())
             .collect();
         out.dedup();
         out
@@ -162,7 +162,7 @@ impl Verifier {
         let grants = self
             .grants
             .iter()
-            .filter(|g| claims.scopes.contains(&g.scope))
+            .filter(|g| g.held_by(&claims.scopes))
             .cloned()
             .collect();
         Ok(Token {

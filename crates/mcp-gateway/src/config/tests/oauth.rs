@@ -39,10 +39,26 @@ fn a_full_section() {
     assert!(o.grants[1].metrics && o.grants[1].allows_service("b"));
     assert_eq!(o.grants[1].limits.call_limit.as_ref().unwrap()[0].count, 5);
     assert_eq!(o.scopes(), ["mcp:a", "mcp:all"], "each scope once");
+    assert_eq!(o.grants[0].scope.as_deref(), Some("mcp:a"));
+    assert!(o.grants[0].held_by(&["x".into(), "mcp:a".into()]));
+    assert!(!o.grants[0].held_by(&["mcp:all".into()]));
     assert_eq!(o.leeway, Duration::from_secs(5));
     assert_eq!(o.jwks_refresh, Duration::from_secs(10));
     assert_eq!(o.jwks_max_age, Duration::from_secs(3600));
     assert!(ok(&with_oauth(GOOD)).warnings.is_empty());
+}
+
+#[test]
+fn a_star_grant_is_held_by_every_token_and_not_advertised() {
+    let c = config(&with_oauth(
+        r#"{"resource": "https://m", "authorization_servers": ["https://i"],
+        "grants": [{"scope": "*", "services": ["a"]}, {"scope": "admin", "metrics": true}]}"#,
+    ));
+    let o = c.traffic.oauth.unwrap();
+    assert_eq!(o.grants[0].scope, None);
+    assert!(o.grants[0].held_by(&[]));
+    assert!(!o.grants[1].held_by(&[]));
+    assert_eq!(o.scopes(), ["admin"]);
 }
 
 #[test]
