@@ -623,3 +623,51 @@ async fn the_python_sdk_signs_in_with_only_the_url_and_calls_tools() {
     let result = mcp.call("fy__echo", json!({"text": "still mine"})).await;
     assert_eq!(result["content"][0]["text"], "still mine");
 }
+
+#[test]
+fn validate_describes_oauth_and_names_each_problem() {
+    let gateway = |dir: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+            .args(["validate", "-c", "cfg.json"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let good = json!({
+        "server": {"host": "0.0.0.0"},
+        "services": {"fx": {"command": [fixture_bin()]}},
+        "auth": {"oauth": {"resource": "https://mcp.example.com",
+            "authorization_servers": ["https://login.example.com/realms/acme"],
+            "grants": [{"scope": "mcp:all", "services": "*"}]}}
+    });
+    std::fs::write(dir.path().join("cfg.json"), good.to_string()).unwrap();
+    let (code, stdout) = gateway(dir.path());
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("OAuth access tokens for https://mcp.example.com from https://login.example.com/realms/acme (1 grants)"),
+        "{stdout}"
+    );
+    let bad = json!({
+        "server": {"host": "0.0.0.0", "auth_token": "t"},
+        "services": {"fx": {"command": [fixture_bin()]}},
+        "auth": {"oauth": {"resource": "http://mcp.example.com",
+            "authorization_servers": [{"jwks_uri": "https://k.example.com"}],
+            "grants": [{"scope": "two words"}], "relax_audience": true}}
+    });
+    std::fs::write(dir.path().join("cfg.json"), bad.to_string()).unwrap();
+    let (code, stdout) = gateway(dir.path());
+    assert_eq!(code, Some(1), "{stdout}");
+    for needle in [
+        "error: cfg.json: auth.oauth.resource: must use https",
+        "error: cfg.json: auth.oauth.authorization_servers[0].issuer: required",
+        "error: cfg.json: auth.oauth.grants[0].scope: expected one scope",
+        "warning: cfg.json: auth.oauth.relax_audience: unknown key",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+}
