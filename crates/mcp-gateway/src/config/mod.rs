@@ -29,7 +29,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use describe::describe;
-pub use oauth::{AuthorizationServer, Grant, OAuthConfig};
+pub use oauth::{AuthorizationServer, Grant, Introspection, OAuthConfig};
 pub use rate::{parse_rate, parse_rates};
 pub use subst::substitute;
 pub use traffic::{

@@ -29,6 +29,9 @@ pub struct OAuthConfig {
     /// `auth.oauth.jwks_max_age_seconds` (default 3600): keys older than this are fetched
     /// again before use (the old ones stay if the fetch fails).
     pub jwks_max_age: Duration,
+    /// `auth.oauth.introspection_cache_seconds` (default 60, 0 = none): how long an
+    /// introspection's answer is reused (never past the token's `exp`).
+    pub introspection_cache: Duration,
 }
 
 /// One entry of `auth.oauth.authorization_servers`.
@@ -39,6 +42,27 @@ pub struct AuthorizationServer {
     /// `jwks_uri`: where its keys are; default: from its metadata (RFC 8414, or OpenID
     /// discovery).
     pub jwks_uri: Option<String>,
+    /// `introspection`: check opaque (non-JWT) tokens at its introspection endpoint (RFC 7662).
+    pub introspection: Option<Introspection>,
+}
+
+/// `authorization_servers[i].introspection`: how the gateway asks about an opaque token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Introspection {
+    /// `endpoint`: default: `introspection_endpoint` of the issuer's metadata.
+    pub endpoint: Option<String>,
+    /// `client_id` and `client_secret`: the gateway's credentials there (HTTP Basic).
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for Introspection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Introspection")
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One entry of `auth.oauth.grants`: a token holding `scope` may use what a scoped key with
@@ -130,6 +154,15 @@ pub(super) fn oauth(
             max: 24 * HOUR,
         },
     );
+    let introspection_cache = o.secs(
+        d,
+        "introspection_cache_seconds",
+        Duration::from_secs(60),
+        Secs {
+            zero_ok: true,
+            max: HOUR,
+        },
+    );
     o.finish(d);
     Some(OAuthConfig {
         resource,
@@ -138,6 +171,7 @@ pub(super) fn oauth(
         leeway,
         jwks_refresh,
         jwks_max_age,
+        introspection_cache,
     })
 }
 
@@ -206,6 +240,7 @@ fn authorization_servers(o: &mut Obj<'_>, d: &mut Diags<'_>) -> Option<Vec<Autho
                 .map(|_| AuthorizationServer {
                     issuer: issuer.trim().to_owned(),
                     jwks_uri: None,
+                    introspection: None,
                 })
                 .map_err(|m| d.error(&at, m))
                 .ok(),
@@ -223,10 +258,14 @@ fn authorization_servers(o: &mut Obj<'_>, d: &mut Diags<'_>) -> Option<Vec<Autho
                 let jwks_uri = s.read(d, "jwks_uri", |v| {
                     read_str(v).and_then(parse_http_url).map(String::from)
                 });
+                let introspection = s
+                    .object(d, "introspection")
+                    .and_then(|o| introspection(o, d));
                 s.finish(d);
                 Some(AuthorizationServer {
                     issuer: issuer?,
                     jwks_uri,
+                    introspection,
                 })
             }),
         };
@@ -240,6 +279,28 @@ fn authorization_servers(o: &mut Obj<'_>, d: &mut Diags<'_>) -> Option<Vec<Autho
         }
     }
     ok.then_some(out)
+}
+
+fn introspection(mut o: Obj<'_>, d: &mut Diags<'_>) -> Option<Introspection> {
+    let endpoint = o.read(d, "endpoint", |v| {
+        read_str(v).and_then(parse_http_url).map(String::from)
+    });
+    let client_id = o.non_empty(d, "client_id");
+    let client_secret = o.non_empty(d, "client_secret");
+    for (name, value) in [("client_id", &client_id), ("client_secret", &client_secret)] {
+        if value.is_none() {
+            d.error(
+                &o.key(name),
+                "required: the gateway's credentials at the introspection endpoint",
+            );
+        }
+    }
+    o.finish(d);
+    Some(Introspection {
+        endpoint,
+        client_id: client_id?,
+        client_secret: client_secret?,
+    })
 }
 
 fn grants(

@@ -38,7 +38,7 @@ pub(super) async fn require_auth(
     let path = request.uri().path().to_owned();
     let mut token_error = None;
     if let Some(verifier) = &state.oauth
-        && let Some(token) = oauth::bearer_jwt(request.headers())
+        && let Some(token) = oauth::bearer_token(verifier, request.headers())
     {
         match oauth::check(verifier, token, &path).await {
             Checked::Accepted(principal) => {

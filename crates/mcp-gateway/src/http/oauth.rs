@@ -141,11 +141,13 @@ fn scopes_of(verifier: &Verifier, path: &str) -> Vec<String> {
     }
 }
 
-/// The bearer token of the `Authorization` header, if it looks like a JWT.
-pub(super) fn bearer_jwt(headers: &HeaderMap) -> Option<&str> {
+/// The bearer token of the `Authorization` header, if it is one to check: a JWT, or any
+/// token when opaque tokens are introspected.
+pub(super) fn bearer_token<'h>(verifier: &Verifier, headers: &'h HeaderMap) -> Option<&'h str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let token = value.strip_prefix("Bearer ")?;
-    Verifier::looks_like_jwt(token).then_some(token)
+    (!token.is_empty() && (Verifier::looks_like_jwt(token) || verifier.introspects()))
+        .then_some(token)
 }
 
 /// What a presented access token amounts to.
@@ -164,11 +166,11 @@ pub(super) async fn check(verifier: &Verifier, token: &str, path: &str) -> Check
     let resource = verifier.resource_of(path);
     let token = match verifier.verify(token, &resource).await {
         Ok(token) => token,
-        Err(TokenError::KeysUnavailable) => {
+        Err(err @ (TokenError::KeysUnavailable | TokenError::AuthorizationServerUnavailable)) => {
             let mut error = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 code::SERVICE_UNAVAILABLE,
-                "the authorization server's keys cannot be fetched",
+                err.to_string(),
             );
             error.retry_after = Some(5);
             return Checked::Refused(error.into_response());

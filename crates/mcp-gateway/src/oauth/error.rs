@@ -22,4 +22,8 @@ pub(crate) enum TokenError {
     NotYetValid,
     #[error("the authorization server's keys cannot be fetched")]
     KeysUnavailable,
+    #[error("token is not active")]
+    Inactive,
+    #[error("the authorization server cannot be reached")]
+    AuthorizationServerUnavailable,
 }

@@ -10,7 +10,9 @@
 
 mod claims;
 mod error;
+mod introspect;
 mod jwks;
+mod metadata;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,6 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{Grant, OAuthConfig};
 pub(crate) use error::TokenError;
+use introspect::Introspector;
 use jwks::KeySet;
 
 /// A token that passed: who it is and what it may use.
@@ -38,6 +41,7 @@ pub(crate) struct Verifier {
     /// The gateway's origin, e.g. `https://mcp.example.com` (no trailing slash).
     resource: String,
     issuers: Vec<KeySet>,
+    introspectors: Vec<Introspector>,
     grants: Vec<Arc<Grant>>,
     scopes: Vec<String>,
     leeway: Duration,
@@ -59,6 +63,11 @@ impl Verifier {
                 .authorization_servers
                 .iter()
                 .map(|s| KeySet::new(s, config))
+                .collect(),
+            introspectors: config
+                .authorization_servers
+                .iter()
+                .filter_map(|s| Introspector::new(s, config.introspection_cache))
                 .collect(),
             grants: config.grants.clone(),
             scopes: config.scopes().into_iter().map(String::from).collect(),
@@ -113,10 +122,50 @@ impl Verifier {
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
     }
 
+    /// Whether opaque tokens are checked (some issuer has `introspection`).
+    pub(crate) fn introspects(&self) -> bool {
+        !self.introspectors.is_empty()
+    }
+
     /// Verify a token presented for the resource `resource` (from [`Verifier::resource_of`]).
     /// A token for the gateway's origin is good on every path; one for an MCP endpoint only
-    /// there.
+    /// there. A JWT is checked here; anything else by the issuers' introspection endpoints.
     pub(crate) async fn verify(&self, token: &str, resource: &str) -> Result<Token, TokenError> {
+        let (issuer, claims) = if Self::looks_like_jwt(token) {
+            self.jwt_claims(token).await?
+        } else {
+            self.introspected_claims(token).await?
+        };
+        let mut audiences = vec![self.resource.clone(), format!("{}/", self.resource)];
+        if resource != self.resource {
+            audiences.push(resource.to_owned());
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let expect = claims::Expect {
+            issuer,
+            audiences: &audiences,
+            now,
+            leeway: self.leeway.as_secs(),
+        };
+        let claims = claims::check(&claims, &expect)?;
+        let grants = self
+            .grants
+            .iter()
+            .filter(|g| g.held_by(&claims.scopes))
+            .cloned()
+            .collect();
+        Ok(Token {
+            issuer: issuer.to_owned(),
+            subject: claims.subject,
+            scopes: claims.scopes,
+            grants,
+        })
+    }
+
+    /// A JWT's issuer and claims, its signature checked with a key its issuer publishes.
+    async fn jwt_claims(&self, token: &str) -> Result<(&str, Map<String, Value>), TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed("bad header"))?;
         let alg = header.alg;
@@ -145,32 +194,26 @@ impl Verifier {
                     _ => TokenError::Malformed("cannot be decoded"),
                 }
             })?;
-        let mut audiences = vec![self.resource.clone(), format!("{}/", self.resource)];
-        if resource != self.resource {
-            audiences.push(resource.to_owned());
+        Ok((&keys.issuer, data.claims))
+    }
+
+    /// An opaque token's issuer and claims: the first issuer that says it is active.
+    async fn introspected_claims(
+        &self,
+        token: &str,
+    ) -> Result<(&str, Map<String, Value>), TokenError> {
+        if self.introspectors.is_empty() {
+            return Err(TokenError::Malformed("not a JWT"));
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let expect = claims::Expect {
-            issuer: &keys.issuer,
-            audiences: &audiences,
-            now,
-            leeway: self.leeway.as_secs(),
-        };
-        let claims = claims::check(&data.claims, &expect)?;
-        let grants = self
-            .grants
-            .iter()
-            .filter(|g| g.held_by(&claims.scopes))
-            .cloned()
-            .collect();
-        Ok(Token {
-            issuer: keys.issuer.clone(),
-            subject: claims.subject,
-            scopes: claims.scopes,
-            grants,
-        })
+        let mut failed = None;
+        for introspector in &self.introspectors {
+            match introspector.claims(&self.http, token).await {
+                Ok(Some(claims)) => return Ok((&introspector.issuer, claims)),
+                Ok(None) => {}
+                Err(err) => failed = Some(err),
+            }
+        }
+        Err(failed.unwrap_or(TokenError::Inactive))
     }
 }
 

@@ -12,7 +12,8 @@ fn with_oauth(oauth: &str) -> String {
 
 const GOOD: &str = r#"{"resource": "https://mcp.example.com/",
     "authorization_servers": ["https://idp.example.com/realms/x",
-        {"issuer": "https://login.example.org/tenant/v2.0", "jwks_uri": "https://login.example.org/keys"}],
+        {"issuer": "https://login.example.org/tenant/v2.0", "jwks_uri": "https://login.example.org/keys",
+         "introspection": {"client_id": "gw", "client_secret": "s3cret"}}],
     "grants": [{"scope": "mcp:a", "services": ["a"], "tools": ["t1"]},
                {"scope": "mcp:all", "metrics": true, "rate_limits": {"call_limit": "5 per minute"}},
                {"scope": "mcp:a", "services": ["b"]}],
@@ -29,6 +30,15 @@ fn a_full_section() {
         "https://idp.example.com/realms/x"
     );
     assert_eq!(o.authorization_servers[0].jwks_uri, None);
+    assert_eq!(o.authorization_servers[0].introspection, None);
+    let introspection = o.authorization_servers[1].introspection.as_ref().unwrap();
+    assert_eq!(introspection.client_id, "gw");
+    assert_eq!(introspection.endpoint, None);
+    assert!(
+        !format!("{introspection:?}").contains("s3cret"),
+        "secrets stay out of logs"
+    );
+    assert_eq!(o.introspection_cache, Duration::from_secs(60));
     assert_eq!(
         o.authorization_servers[1].jwks_uri.as_deref(),
         Some("https://login.example.org/keys")
@@ -132,6 +142,14 @@ fn errors_name_the_key() {
         (
             format!(r#"{{"resource": "https://m", {servers}}}"#),
             "auth.oauth.grants",
+            "required",
+        ),
+        (
+            format!(
+                r#"{{"resource": "https://m", "authorization_servers": [{{"issuer": "https://i",
+                "introspection": {{"client_id": "gw"}}}}], {grants}}}"#
+            ),
+            "auth.oauth.authorization_servers[0].introspection.client_secret",
             "required",
         ),
         (

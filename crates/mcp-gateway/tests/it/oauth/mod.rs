@@ -107,6 +107,13 @@ impl Provider {
             .unwrap()
     }
 
+    /// How many times its introspection endpoint was asked.
+    async fn introspections(&self) -> u64 {
+        self.control("__stats", None).await["introspections"]
+            .as_u64()
+            .unwrap()
+    }
+
     async fn control(&self, what: &str, body: Option<Value>) -> Value {
         let url = format!("{}/{what}", self.issuer);
         let req = match body {
@@ -670,4 +677,55 @@ fn validate_describes_oauth_and_names_each_problem() {
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opaque_tokens_are_introspected_with_a_short_cache() {
+    let provider = Provider::start().await;
+    let mut config = oauth_config(&provider);
+    config["auth"]["oauth"]["authorization_servers"] = json!([{
+        "issuer": provider.issuer,
+        "introspection": {"client_id": "gateway-rs", "client_secret": "gateway-rs-secret"}
+    }]);
+    let gw = TestGateway::start(config).await;
+    let mcp_resource = format!("{}/mcp", gw.base);
+    // `mcp:opaque` makes the provider issue an opaque token (its RFC 8707 audience recorded).
+    let opaque = provider.token("mcp:all mcp:opaque", &mcp_resource).await;
+    assert!(!opaque.contains('.'), "not a JWT: {opaque}");
+    let before = provider.introspections().await;
+    let mut mcp = Mcp::open_as(&gw, "/mcp", leak(opaque.clone())).await;
+    let result = mcp.call("fx__echo", json!({"text": "opaque"})).await;
+    assert_eq!(result["content"][0]["text"], "opaque", "{result}");
+    assert_eq!(
+        provider.introspections().await - before,
+        1,
+        "initialize, initialized, tools/call: one introspection, then the cache"
+    );
+
+    // Its audience is checked as a JWT's; an unknown token is not active; JWTs still work.
+    let elsewhere = provider
+        .token("mcp:all mcp:opaque", "http://127.0.0.1:1/mcp")
+        .await;
+    let meta = format!("{}/.well-known/oauth-protected-resource/mcp", gw.base);
+    for (token, description) in [
+        (elsewhere.as_str(), "token audience is not this resource"),
+        ("made-up-token", "token is not active"),
+    ] {
+        let (status, challenges, body) = initialize_with(&gw, "/mcp", Some(token)).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(
+            challenges[0],
+            format!(
+                "Bearer error=\"invalid_token\", error_description=\"{description}\", resource_metadata=\"{meta}\", scope=\"mcp:all mcp:fx\""
+            )
+        );
+    }
+    let jwt = provider.token("mcp:all", &mcp_resource).await;
+    let (status, _, _) = initialize_with(&gw, "/mcp", Some(&jwt)).await;
+    assert_eq!(status, 200);
+    // The static token is still the static token, never sent to the provider.
+    let asked = provider.introspections().await;
+    let (status, _) = gw.get("/services").await;
+    assert_eq!(status, 200);
+    assert_eq!(provider.introspections().await, asked);
 }

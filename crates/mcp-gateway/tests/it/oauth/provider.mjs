@@ -8,7 +8,8 @@
 //   POST /__mint    {claims, key: "current"|"rogue"} -> {token}: a JWT signed with the
 //                   provider's current key or with a key it never published (for expired
 //                   tokens and tokens by an unknown key, which the provider will not issue)
-//   GET  /__stats   {jwks: how many times /jwks was fetched}
+//   GET  /__stats   {jwks, introspections: how many times /jwks and the introspection
+//                   endpoint were asked}
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -19,7 +20,8 @@ const { default: Provider } = await import(
   pathToFileURL(path.join(dir, 'node_modules/oidc-provider/lib/index.js')).href
 );
 
-const SCOPES = 'mcp:all mcp:fx mcp:none';
+// `mcp:opaque` makes the token opaque (checked by introspection) instead of a JWT.
+const SCOPES = 'mcp:all mcp:fx mcp:none mcp:opaque';
 
 function newKey() {
   const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -30,6 +32,7 @@ function newKey() {
 const keys = [newKey()];
 const rogue = newKey();
 let jwksFetches = 0;
+let introspections = 0;
 
 const server = http.createServer();
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -46,6 +49,14 @@ function makeProvider() {
         response_types: [],
         scope: SCOPES,
       },
+      {
+        // The gateway, when it introspects opaque tokens (RFC 7662).
+        client_id: 'gateway-rs',
+        client_secret: 'gateway-rs-secret',
+        grant_types: [],
+        redirect_uris: [],
+        response_types: [],
+      },
     ],
     scopes: ['openid', 'offline_access', ...SCOPES.split(' ')],
     clientDefaults: { id_token_signed_response_alg: 'ES256' },
@@ -59,13 +70,16 @@ function makeProvider() {
         enabled: true,
         defaultResource: () => undefined,
         useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx, resourceIndicator) => ({
-          scope: SCOPES,
-          audience: resourceIndicator,
-          accessTokenTTL: 600,
-          accessTokenFormat: 'jwt',
-          jwt: { sign: { alg: 'ES256' } },
-        }),
+        getResourceServerInfo: (ctx, resourceIndicator) => {
+          const opaque = String(ctx.oidc.params?.scope ?? '').split(' ').includes('mcp:opaque');
+          return {
+            scope: SCOPES,
+            audience: resourceIndicator,
+            accessTokenTTL: 600,
+            accessTokenFormat: opaque ? 'opaque' : 'jwt',
+            ...(opaque ? {} : { jwt: { sign: { alg: 'ES256' } } }),
+          };
+        },
       },
     },
   });
@@ -111,9 +125,10 @@ server.on('request', async (req, res) => {
       return json(res, { token: mint(claims, key === 'rogue' ? rogue : keys[0]) });
     }
     if (req.method === 'GET' && url.pathname === '/__stats') {
-      return json(res, { jwks: jwksFetches });
+      return json(res, { jwks: jwksFetches, introspections });
     }
     if (url.pathname === '/jwks') jwksFetches += 1;
+    if (url.pathname === '/token/introspection') introspections += 1;
     return handler(req, res);
   } catch (err) {
     res.writeHead(500);
