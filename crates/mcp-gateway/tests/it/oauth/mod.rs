@@ -88,8 +88,17 @@ impl Provider {
     /// A token with `claims`, signed by the provider's current key or by `"rogue"`, a key it
     /// never published.
     async fn mint(&self, claims: Value, key: &str) -> String {
+        self.mint_alg(claims, key, "ES256").await
+    }
+
+    /// [`Self::mint`] with the header's `alg`: `HS256` is keyed with the published public
+    /// key (the algorithm-confusion forgery), `none` is unsigned.
+    async fn mint_alg(&self, claims: Value, key: &str, alg: &str) -> String {
         let body = self
-            .control("__mint", Some(json!({"claims": claims, "key": key})))
+            .control(
+                "__mint",
+                Some(json!({"claims": claims, "key": key, "alg": alg})),
+            )
             .await;
         body["token"].as_str().unwrap().to_string()
     }
@@ -375,6 +384,12 @@ async fn refused_tokens_get_their_challenge_and_reach_no_child() {
     let control = provider
         .mint(claims(now + 600, &mcp_resource), "current")
         .await;
+    let hmac = provider
+        .mint_alg(claims(now + 600, &mcp_resource), "current", "HS256")
+        .await;
+    let unsigned = provider
+        .mint_alg(claims(now + 600, &mcp_resource), "current", "none")
+        .await;
     let mut tampered = control.clone();
     tampered.truncate(tampered.len() - 4);
     tampered.push_str("AAAA");
@@ -402,6 +417,16 @@ async fn refused_tokens_get_their_challenge_and_reach_no_child() {
             "a bad signature",
             tampered.as_str(),
             "token signature is invalid",
+        ),
+        (
+            "HS256 keyed with the public key",
+            hmac.as_str(),
+            "token signed with an algorithm not accepted here",
+        ),
+        (
+            "no signature (alg none)",
+            unsigned.as_str(),
+            "malformed token: bad header",
         ),
     ] {
         let (status, challenges, body) = initialize_with(&gw, "/mcp", Some(token)).await;

@@ -5,7 +5,7 @@
 //
 // Test controls beside the provider's own routes (loopback only, this is a test fixture):
 //   POST /__rotate  a new signing key first in the JWKS, the old one kept after it -> {kid}
-//   POST /__mint    {claims, key: "current"|"rogue"} -> {token}: a JWT signed with the
+//   POST /__mint    {claims, key: "current"|"rogue", alg?} -> {token}: a JWT signed with the
 //                   provider's current key or with a key it never published (for expired
 //                   tokens and tokens by an unknown key, which the provider will not issue)
 //   GET  /__stats   {jwks, introspections: how many times /jwks and the introspection
@@ -93,9 +93,17 @@ function b64url(data) {
   return Buffer.from(data).toString('base64url');
 }
 
-function mint(claims, jwk) {
-  const header = { alg: 'ES256', typ: 'at+jwt', kid: jwk.kid };
+// `alg` ES256 (default); or the classic forgeries: HS256 keyed with the published public key,
+// and `none` (unsigned).
+function mint(claims, jwk, alg = 'ES256') {
+  const header = { alg, typ: 'at+jwt', kid: jwk.kid };
   const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  if (alg === 'none') return `${input}.`;
+  if (alg === 'HS256') {
+    const { d, ...publicJwk } = jwk;
+    const mac = crypto.createHmac('sha256', JSON.stringify(publicJwk)).update(input).digest();
+    return `${input}.${b64url(mac)}`;
+  }
   const key = crypto.createPrivateKey({ key: jwk, format: 'jwk' });
   const signature = crypto.sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
   return `${input}.${b64url(signature)}`;
@@ -121,8 +129,8 @@ server.on('request', async (req, res) => {
       return json(res, { kid: keys[0].kid });
     }
     if (req.method === 'POST' && url.pathname === '/__mint') {
-      const { claims, key } = await body(req);
-      return json(res, { token: mint(claims, key === 'rogue' ? rogue : keys[0]) });
+      const { claims, key, alg } = await body(req);
+      return json(res, { token: mint(claims, key === 'rogue' ? rogue : keys[0], alg) });
     }
     if (req.method === 'GET' && url.pathname === '/__stats') {
       return json(res, { jwks: jwksFetches, introspections });
