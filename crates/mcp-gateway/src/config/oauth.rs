@@ -32,6 +32,9 @@ pub struct OAuthConfig {
     /// `auth.oauth.introspection_cache_seconds` (default 60, 0 = none): how long an
     /// introspection's answer is reused (never past the token's `exp`).
     pub introspection_cache: Duration,
+    /// `auth.oauth.identity_env`: service -> (environment variable -> claim). A child of such a
+    /// service gets, at its start, those claims of the token that opened its session.
+    pub identity_env: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// One entry of `auth.oauth.authorization_servers`.
@@ -163,6 +166,7 @@ pub(super) fn oauth(
             max: HOUR,
         },
     );
+    let identity_env = identity_env(&mut o, services, d);
     o.finish(d);
     Some(OAuthConfig {
         resource,
@@ -172,6 +176,7 @@ pub(super) fn oauth(
         jwks_refresh,
         jwks_max_age,
         introspection_cache,
+        identity_env,
     })
 }
 
@@ -279,6 +284,73 @@ fn authorization_servers(o: &mut Obj<'_>, d: &mut Diags<'_>) -> Option<Vec<Autho
         }
     }
     ok.then_some(out)
+}
+
+/// `identity_env`: `{"<service>": {"<VAR>": "<claim>"}}`, for stdio services without a warm
+/// pool (a pooled child is started before anyone asks for it).
+fn identity_env(
+    o: &mut Obj<'_>,
+    services: &BTreeMap<String, ServiceConfig>,
+    d: &mut Diags<'_>,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let Some(section) = o.object(d, "identity_env") else {
+        return out;
+    };
+    for (name, vars) in section.entries() {
+        let at = section.key(name);
+        let Some(service) = services.get(name) else {
+            d.warn(&at, format!("{name:?} is not an enabled service"));
+            continue;
+        };
+        if service.remote.is_some() {
+            d.error(&at, "a remote service has no child environment");
+            continue;
+        }
+        if service.warm_pool > 0 {
+            d.error(
+                &at,
+                "the service has a warm_pool: pooled children are started before anyone asks, so they cannot carry the caller's identity (set warm_pool to 0)",
+            );
+            continue;
+        }
+        let Value::Object(vars) = vars else {
+            d.error(
+                &at,
+                format!(
+                    "expected an object of variable -> claim, got {}",
+                    kind(vars)
+                ),
+            );
+            continue;
+        };
+        let mut map = BTreeMap::new();
+        for (var, claim) in vars {
+            let key = format!("{at}.{var}");
+            let valid = !var.is_empty()
+                && !var.starts_with(|c: char| c.is_ascii_digit())
+                && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !valid {
+                d.error(&key, "expected a variable name (letters, digits, '_')");
+                continue;
+            }
+            if var.starts_with("LD_") || var.starts_with("DYLD_") || service.env.contains_key(var) {
+                d.error(
+                    &key,
+                    "names a loader variable or one the service's env already sets",
+                );
+                continue;
+            }
+            match claim {
+                Value::String(c) if !c.is_empty() => {
+                    map.insert(var.clone(), c.clone());
+                }
+                other => d.error(&key, format!("expected a claim name, got {}", kind(other))),
+            }
+        }
+        out.insert(name.clone(), map);
+    }
+    out
 }
 
 fn introspection(mut o: Obj<'_>, d: &mut Diags<'_>) -> Option<Introspection> {

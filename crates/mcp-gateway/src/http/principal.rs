@@ -67,6 +67,14 @@ impl Principal {
         }
     }
 
+    /// The verified claims of an OAuth token (for `auth.oauth.identity_env`).
+    pub(crate) fn identity(&self) -> Option<crate::session::Identity> {
+        match self {
+            Principal::Token(t) => Some(t.token.claims.clone()),
+            _ => None,
+        }
+    }
+
     /// May read `GET /metrics` (unscoped principals may).
     pub(crate) fn may_read_metrics(&self) -> bool {
         match self {

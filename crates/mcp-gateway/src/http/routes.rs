@@ -120,6 +120,9 @@ pub(super) async fn call(
     let owner = principal.owner();
     // Ownership, expiry and creation, decided once; a refused call leaves no empty session.
     let ticket = state.sessions.enter_call(&request, owner)?;
+    if let Some(identity) = principal.identity() {
+        ticket.set_identity(identity);
+    }
     let ip = client.map_or(peer.ip(), |c| c.0.0);
     tracing::info!(
         target: "security",

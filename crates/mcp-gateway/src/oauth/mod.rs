@@ -34,6 +34,8 @@ pub(crate) struct Token {
     pub scopes: Vec<String>,
     /// The grants of its scopes, in config order; empty when it holds none.
     pub grants: Vec<Arc<Grant>>,
+    /// Its verified claims (`auth.oauth.identity_env` passes some to children).
+    pub claims: Arc<Map<String, Value>>,
 }
 
 /// Verifies access tokens for one gateway.
@@ -149,18 +151,19 @@ impl Verifier {
             now,
             leeway: self.leeway.as_secs(),
         };
-        let claims = claims::check(&claims, &expect)?;
+        let checked = claims::check(&claims, &expect)?;
         let grants = self
             .grants
             .iter()
-            .filter(|g| g.held_by(&claims.scopes))
+            .filter(|g| g.held_by(&checked.scopes))
             .cloned()
             .collect();
         Ok(Token {
             issuer: issuer.to_owned(),
-            subject: claims.subject,
-            scopes: claims.scopes,
+            subject: checked.subject,
+            scopes: checked.scopes,
             grants,
+            claims: Arc::new(claims),
         })
     }
 

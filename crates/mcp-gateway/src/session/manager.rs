@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 use super::SessionError;
 use super::catalog::Tools;
 use super::launcher::{Launcher, closed_error};
-use super::record::{Child, Session, SessionSnapshot};
+use super::record::{Child, Identity, Session, SessionSnapshot};
 use super::table::{Enter, InUse, Table};
 use crate::config::Config;
 use crate::mcp::lists_tool;
@@ -52,6 +52,14 @@ pub(crate) struct CallTicket<A> {
     use_: InUse,
     created: bool,
     table: Arc<Table<A>>,
+}
+
+impl<A> CallTicket<A> {
+    /// The caller's verified token claims, for the services that pass some to their children
+    /// (`auth.oauth.identity_env`); before the call, so before any child of it starts.
+    pub(crate) fn set_identity(&self, identity: Identity) {
+        self.use_.session().set_identity(identity);
+    }
 }
 
 impl<A> Drop for CallTicket<A> {

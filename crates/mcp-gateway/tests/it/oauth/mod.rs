@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::front::client::Mcp;
+use crate::front::client::{Mcp, text};
 use crate::support::*;
 
 /// The provider process; killed when dropped.
@@ -362,6 +362,15 @@ async fn a_providers_token_calls_tools_as_its_subject() {
 async fn refused_tokens_get_their_challenge_and_reach_no_child() {
     let provider = Provider::start().await;
     let gw = TestGateway::start(oauth_config(&provider)).await;
+    // The startup discovery of each service's tools runs a short-lived child: let it end, so
+    // that any child seen below would be one a refused request started.
+    wait_until(60, "the startup discovery to end", || {
+        let log = gw.log();
+        log.contains("service ready service=fx")
+            && log.contains("service ready service=fy")
+            && procs::children_of(gw.pid()).is_empty()
+    })
+    .await;
     let base = gw.base.clone();
     let mcp_resource = format!("{base}/mcp");
     let now = std::time::SystemTime::now()
@@ -753,4 +762,117 @@ async fn opaque_tokens_are_introspected_with_a_short_cache() {
     let (status, _) = gw.get("/services").await;
     assert_eq!(status, 200);
     assert_eq!(provider.introspections().await, asked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_child_gets_its_callers_identity_and_no_token() {
+    let provider = Provider::start().await;
+    let mut config = oauth_config(&provider);
+    config["auth"]["oauth"]["identity_env"] =
+        json!({"fx": {"MCP_USER": "sub", "MCP_USER_EMAIL": "email"}});
+    let gw = TestGateway::start(config).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Users' tokens signed by the provider's key (its token endpoint has no users without a
+    // browser; the Python test covers that path).
+    let token = |sub: &str, aud: String| {
+        let claims = json!({"iss": provider.issuer, "sub": sub, "email": format!("{sub}@example.com"),
+            "aud": aud, "exp": now + 600, "scope": "mcp:all"});
+        provider.mint(claims, "current")
+    };
+    let alice = leak(token("alice", gw.url("/mcp")).await);
+    let bob = leak(token("bob", gw.url("/mcp")).await);
+    let mut as_alice = Mcp::open_as(&gw, "/mcp", alice).await;
+    let mut as_bob = Mcp::open_as(&gw, "/mcp", bob).await;
+    let env = |name: &str| json!({"name": name});
+    for (mcp, who) in [(&mut as_alice, "alice"), (&mut as_bob, "bob")] {
+        let user = mcp.call("fx__read_env", env("MCP_USER")).await;
+        assert_eq!(text(&user), who, "{user}");
+        let email = mcp.call("fx__read_env", env("MCP_USER_EMAIL")).await;
+        assert_eq!(text(&email), format!("{who}@example.com"), "{email}");
+        // fy is not in identity_env: its child knows nobody.
+        let none = mcp.call("fy__read_env", env("MCP_USER")).await;
+        assert_eq!(none["isError"], true, "{none}");
+    }
+    // REST: the same for a session a token opens there (audience: the gateway).
+    let carol = token("carol", gw.base.clone()).await;
+    let resp = gw
+        .http
+        .post(gw.url("/services/fx/call"))
+        .bearer_auth(&carol)
+        .json(&json!({"tool": "read_env", "session_id": "carol-1", "arguments": {"name": "MCP_USER"}}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["result"], "carol", "{body}");
+
+    // No child's environment holds any token, or anything of another user.
+    for (mcp, who, other) in [
+        (&mut as_alice, "alice", "bob"),
+        (&mut as_bob, "bob", "alice"),
+    ] {
+        for service in ["fx", "fy"] {
+            let environ = mcp
+                .call(
+                    &format!("{service}__read_file"),
+                    json!({"path": "/proc/self/environ"}),
+                )
+                .await;
+            let environ = text(&environ);
+            assert!(environ.contains("HOME="), "{environ}");
+            for secret in [alice, bob, carol.as_str(), TOKEN] {
+                assert!(
+                    !environ.contains(secret),
+                    "{service} of {who} holds a credential"
+                );
+            }
+            assert!(
+                !environ.contains(other),
+                "{service} of {who} knows {other}: {environ}"
+            );
+        }
+    }
+}
+
+#[test]
+fn identity_env_is_refused_where_it_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = json!({
+        "server": {"host": "127.0.0.1"},
+        "services": {
+            "pooled": {"command": [fixture_bin()], "warm_pool": 1},
+            "remote": {"url": "https://mcp.example.com/mcp"},
+            "plain": {"command": [fixture_bin()], "env": {"TEAM": "x"}}
+        },
+        "auth": {"oauth": {
+            "authorization_servers": ["http://127.0.0.1:9"],
+            "grants": [{"scope": "*"}],
+            "identity_env": {
+                "pooled": {"MCP_USER": "sub"},
+                "remote": {"MCP_USER": "sub"},
+                "plain": {"TEAM": "groups", "LD_PRELOAD": "sub", "9X": "sub", "OK": 5}
+            }
+        }}
+    });
+    std::fs::write(dir.path().join("cfg.json"), cfg.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["validate", "-c", "cfg.json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for needle in [
+        "auth.oauth.identity_env.pooled: the service has a warm_pool",
+        "auth.oauth.identity_env.remote: a remote service has no child environment",
+        "auth.oauth.identity_env.plain.TEAM: names a loader variable or one the service's env already sets",
+        "auth.oauth.identity_env.plain.LD_PRELOAD: names a loader variable",
+        "auth.oauth.identity_env.plain.9X: expected a variable name",
+        "auth.oauth.identity_env.plain.OK: expected a claim name",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
 }
