@@ -876,3 +876,58 @@ fn identity_env_is_refused_where_it_cannot_work() {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_subject_spends_its_own_budget_and_grants_set_limits() {
+    let provider = Provider::start().await;
+    let mut config = oauth_config(&provider);
+    config["rate_limiting"] = json!({"enabled": true, "call_limit": "2 per minute"});
+    // mcp:fx's grant sets its own, larger, call limit.
+    config["auth"]["oauth"]["grants"][1]["rate_limits"] = json!({"call_limit": "3 per minute"});
+    let gw = TestGateway::start(config).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = |sub: &str, scope: &str| {
+        let claims = json!({"iss": provider.issuer, "sub": sub, "aud": gw.base, "exp": now + 600, "scope": scope});
+        provider.mint(claims, "current")
+    };
+    let call = |token: String| {
+        let req = gw
+            .http
+            .post(gw.url("/services/fx/call"))
+            .bearer_auth(token)
+            .json(&json!({"tool": "echo", "session_id": format!("budget-{}", fresh_id()), "arguments": {"text": "x"}}));
+        async move { req.send().await.unwrap().status() }
+    };
+    let (alice, bob) = (
+        token("alice", "mcp:all").await,
+        token("bob", "mcp:all").await,
+    );
+    assert_eq!(call(alice.clone()).await, 200);
+    assert_eq!(call(alice.clone()).await, 200);
+    assert_eq!(
+        call(alice.clone()).await,
+        429,
+        "alice spent her 2 per minute"
+    );
+    // A new token of the same subject spends the same budget; another subject has its own.
+    assert_eq!(call(token("alice", "mcp:all").await).await, 429);
+    assert_eq!(call(bob).await, 200, "bob's budget is his own");
+    let carol = token("carol", "mcp:fx").await;
+    for _ in 0..3 {
+        assert_eq!(
+            call(carol.clone()).await,
+            200,
+            "her grant allows 3 per minute"
+        );
+    }
+    assert_eq!(call(carol).await, 429);
+}
+
+/// A session id unique in this test binary.
+fn fresh_id() -> u64 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::SeqCst) as u64
+}
