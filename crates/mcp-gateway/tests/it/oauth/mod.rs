@@ -594,22 +594,42 @@ async fn key_rotation_while_calls_run_fails_no_call() {
     );
 }
 
-/// The Python SDK's OAuth client signs in as `login` through the provider and calls a tool;
+/// An official SDK's OAuth client signs in as `login` through the provider and calls a tool;
 /// returns the access token it got.
-async fn python_sign_in(gw: &TestGateway, login: &str) -> String {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/it/clients/python_oauth_client.py")
-        .display()
-        .to_string();
+async fn sdk_sign_in(gw: &TestGateway, sdk: Sdk, login: &str) -> String {
+    let script = |name: &str| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/it/clients")
+            .join(name)
+            .display()
+            .to_string()
+    };
     let (url, login) = (gw.url("/mcp"), login.to_string());
+    let (program, args, what) = match sdk {
+        Sdk::Python => (
+            peer("py/bin/python"),
+            vec![script("python_oauth_client.py"), url, login],
+            "python_oauth_client.py",
+        ),
+        Sdk::TypeScript => (
+            "node".to_string(),
+            vec![
+                script("ts_oauth_client.cjs"),
+                url,
+                login,
+                peer("node/node_modules"),
+            ],
+            "ts_oauth_client.cjs",
+        ),
+    };
     let output = within(
         120,
-        "the Python SDK's OAuth client",
+        what,
         tokio::task::spawn_blocking(move || {
-            Command::new(peer("py/bin/python"))
-                .args([script, url, login])
+            Command::new(program)
+                .args(args)
                 .output()
-                .expect("run the Python client")
+                .expect("run the SDK client")
         }),
     )
     .await
@@ -617,7 +637,7 @@ async fn python_sign_in(gw: &TestGateway, login: &str) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success() && stdout.contains("OK"),
-        "python_oauth_client.py failed\nstdout:\n{stdout}\nstderr:\n{}\ngateway log:\n{}",
+        "{what} failed\nstdout:\n{stdout}\nstderr:\n{}\ngateway log:\n{}",
         String::from_utf8_lossy(&output.stderr),
         gw.log()
     );
@@ -628,13 +648,19 @@ async fn python_sign_in(gw: &TestGateway, login: &str) -> String {
         .to_string()
 }
 
+#[derive(Clone, Copy)]
+enum Sdk {
+    Python,
+    TypeScript,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_python_sdk_signs_in_with_only_the_url_and_calls_tools() {
+async fn the_python_and_typescript_sdks_sign_in_with_only_the_url() {
     let provider = Provider::start().await;
     let gw = TestGateway::start(oauth_config(&provider)).await;
     // Discovery from the 401, registration, authorization code + PKCE, token, tool call.
-    let alice = python_sign_in(&gw, "alice").await;
-    let bob = python_sign_in(&gw, "bob").await;
+    let alice = sdk_sign_in(&gw, Sdk::Python, "alice").await;
+    let bob = sdk_sign_in(&gw, Sdk::TypeScript, "bob").await;
     assert_ne!(alice, bob);
     // Each token is for this resource and its user; each user's MCP session is its own.
     let claims = |token: &str| -> Value {
