@@ -104,13 +104,17 @@ impl Verifier {
 
     /// The scopes whose grants allow `service`.
     pub(crate) fn scopes_for(&self, service: &str) -> Vec<String> {
-        let mut out: Vec<String> = self
+        let mut out: Vec<String> = Vec::new();
+        for scope in self
             .grants
             .iter()
             .filter(|g| g.allows_service(service))
-            .filter_map(|g| g.scope.clone())
-            .collect();
-        out.dedup();
+            .filter_map(|g| g.scope.as_ref())
+        {
+            if !out.contains(scope) {
+                out.push(scope.clone());
+            }
+        }
         out
     }
 
