@@ -243,6 +243,20 @@ async fn metadata_and_challenges_point_clients_to_the_provider() {
     let (status, challenges, body) = initialize_with(&gw, "/mcp", None).await;
     assert_eq!(status, 401);
     assert_eq!(body["code"], "unauthorized");
+    let resp = gw
+        .http
+        .post(gw.url("/mcp"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()
+            .get("connection")
+            .map(|v| v.to_str().unwrap()),
+        Some("close"),
+        "a refusal before the body is read ends its connection"
+    );
     assert_eq!(
         challenges,
         [
@@ -356,6 +370,14 @@ async fn a_providers_token_calls_tools_as_its_subject() {
     );
     assert!(sessions(TOKEN.to_string()).await.get("rest-1").is_some());
     assert!(!gw.log().contains(all), "a token was logged");
+    // The security log names the subject for each tool call.
+    let subject = format!("gateway-test@{}", provider.issuer);
+    assert!(
+        gw.log()
+            .lines()
+            .any(|l| l.contains("event_type=\"tool_call\"") && l.contains(&subject)),
+        "no tool_call event names {subject}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
