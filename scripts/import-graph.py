@@ -30,7 +30,8 @@ ALLOWED = {
     "sandbox": {"config"},
     "mcp": {"config", "logging", "metrics", "sandbox"},
     "session": {"audit", "config", "mcp", "metrics"},
-    "http": {"audit", "config", "front", "mcp", "metrics", "ratelimit", "session"},
+    "oauth": {"config"},
+    "http": {"audit", "config", "front", "mcp", "metrics", "oauth", "ratelimit", "session"},
     "front": {"audit", "config", "http", "logging", "mcp", "ratelimit", "session"},
     "cli": {"audit", "config", "front", "http", "logging", "sandbox"},
 }

@@ -11,6 +11,12 @@ if [ ! -x "$peers/node/node_modules/.bin/mcp-server-everything" ] || [ ! -x "$pe
     @modelcontextprotocol/server-everything@2026.8.31 \
     @modelcontextprotocol/server-memory@2026.8.31
 fi
+# A real OpenID provider for the OAuth tests (tests/it/oauth/provider.js), in a folder of its own.
+if [ ! -f "$peers/oidc/node_modules/oidc-provider/package.json" ] || ! grep -q '"version": "9.13.3"' "$peers/oidc/node_modules/oidc-provider/package.json"; then
+  echo "installing oidc-provider into $peers/oidc"
+  mkdir -p "$peers/oidc"
+  npm install --prefix "$peers/oidc" --no-audit --no-fund --loglevel=error oidc-provider@9.13.3
+fi
 # The venv is made from the system's Python (Debian's /usr/bin/python3 with python3-venv),
 # not from an interpreter under a private home such as pyenv's in /root: sandboxed children of
 # a root gateway run as uids of their own and must be able to run it.

@@ -259,6 +259,9 @@ pub struct RpcError {
 pub mod code {
     pub const INVALID_REQUEST: &str = "invalid_request";
     pub const UNAUTHORIZED: &str = "unauthorized";
+    /// An OAuth access token that is valid but grants nothing here (or not this service):
+    /// 403 with a `WWW-Authenticate: Bearer error="insufficient_scope"` challenge.
+    pub const INSUFFICIENT_SCOPE: &str = "insufficient_scope";
     pub const NOT_FOUND: &str = "not_found";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";

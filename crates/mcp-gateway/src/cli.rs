@@ -134,8 +134,10 @@ fn validate(path: &std::path::Path) -> ExitCode {
 /// Refuse to serve without credentials on a non-loopback address unless explicitly allowed.
 fn check_exposure(config: &Config) -> Result<(), String> {
     let server = &config.server;
-    let open =
-        server.basic.is_none() && server.bearer_token.is_none() && config.traffic.keys.is_empty();
+    let open = server.basic.is_none()
+        && server.bearer_token.is_none()
+        && config.traffic.keys.is_empty()
+        && config.traffic.oauth.is_none();
     if open && !server.host.is_loopback() && !server.allow_unauthenticated {
         return Err(format!(
             "server: no credentials configured (auth_user/auth_password, auth_token or auth.keys) and host {} is not \

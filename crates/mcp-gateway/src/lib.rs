@@ -6,7 +6,8 @@
 //! [`ratelimit`] -> [`sandbox`] (the only place a process is built) -> [`mcp`] (talking to one
 //! MCP server: the JSON-RPC wire, the actor per child, stdio or remote) -> `session` (the
 //! session table and the launcher of children) -> `http` (serving: edge checks, auth,
-//! traffic policy, the REST routes, the router) and `front` (the MCP front door, composed by
+//! traffic policy, the REST routes, the router; OAuth access tokens are verified by `oauth`,
+//! below it) and `front` (the MCP front door, composed by
 //! `http`'s router) -> [`cli`].
 //!
 //! Public: what the binary, the benches and the fuzz targets use; the rest is crate-private
@@ -24,6 +25,7 @@ pub(crate) mod http;
 pub(crate) mod logging;
 pub mod mcp;
 pub(crate) mod metrics;
+pub(crate) mod oauth;
 pub mod ratelimit;
 pub mod sandbox;
 pub(crate) mod session;

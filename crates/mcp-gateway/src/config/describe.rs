@@ -53,6 +53,22 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
             .collect();
         auth.push(format!("scoped keys ({})", names.join(", ")));
     }
+    if let Some(oauth) = &config.traffic.oauth {
+        let issuers: Vec<&str> = oauth
+            .authorization_servers
+            .iter()
+            .map(|s| s.issuer.as_str())
+            .collect();
+        let resource = oauth
+            .resource
+            .as_deref()
+            .unwrap_or("the address it listens on");
+        auth.push(format!(
+            "OAuth access tokens for {resource} from {} ({} grants)",
+            issuers.join(", "),
+            oauth.grants.len()
+        ));
+    }
     if auth.is_empty() {
         let allowed = if server.allow_unauthenticated {
             "allowed"

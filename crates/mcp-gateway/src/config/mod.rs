@@ -11,6 +11,7 @@
 
 mod describe;
 mod mcp;
+mod oauth;
 mod rate;
 mod service;
 mod subst;
@@ -28,6 +29,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use describe::describe;
+pub use oauth::{AuthorizationServer, Grant, Introspection, OAuthConfig};
 pub use rate::{parse_rate, parse_rates};
 pub use subst::substitute;
 pub use traffic::{

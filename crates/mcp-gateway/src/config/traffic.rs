@@ -32,6 +32,8 @@ pub struct TrafficConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// `auth.keys`.
     pub keys: Vec<ApiKey>,
+    /// `auth.oauth`: OAuth access tokens (docs/auth.md).
+    pub oauth: Option<super::OAuthConfig>,
     /// `auth.failure_limit` (default "10 per minute"): failed credential checks allowed per
     /// client address before it is blocked.
     pub failure_limit: Option<RateLimit>,
@@ -205,6 +207,8 @@ pub(super) fn traffic(
     d: &mut Diags<'_>,
 ) -> TrafficConfig {
     let keys = keys(&mut auth, services, d);
+    // Read by `oauth.rs` (through `validate::build`).
+    auth.ignore("oauth");
     let failure_limit = auth
         .read(d, "failure_limit", |v| read_str(v).and_then(parse_rate))
         .or_else(|| parse_rate("10 per minute").ok());
@@ -250,6 +254,7 @@ pub(super) fn traffic(
     TrafficConfig {
         trusted_proxies,
         keys,
+        oauth: None,
         failure_limit,
         block_for,
         session_concurrency,
@@ -422,6 +427,35 @@ fn key(
             None
         }
     };
+    let access = access(&mut o, services, d);
+    o.finish(d);
+    Some(ApiKey {
+        name: name?,
+        secret_sha256: secret_sha256?,
+        services: access.services,
+        tools: access.tools,
+        service_tools: access.service_tools,
+        limits: access.limits,
+        metrics: access.metrics,
+    })
+}
+
+/// What a scoped key, or an OAuth scope (`auth.oauth.grants`), lets its holder use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Access {
+    pub services: Names,
+    pub tools: Names,
+    pub service_tools: BTreeMap<String, Names>,
+    pub limits: KeyLimits,
+    pub metrics: bool,
+}
+
+/// Read `services`, `tools`, `rate_limits` and `metrics` of a key or a grant.
+pub(super) fn access(
+    o: &mut Obj<'_>,
+    services: &BTreeMap<String, super::ServiceConfig>,
+    d: &mut Diags<'_>,
+) -> Access {
     let services_scope = o.read(d, "services", names).unwrap_or(Names::All);
     if let Names::Only(list) = &services_scope {
         for s in list.iter().filter(|s| !services.contains_key(*s)) {
@@ -478,16 +512,13 @@ fn key(
         }
     };
     let metrics = o.bool(d, "metrics", false);
-    o.finish(d);
-    Some(ApiKey {
-        name: name?,
-        secret_sha256: secret_sha256?,
+    Access {
         services: services_scope,
         tools,
         service_tools,
         limits,
         metrics,
-    })
+    }
 }
 
 /// `"*"` or an array of names.

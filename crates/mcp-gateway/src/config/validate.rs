@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::types::*;
 use super::walk::{DAY, Diags, GIB, HOUR, KIB, MIB, MINUTE, Obj, Secs, kind, read_str, show};
-use super::{parse_rate, parse_rates, service, traffic};
+use super::{oauth, parse_rate, parse_rates, service, traffic};
 
 /// Build the configuration from the top-level object. `tls_base` is the directory in which
 /// `certs/server.pem` is looked for (the working directory outside tests).
@@ -22,7 +22,13 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
     let session = session(top.section(d, "session", &empty), d);
     let rate_limiting = rate_limiting(top.section(d, "rate_limiting", &empty), d);
     let logging = logging(top.section(d, "logging", &empty), d);
-    let traffic = traffic::traffic(root, top.section(d, "auth", &empty), &services, d);
+    let mut traffic = traffic::traffic(root, top.section(d, "auth", &empty), &services, d);
+    if let Some(Value::Object(auth)) = root.get("auth")
+        && let Some(value) = auth.get("oauth").filter(|v| !v.is_null())
+    {
+        traffic.oauth = Obj::new(d, "auth.oauth".into(), value)
+            .and_then(|o| oauth::oauth(o, &services, server.host.is_loopback(), d));
+    }
     let mcp = super::mcp::mcp(top.section(d, "mcp", &empty), d);
     check_mcp_names(&mcp, &services, d);
     let metrics = metrics(top.section(d, "metrics", &empty), d);

@@ -282,11 +282,14 @@ async fn serve_modern(
         json!({}),
     ));
     let metadata = json!({ "endpoint": endpoint.path(), "protocol_version": modern::VERSION, "method": method });
-    if let Err(err) =
-        state
-            .sessions
-            .open_mcp(&session_id, session.clone(), metadata, owner.as_deref())
-    {
+    let identity = session.principal().identity();
+    if let Err(err) = state.sessions.open_mcp(
+        &session_id,
+        session.clone(),
+        metadata,
+        owner.as_deref(),
+        identity,
+    ) {
         return session_refused(&id, err);
     }
     // Closed when this request is done, and also when the client goes away mid-request (the
@@ -336,11 +339,14 @@ fn initialize(
         "client_info": declared::client_info(params.get("clientInfo")),
         "client_capabilities": declared::capabilities(params.get("capabilities")),
     });
-    if let Err(err) =
-        state
-            .sessions
-            .open_mcp(&session_id, session.clone(), metadata, owner.as_deref())
-    {
+    let identity = session.principal().identity();
+    if let Err(err) = state.sessions.open_mcp(
+        &session_id,
+        session.clone(),
+        metadata,
+        owner.as_deref(),
+        identity,
+    ) {
         return session_refused(id, err);
     }
     if config.mcp.eager {

@@ -20,6 +20,7 @@ use crate::ratelimit::{Bucket, Decision, Outcome, Permit};
 fn subject(principal: &Principal, addr: IpAddr) -> String {
     match principal {
         Principal::Key(key) => format!("key:{}", key.name),
+        Principal::Token(t) => format!("oauth:{}", t.owner),
         Principal::Basic(user) => format!("user:{user}"),
         Principal::Bearer => "token".to_owned(),
         Principal::Anonymous => format!("ip:{}", budget_addr(addr)),
@@ -72,10 +73,7 @@ fn spend_of(request: &Request) -> Option<Spend> {
 /// The buckets `spend` draws from for this principal.
 fn buckets(config: &Config, spend: &Spend, principal: &Principal, addr: IpAddr) -> Vec<Bucket> {
     let global = &config.rate_limiting;
-    let own = match principal {
-        Principal::Key(key) => Some(&key.limits),
-        _ => None,
-    };
+    let own = principal.limits();
     let who = subject(principal, addr);
     let all = |route: &str, rates: &[RateLimit]| -> Vec<Bucket> {
         rates

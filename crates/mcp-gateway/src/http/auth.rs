@@ -1,5 +1,6 @@
 //! The auth middleware: the client address, a blocked address, then the credentials
-//! (`credentials`), whose principal every later layer reads.
+//! (`credentials`, then an OAuth access token: `oauth`), whose principal every later layer
+//! reads.
 
 use std::net::IpAddr;
 
@@ -10,6 +11,7 @@ use axum::response::Response;
 
 use super::admission;
 use super::client_addr::{ClientAddr, client_addr, peer_of};
+use super::oauth::{self, Checked};
 use super::state::AppState;
 
 /// Middleware: find the client address, then the [`Principal`]. A request that fails auth
@@ -29,32 +31,62 @@ pub(super) async fn require_auth(
         tracing::debug!(target: "security", event_type = "auth_blocked", ip = %addr, "request from a blocked address");
         return admission::blocked(secs);
     }
-    match state.auth.check(request.headers()) {
-        Some(principal) => {
-            request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-        None => {
-            tracing::warn!(
-                target: "security",
-                event_type = "auth_failed",
-                ip = %addr,
-                peer = %peer,
-                reason = if presented { "invalid credentials" } else { "no credentials" },
-                method = %request.method(),
-                path = %request.uri().path(),
-                "authentication failed"
-            );
-            if presented && state.traffic.failures.record(addr) {
-                tracing::warn!(
-                    target: "security",
-                    event_type = "address_blocked",
-                    ip = %addr,
-                    block_secs = config.traffic.block_for.as_secs(),
-                    "too many failed authentication attempts: address blocked"
-                );
+    if let Some(principal) = state.auth.check(request.headers()) {
+        request.extensions_mut().insert(principal);
+        return next.run(request).await;
+    }
+    let path = request.uri().path().to_owned();
+    let mut token_error = None;
+    if let Some(verifier) = &state.oauth
+        && let Some(token) = oauth::bearer_token(verifier, request.headers())
+    {
+        match oauth::check(verifier, token, &path).await {
+            Checked::Accepted(principal) => {
+                request.extensions_mut().insert(principal);
+                return next.run(request).await;
             }
-            admission::unauthenticated(&state, addr).await
+            Checked::Refused(response) => return close_after(response),
+            Checked::Invalid(err) => token_error = Some(err),
         }
     }
+    let reason = match (&token_error, presented) {
+        (Some(err), _) => err.to_string(),
+        (None, true) => "invalid credentials".to_owned(),
+        (None, false) => "no credentials".to_owned(),
+    };
+    tracing::warn!(
+        target: "security",
+        event_type = "auth_failed",
+        ip = %addr,
+        peer = %peer,
+        reason = %reason,
+        method = %request.method(),
+        path = %path,
+        "authentication failed"
+    );
+    if presented && state.traffic.failures.record(addr) {
+        tracing::warn!(
+            target: "security",
+            event_type = "address_blocked",
+            ip = %addr,
+            block_secs = config.traffic.block_for.as_secs(),
+            "too many failed authentication attempts: address blocked"
+        );
+    }
+    let mut response = admission::unauthenticated(&state, addr).await;
+    if let Some(verifier) = &state.oauth {
+        oauth::add_challenge(&mut response, verifier, &path, token_error.as_ref());
+    }
+    close_after(response)
+}
+
+/// A refusal answered before the request's body was read ends its connection, and says so:
+/// the unread body leaves the connection unusable, and a client that reused it (an MCP client
+/// following a 401 to the metadata, at once) would see it closed under its next request.
+fn close_after(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }

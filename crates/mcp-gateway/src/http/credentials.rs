@@ -17,6 +17,8 @@ pub(crate) struct Authenticator {
     basic: Option<([u8; 32], [u8; 32], String)>,
     bearer: Option<[u8; 32]>,
     keys: Vec<(Arc<ApiKey>, [u8; 32])>,
+    /// OAuth access tokens are accepted (checked by `http::oauth`): the gateway is not open.
+    oauth: bool,
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -35,7 +37,14 @@ impl Authenticator {
             }),
             bearer: server.bearer_token.as_ref().map(|t| digest(t.as_bytes())),
             keys: Vec::new(),
+            oauth: false,
         }
+    }
+
+    /// OAuth access tokens are accepted too: no request is anonymous any more.
+    pub(crate) fn with_oauth(mut self, on: bool) -> Self {
+        self.oauth = on;
+        self
     }
 
     /// Also accept the scoped keys of `auth.keys`.
@@ -48,7 +57,7 @@ impl Authenticator {
     }
 
     pub(crate) fn is_open(&self) -> bool {
-        self.basic.is_none() && self.bearer.is_none() && self.keys.is_empty()
+        self.basic.is_none() && self.bearer.is_none() && self.keys.is_empty() && !self.oauth
     }
 
     /// The key whose secret digests to `secret`, comparing with every key in constant time.
@@ -120,6 +129,7 @@ mod tests {
             )),
             bearer: token.map(|t| digest(t.as_bytes())),
             keys: Vec::new(),
+            oauth: false,
         }
     }
 
@@ -167,6 +177,7 @@ mod tests {
             basic: None,
             bearer: None,
             keys: Vec::new(),
+            oauth: false,
         };
         assert_eq!(open.check(&HeaderMap::new()), Some(Principal::Anonymous));
         let _ = BasicCredentials {
@@ -219,9 +230,19 @@ mod tests {
             basic: None,
             bearer: None,
             keys: Vec::new(),
+            oauth: false,
         }
         .with_keys(&[key("alpha", "alpha-secret")]);
         assert!(!keys_only.is_open(), "keys alone close the gateway");
+        let oauth_only = Authenticator {
+            basic: None,
+            bearer: None,
+            keys: Vec::new(),
+            oauth: false,
+        }
+        .with_oauth(true);
+        assert!(!oauth_only.is_open(), "OAuth alone closes the gateway");
+        assert_eq!(oauth_only.check(&HeaderMap::new()), None);
         assert_eq!(keys_only.check(&HeaderMap::new()), None);
     }
 }

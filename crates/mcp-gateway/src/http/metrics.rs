@@ -32,8 +32,8 @@ pub(super) async fn metrics(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
 ) -> Response {
-    if let Some(Extension(Principal::Key(key))) = &principal
-        && !key.metrics
+    if let Some(Extension(principal)) = &principal
+        && !principal.may_read_metrics()
     {
         return super::routes::not_found().await;
     }

@@ -13,6 +13,7 @@ mod credentials;
 mod error;
 mod idle;
 mod metrics;
+mod oauth;
 mod origin;
 pub(crate) mod principal;
 mod router;

@@ -11,7 +11,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use super::state::AppState;
-use super::{admission, auth, body, metrics, routes};
+use super::{admission, auth, body, metrics, oauth, routes};
 
 /// The whole REST API.
 pub(super) fn router(state: AppState) -> Router {
@@ -32,6 +32,19 @@ pub(super) fn router(state: AppState) -> Router {
         ));
     // /metrics is added after the rate-limit layer: a scraper must never spend API budgets.
     let mut public = Router::new().route("/health", get(routes::health));
+    if state.oauth.is_some() {
+        // RFC 9728: each resource's metadata at the well-known prefix + its path; public.
+        public = public
+            .route(oauth::WELL_KNOWN, get(oauth::metadata_root))
+            .route(
+                &format!("{}/mcp", oauth::WELL_KNOWN),
+                get(oauth::metadata_all),
+            )
+            .route(
+                &format!("{}/services/{{service}}/mcp", oauth::WELL_KNOWN),
+                get(oauth::metadata_one),
+            );
+    }
     if metrics_cfg.enabled && metrics_cfg.require_auth {
         protected = protected.route("/metrics", get(metrics::metrics));
     } else if metrics_cfg.enabled {

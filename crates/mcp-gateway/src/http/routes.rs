@@ -72,7 +72,7 @@ pub(super) async fn tools(
     let tools = state.sessions.tools(&service).await?;
     let tools = tools
         .iter()
-        .filter(|t| principal.key().is_none() || principal.allows_tool(&service, &t.name))
+        .filter(|t| principal.allows_tool(&service, &t.name))
         .cloned()
         .collect();
     Ok(Json(ToolList { service, tools }))
@@ -121,6 +121,9 @@ pub(super) async fn call(
     let owner = principal.owner();
     // Ownership, expiry and creation, decided once; a refused call leaves no empty session.
     let ticket = state.sessions.enter_call(&request, owner)?;
+    if let Some(identity) = principal.identity() {
+        ticket.set_identity(identity);
+    }
     let ip = client.map_or(peer.ip(), |c| c.0.0);
     tracing::info!(
         target: "security",

@@ -54,10 +54,25 @@ pub(crate) async fn serve(
     let config = sessions.config();
     let traffic = Traffic::new(config, Arc::new(crate::ratelimit::SystemClock::default()))
         .map_err(|e| io::Error::other(e.to_string()))?;
-    let auth = Authenticator::new(&server_cfg).with_keys(&config.traffic.keys);
+    let auth = Authenticator::new(&server_cfg)
+        .with_keys(&config.traffic.keys)
+        .with_oauth(config.traffic.oauth.is_some());
+    let oauth = match &config.traffic.oauth {
+        Some(oauth) => {
+            let resource = match &oauth.resource {
+                Some(resource) => resource.clone(),
+                None => local_origin(listener.local_addr()?, server_cfg.tls.is_some()),
+            };
+            Some(Arc::new(
+                crate::oauth::Verifier::new(oauth, resource).map_err(io::Error::other)?,
+            ))
+        }
+        None => None,
+    };
     let calls = Calls::default();
     let state = AppState::new(Shared {
         auth: Arc::new(auth),
+        oauth,
         traffic: Arc::new(traffic),
         sessions,
         calls: calls.clone(),
@@ -80,6 +95,13 @@ pub(crate) async fn serve(
     calls.stop();
     calls.wait().await;
     served
+}
+
+/// The origin of a gateway listening on a loopback address, when `auth.oauth.resource` is left
+/// out (config allows that only on loopback).
+fn local_origin(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{addr}")
 }
 
 /// Once `shutdown` resolves: no new connections, `grace` for the requests in flight; then the

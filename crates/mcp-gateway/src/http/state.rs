@@ -9,6 +9,7 @@ use tokio_util::task::TaskTracker;
 use super::credentials::Authenticator;
 use super::traffic::Traffic;
 use crate::front::session::Sessions;
+use crate::oauth::Verifier;
 
 /// Cloned for every request by each layer that takes it (axum's `State`): one reference
 /// count, whatever it holds.
@@ -18,6 +19,8 @@ pub(crate) struct AppState(Arc<Shared>);
 pub(crate) struct Shared {
     pub sessions: Arc<Sessions>,
     pub auth: Arc<Authenticator>,
+    /// `auth.oauth`: verifies OAuth access tokens (none when not configured).
+    pub oauth: Option<Arc<Verifier>>,
     pub traffic: Arc<Traffic>,
     pub calls: Calls,
 }

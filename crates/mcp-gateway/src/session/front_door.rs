@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::SessionError;
 use super::manager::SessionManager;
+use super::record::Identity;
 use super::table::{Enter, InUse};
 use crate::mcp::McpClient;
 
@@ -16,12 +17,15 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     /// scoped key `owner` (`None`: unscoped), as REST sessions are. It counts against
     /// `max_total_sessions` from now on: as one session while it has no child, then through
     /// its children's cap reservations.
+    /// `identity`: the verified claims of the OAuth token that opens it, if any
+    /// (`auth.oauth.identity_env` passes some to the session's children).
     pub(crate) fn open_mcp(
         &self,
         id: &str,
         state: Arc<A>,
         metadata: Value,
         owner: Option<&str>,
+        identity: Option<Identity>,
     ) -> Result<(), SessionError> {
         if self.launcher.is_shutting_down() {
             return Err(SessionError::ShuttingDown);
@@ -43,6 +47,9 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
             admit: &admit,
         };
         let entered = self.table.enter(id, owner, how)?;
+        if let Some(identity) = identity {
+            entered.use_.session().set_identity(identity);
+        }
         self.stop_replaced(entered.replaced);
         super::manager::audit_session(self.audit.as_ref(), entered.use_.session(), None);
         Ok(())

@@ -122,14 +122,23 @@ impl Launcher {
         if self.is_shutting_down() {
             return Err(SessionError::ShuttingDown);
         }
-        let (client, reservation, tools) = match self.pools.take(&service.name) {
+        // A service that gets its caller's identity never takes a pooled child (config refuses
+        // a pool for it): its child is started for this session's identity.
+        let personal = self.with_identity(service, session);
+        let pooled = match personal {
+            Some(_) => None,
+            None => self.pools.take(&service.name),
+        };
+        let (client, reservation, tools) = match pooled {
             Some(Pooled {
                 client,
                 reservation,
             }) => (client, reservation, None),
             None => {
                 let reservation = self.reserve(service)?;
-                let client = self.connect(service, &session.id).await?;
+                let client = self
+                    .connect(personal.as_ref().unwrap_or(service), &session.id)
+                    .await?;
                 let tools = self.ensure_catalog(&service.name, &client).await;
                 (client, reservation, tools)
             }
@@ -182,6 +191,33 @@ impl Launcher {
                 None
             }
         }
+    }
+
+    /// `service` with the session's identity in its environment, for a service of
+    /// `auth.oauth.identity_env` (`None` for the others): each variable gets its claim of the
+    /// token that opened the session (a string as is, other JSON as text); a claim the token
+    /// lacks, or a session opened without a token, leaves the variable unset.
+    fn with_identity(&self, service: &ServiceConfig, session: &Session) -> Option<ServiceConfig> {
+        let vars = self
+            .config
+            .traffic
+            .oauth
+            .as_ref()?
+            .identity_env
+            .get(&service.name)?;
+        let mut personal = service.clone();
+        let claims = session.identity();
+        for (var, claim) in vars {
+            let value = match claims.and_then(|c| c.get(claim)) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => continue,
+            };
+            if !value.contains('\0') {
+                personal.env.insert(var.clone(), value);
+            }
+        }
+        Some(personal)
     }
 
     /// Start one refill task per warm pool (services with `warm_pool` > 0).

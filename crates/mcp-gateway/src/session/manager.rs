@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 use super::SessionError;
 use super::catalog::Tools;
 use super::launcher::{Launcher, closed_error};
-use super::record::{Child, Session, SessionSnapshot};
+use super::record::{Child, Identity, Session, SessionSnapshot};
 use super::table::{Enter, InUse, Table};
 use crate::audit::Audit;
 use crate::config::Config;
@@ -58,6 +58,14 @@ pub(crate) struct CallTicket<A> {
     audit: Option<Arc<Audit>>,
 }
 
+impl<A> CallTicket<A> {
+    /// The caller's verified token claims, for the services that pass some to their children
+    /// (`auth.oauth.identity_env`); before the call, so before any child of it starts.
+    pub(crate) fn set_identity(&self, identity: Identity) {
+        self.use_.session().set_identity(identity);
+    }
+}
+
 impl<A> Drop for CallTicket<A> {
     fn drop(&mut self) {
         if self.created && self.table.discard_if_unused(self.use_.session()) {
@@ -69,7 +77,11 @@ impl<A> Drop for CallTicket<A> {
 /// Record a session opened (`closed`: `None`) or closed, why.
 pub(super) fn audit_session(audit: Option<&Arc<Audit>>, session: &Session, closed: Option<&str>) {
     if let Some(audit) = audit {
-        let principal = session.owner().map(|o| format!("key:{o}"));
+        // Key names cannot hold `@`; a token's subject is `<sub>@<issuer>`.
+        let principal = session.owner().map(|o| {
+            let kind = if o.contains('@') { "token" } else { "key" };
+            format!("{kind}:{o}")
+        });
         audit.session(
             &session.id,
             session.kind().as_str(),

@@ -27,5 +27,5 @@ mod table;
 
 pub(crate) use error::SessionError;
 pub(crate) use manager::{CallRequest, SessionManager};
-pub(crate) use record::SessionSnapshot;
+pub(crate) use record::{Identity, SessionSnapshot};
 pub(crate) use table::InUse;

@@ -45,9 +45,16 @@ pub(super) struct Session {
     created_at: DateTime<Local>,
     /// The scoped key that created the session (`None`: the upstream credentials).
     owner: Option<String>,
+    /// The verified claims of the OAuth access token that created it, for the services that
+    /// put some in their children's environment (`auth.oauth.identity_env`). Set once, before
+    /// any of its children can start; never the token itself.
+    identity: OnceLock<Identity>,
     kind: SessionKind,
     state: Mutex<State>,
 }
+
+/// A token's verified claims.
+pub(crate) type Identity = Arc<serde_json::Map<String, Value>>;
 
 /// Who opened a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +128,7 @@ impl Session {
             id: id.to_string(),
             created_at: now,
             owner: owner.map(str::to_owned),
+            identity: OnceLock::new(),
             kind,
             state: Mutex::new(State {
                 last_accessed: Instant::now(),
@@ -135,6 +143,16 @@ impl Session {
                 closed: None,
             }),
         }
+    }
+
+    /// Record who the session is for (the first caller's claims; later ones are the same
+    /// owner's and change nothing).
+    pub(super) fn set_identity(&self, identity: Identity) {
+        let _ = self.identity.set(identity);
+    }
+
+    pub(super) fn identity(&self) -> Option<&Identity> {
+        self.identity.get()
     }
 
     pub(super) fn kind(&self) -> SessionKind {

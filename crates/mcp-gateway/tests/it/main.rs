@@ -14,6 +14,7 @@ mod front;
 mod hardening;
 mod lifecycle;
 mod metrics;
+mod oauth;
 mod ops;
 mod peers;
 mod pool;

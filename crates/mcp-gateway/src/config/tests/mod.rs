@@ -3,6 +3,7 @@
 //! Shared helpers and whole-file cases here; one file per part of the schema beside it.
 
 mod mcp;
+mod oauth;
 mod sections;
 mod server;
 mod services;
