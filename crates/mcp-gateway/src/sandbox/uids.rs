@@ -101,6 +101,20 @@ struct State {
     /// Where the next scan of the range starts.
     next: Option<u32>,
     locks: Option<Arc<LockFile>>,
+    /// Uids this gateway leases now. Its own locks never conflict with each other (one open
+    /// file description), so this, not the lock, keeps it from leasing one twice.
+    held: HashSet<u32>,
+}
+
+impl State {
+    /// Take `uid` if this gateway does not hold it and no other gateway does.
+    fn take(&mut self, locks: &LockFile, uid: u32) -> bool {
+        if self.held.contains(&uid) || !locks.lock(uid) {
+            return false;
+        }
+        self.held.insert(uid);
+        true
+    }
 }
 
 fn pool() -> &'static Pool {
@@ -140,7 +154,7 @@ pub(super) fn lease() -> Result<Lease, String> {
         }
     };
     while let Some(uid) = state.clean.pop_front() {
-        if locks.lock(uid) {
+        if state.take(&locks, uid) {
             return Ok(Lease {
                 uid,
                 lock: Some(locks),
@@ -150,18 +164,24 @@ pub(super) fn lease() -> Result<Lease, String> {
     if state.vetted_at.is_none_or(|at| at.elapsed() > VETTED_FOR) {
         state.vetted.clear();
     }
-    for refilled in [false, true] {
-        if refilled {
-            vet(&mut state, &range, &locks);
-        }
+    // Vetted uids first, then fresh batches until the whole range has been gone over once:
+    // a batch may be all another gateway's leases (gateways on one kernel scan from the same
+    // start).
+    let size = u64::from(range.end() - range.start()) + 1;
+    let mut gone_over = 0u64;
+    loop {
         while let Some(uid) = state.vetted.pop_front() {
-            if locks.lock(uid) {
+            if state.take(&locks, uid) {
                 return Ok(Lease {
                     uid,
                     lock: Some(locks),
                 });
             }
         }
+        if gone_over >= size {
+            break;
+        }
+        gone_over += vet(&mut state, &range, &locks);
     }
     Err(format!(
         "every uid of session.child_uids ({}-{}) is in use by a live child, a user or another gateway; widen the range",
@@ -172,8 +192,9 @@ pub(super) fn lease() -> Result<Lease, String> {
 
 /// Vet up to [`VET_BATCH`] fresh uids with one `/proc` scan: once round the range at most,
 /// from where the last vetting stopped (a uid skipped before — a stranger's process owned it,
-/// another gateway held it — is tried again on a later round).
-fn vet(state: &mut State, range: &RangeInclusive<u32>, locks: &LockFile) {
+/// another gateway held it — is tried again on a later round). Returns how many uids of the
+/// range it went over.
+fn vet(state: &mut State, range: &RangeInclusive<u32>, locks: &LockFile) -> u64 {
     let busy: HashSet<u32> = processes_where(|_| true)
         .into_iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
@@ -182,10 +203,12 @@ fn vet(state: &mut State, range: &RangeInclusive<u32>, locks: &LockFile) {
         .collect();
     state.vetted.clear();
     state.vetted_at = Some(Instant::now());
+    let mut gone_over = 0;
     for uid in scan_order(range, state.next) {
         if state.vetted.len() == VET_BATCH {
             break;
         }
+        gone_over += 1;
         state.next = Some(if uid == *range.end() {
             *range.start()
         } else {
@@ -206,6 +229,7 @@ fn vet(state: &mut State, range: &RangeInclusive<u32>, locks: &LockFile) {
         }
         state.vetted.push_back(uid);
     }
+    gone_over
 }
 
 /// The whole range once, starting at `next` (wrapping round to the start).
@@ -218,10 +242,11 @@ fn scan_order(range: &RangeInclusive<u32>, next: Option<u32>) -> impl Iterator<I
 impl Pool {
     fn give_back(&self, mut lease: Lease) {
         // The lock is released now; another gateway may take the uid before we do.
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(locks) = lease.lock.take() {
             locks.unlock(lease.uid);
         }
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.held.remove(&lease.uid);
         state.clean.push_back(lease.uid);
     }
 }
@@ -432,11 +457,13 @@ impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(locks) = self.lock.take() {
             let uid = self.uid;
-            if kill_uid(uid) {
-                let mut state = pool().state.lock().unwrap_or_else(|p| p.into_inner());
+            let clean = kill_uid(uid);
+            let mut state = pool().state.lock().unwrap_or_else(|p| p.into_inner());
+            locks.unlock(uid);
+            state.held.remove(&uid);
+            if clean {
                 state.clean.push_back(uid);
             }
-            locks.unlock(uid);
         }
     }
 }
@@ -466,6 +493,21 @@ mod tests {
         assert!(!a.lock(60_000));
         drop(b); // a gateway that dies lets go of all its uids
         assert!(a.lock(60_000) && a.lock(60_001));
+    }
+
+    /// Locks of one description never conflict: what this gateway holds must be refused by
+    /// its own bookkeeping, or two children would share a uid.
+    #[test]
+    fn a_uid_this_gateway_holds_is_never_leased_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = LockFile::open(dir.path()).unwrap();
+        let mut state = State::default();
+        assert!(state.take(&locks, 60_000));
+        assert!(locks.lock(60_000), "the lock alone would allow it again");
+        assert!(!state.take(&locks, 60_000), "held by this gateway");
+        assert!(state.take(&locks, 60_001));
+        state.held.remove(&60_000);
+        assert!(state.take(&locks, 60_000), "given back");
     }
 
     #[test]
