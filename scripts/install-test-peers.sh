@@ -17,6 +17,13 @@ if [ ! -f "$peers/oidc/node_modules/oidc-provider/package.json" ] || ! grep -q '
   mkdir -p "$peers/oidc"
   npm install --prefix "$peers/oidc" --no-audit --no-fund --loglevel=error oidc-provider@9.13.3
 fi
+# playwright-core (no browser of its own: it drives Debian's chromium, which .ci/run installs)
+# for the operator console's test (tests/it/console/drive.mjs).
+if [ ! -f "$peers/browser/node_modules/playwright-core/package.json" ] || ! grep -q '"version": "1.65.1"' "$peers/browser/node_modules/playwright-core/package.json"; then
+  echo "installing playwright-core into $peers/browser"
+  mkdir -p "$peers/browser"
+  npm install --prefix "$peers/browser" --no-audit --no-fund --loglevel=error playwright-core@1.65.1
+fi
 # The venv is made from the system's Python (Debian's /usr/bin/python3 with python3-venv),
 # not from an interpreter under a private home such as pyenv's in /root: sandboxed children of
 # a root gateway run as uids of their own and must be able to run it.

@@ -203,6 +203,9 @@ pub struct ChildInfo {
     pub pid: Option<u32>,
     pub calls: Option<u64>,
     pub started_at: Option<String>,
+    /// The child's resident memory (`VmRSS`), with `GET /sessions?memory=true` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
 }
 
 /// `GET /sessions` keyed by session id.

@@ -11,6 +11,7 @@
 mod chain;
 mod file;
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
@@ -36,7 +37,12 @@ pub(crate) struct Audit {
     path: PathBuf,
     /// `None` after a failed write: the next record reopens the file first.
     file: Mutex<Option<file::AuditFile>>,
+    /// The last [`RECENT`] records written, oldest first (the console's recent calls).
+    recent: Mutex<VecDeque<Value>>,
 }
+
+/// How many records [`Audit::recent`] keeps.
+const RECENT: usize = 200;
 
 /// How a call ended, as recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +83,7 @@ impl Audit {
             config: config.clone(),
             path,
             file: Mutex::new(Some(file)),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT)),
         }))
     }
 
@@ -158,14 +165,28 @@ impl Audit {
                 .and_then(|()| if self.config.sync { f.sync() } else { Ok(()) }),
             None => Err(std::io::Error::other("not open since an earlier failure")),
         };
+        drop(file);
         match written {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+                if recent.len() == RECENT {
+                    recent.pop_front();
+                }
+                recent.push_back(record);
+                Ok(())
+            }
             Err(e) => {
                 // The chain's head may be past what reached the disk: reopen before the next.
-                *file = None;
+                *self.lock() = None;
                 self.failed(e.to_string(), Some(&record))
             }
         }
+    }
+
+    /// The last `limit` records written (at most 200), newest first.
+    pub(crate) fn recent(&self, limit: usize) -> Vec<Value> {
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.iter().rev().take(limit).cloned().collect()
     }
 
     fn failed(&self, reason: String, record: Option<&Value>) -> Result<(), AuditError> {

@@ -9,6 +9,7 @@ mod auth;
 mod body;
 pub(crate) mod client_addr;
 mod conn;
+mod console;
 mod credentials;
 mod error;
 mod idle;

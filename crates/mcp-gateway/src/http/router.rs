@@ -11,7 +11,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use super::state::AppState;
-use super::{admission, auth, body, metrics, oauth, routes};
+use super::{admission, auth, body, console, metrics, oauth, routes};
 
 /// The whole REST API.
 pub(super) fn router(state: AppState) -> Router {
@@ -25,13 +25,18 @@ pub(super) fn router(state: AppState) -> Router {
         .route("/services/{service}/call", post(routes::call))
         .route("/sessions", get(routes::sessions))
         .route("/sessions/{id}", delete(routes::close_session))
+        .route("/audit/recent", get(routes::audit_recent))
         .merge(crate::front::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             admission::limit,
         ));
     // /metrics is added after the rate-limit layer: a scraper must never spend API budgets.
-    let mut public = Router::new().route("/health", get(routes::health));
+    let mut public = Router::new()
+        .route("/health", get(routes::health))
+        .route("/console", get(console::index))
+        .route("/console/app.js", get(console::script))
+        .route("/console/app.css", get(console::style));
     if state.oauth.is_some() {
         // RFC 9728: each resource's metadata at the well-known prefix + its path; public.
         public = public

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Local};
@@ -230,20 +230,37 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// `GET /sessions` query: `memory=true` adds each child's resident memory (a read of its
+/// `/proc/<pid>/status`, so not by default).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub(super) struct SessionsQuery {
+    memory: bool,
+}
+
 pub(super) async fn sessions(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-) -> Json<Sessions> {
+    query: Result<Query<SessionsQuery>, QueryRejection>,
+) -> Result<Json<Sessions>, ApiError> {
+    let memory = query_param(query)?.memory;
     let sessions = state
         .sessions
         .list_for(principal.owner())
         .into_iter()
-        .map(|s| (s.id.clone(), session_info(s)))
+        .map(|s| (s.id.clone(), session_info(s, memory)))
         .collect();
-    Json(sessions)
+    Ok(Json(sessions))
 }
 
-fn session_info(s: SessionSnapshot) -> SessionInfo {
+/// A query string, or a 400 `invalid_request` naming what is wrong with it.
+fn query_param<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query.map(|Query(q)| q).map_err(|rejection| {
+        ApiError::bad_request(format!("invalid query: {}", rejection.body_text()))
+    })
+}
+
+fn session_info(s: SessionSnapshot, memory: bool) -> SessionInfo {
     let children = s
         .children
         .into_iter()
@@ -252,6 +269,7 @@ fn session_info(s: SessionSnapshot) -> SessionInfo {
                 pid: Some(c.pid),
                 calls: Some(c.calls),
                 started_at: Some(timestamp(c.started_at)),
+                rss_bytes: memory.then(|| resident_bytes(c.pid)).flatten(),
             };
             (name, child)
         })
@@ -291,6 +309,43 @@ pub(super) async fn close_session(
     Ok(Json(SessionClosed {
         message: format!("Session {id} closed"),
     }))
+}
+
+/// `VmRSS` of a live process, in bytes.
+fn resident_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib: u64 = kib.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// `GET /audit/recent?limit=N` (default 50, at most 200): the last records of the audit log,
+/// newest first, for principals that see every session (not a scoped key or token: to them,
+/// as when `audit.file` is unset, the route does not exist).
+pub(super) async fn audit_recent(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query_param(query)?.limit.min(200);
+    let audit = state
+        .sessions
+        .audit()
+        .filter(|_| principal.owner().is_none())
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, code::NOT_FOUND, "not found"))?;
+    Ok(Json(json!({ "records": audit.recent(limit) })))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(default)]
+pub(super) struct AuditQuery {
+    limit: usize,
+}
+
+impl Default for AuditQuery {
+    fn default() -> Self {
+        Self { limit: 50 }
+    }
 }
 
 /// A path segment as a string; one that is not UTF-8 once percent-decoded (`/services/%FF/tools`)

@@ -8,6 +8,7 @@ mod broken_wire;
 mod churn;
 mod cli;
 mod concurrency;
+mod console;
 mod edge;
 mod failures;
 mod front;
