@@ -106,7 +106,7 @@ impl Audit {
 
     /// Record a tool call.
     pub(crate) fn tool_call(&self, call: &ToolCall<'_>) -> Result<(), AuditError> {
-        let arguments = serde_json::to_vec(call.arguments).unwrap_or_default();
+        let arguments = chain::canonical(call.arguments);
         let mut record = json!({
             "event": "tool_call",
             "via": call.via,
@@ -115,7 +115,7 @@ impl Audit {
             "service": call.service,
             "tool": call.tool,
             "session": call.session,
-            "arguments_sha256": chain::sha256_hex(&arguments),
+            "arguments_sha256": chain::sha256_hex(arguments.as_bytes()),
             "duration_ms": (call.duration.as_secs_f64() * 1e6).round() / 1e3,
         });
         match call.outcome {
