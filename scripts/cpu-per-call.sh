@@ -6,6 +6,9 @@
 #
 #   bash scripts/cpu-per-call.sh OLD_GATEWAY NEW_GATEWAY [ROUNDS]
 #
+# OLD_EXTRA / NEW_EXTRA: extra top-level config members for that side, e.g.
+#   NEW_EXTRA='"telemetry": {"otlp_endpoint": "http://127.0.0.1:9", "sampling_ratio": 0},'
+#
 # Needs wrk (Debian `wrk`) and a release fixture (cargo build --release -p mcp-fixture). Each
 # round: 8 connections on one session, then 64 connections on 64 sessions (fixture `echo`,
 # sandbox on, rate limits off); every answer is checked (scripts/bench-peers/call.lua).
@@ -19,9 +22,11 @@ TICK=$(getconf CLK_TCK)
 
 run() { # binary label conns sessions
   local bin=$1 label=$2 conns=$3 sessions=$4 port=$((20000 + RANDOM % 20000))
+  local extra=""
+  if [ "$label" = old ]; then extra=${OLD_EXTRA:-}; else extra=${NEW_EXTRA:-}; fi
   local d; d=$(mktemp -d); chmod 755 "$d"
   cat > "$d/config.json" <<JSON
-{"server":{"host":"127.0.0.1","port":$port,"auth_user":"bench","auth_password":"bench-pass","shutdown_grace":5},
+{$extra "server":{"host":"127.0.0.1","port":$port,"auth_user":"bench","auth_password":"bench-pass","shutdown_grace":5},
  "services":{"fx":{"command":["$FIX"],"description":"bench","sandbox":{"enabled":true}}},
  "session":{"max_sessions_per_service":100000,"max_total_sessions":100000,"sandbox_dir":"./sandbox"},
  "rate_limiting":{"enabled":false},"logging":{"level":"WARNING"}}

@@ -25,15 +25,16 @@ ALLOWED = {
     "metrics": set(),
     "config": {"sandbox"},
     "audit": {"config"},
-    "logging": {"config"},
+    "logging": {"config", "telemetry"},
+    "telemetry": {"config"},
     "ratelimit": {"config"},
     "sandbox": {"config"},
-    "mcp": {"config", "logging", "metrics", "sandbox"},
+    "mcp": {"config", "logging", "metrics", "sandbox", "telemetry"},
     "session": {"audit", "config", "mcp", "metrics"},
     "oauth": {"config"},
-    "http": {"audit", "config", "front", "mcp", "metrics", "oauth", "ratelimit", "session"},
-    "front": {"audit", "config", "http", "logging", "mcp", "ratelimit", "session"},
-    "cli": {"audit", "config", "front", "http", "logging", "sandbox"},
+    "http": {"audit", "config", "front", "mcp", "metrics", "oauth", "ratelimit", "session", "telemetry"},
+    "front": {"audit", "config", "http", "logging", "mcp", "ratelimit", "session", "telemetry"},
+    "cli": {"audit", "config", "front", "http", "logging", "sandbox", "telemetry"},
 }
 
 

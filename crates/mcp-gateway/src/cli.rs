@@ -163,12 +163,17 @@ fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     }
     let config = Arc::new(loaded.config);
     check_exposure(&config).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    crate::logging::init(&config.logging)?;
+    let (traces, telemetry) = crate::telemetry::layer(&config.telemetry)?.unzip();
+    crate::logging::init(&config.logging, traces)?;
     raise_nofile_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve_async(config))
+    let served = runtime.block_on(serve_async(config));
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
+    served
 }
 
 /// Raise the soft open-files limit to the hard one: every connection and every child's pipes

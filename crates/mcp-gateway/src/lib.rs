@@ -29,3 +29,4 @@ pub(crate) mod oauth;
 pub mod ratelimit;
 pub mod sandbox;
 pub(crate) mod session;
+pub(crate) mod telemetry;

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer, fmt};
+use tracing_subscriber::{EnvFilter, Layer, Registry, fmt};
 
 use crate::config::{LogFormat, LoggingConfig};
 
@@ -19,29 +19,58 @@ pub(crate) use throttle::Throttle;
 /// Environment variable that overrides `logging.level` with a full `tracing` filter.
 pub(crate) const FILTER_ENV: &str = "MCP_GATEWAY_LOG";
 
-pub(crate) fn init(cfg: &LoggingConfig) -> anyhow::Result<()> {
+/// Install the log layers (each with the log filter) and `traces`, the OpenTelemetry layer
+/// with a filter of its own (`telemetry`).
+pub(crate) fn init(
+    cfg: &LoggingConfig,
+    traces: Option<Box<dyn Layer<Registry> + Send + Sync>>,
+) -> anyhow::Result<()> {
     let directive = std::env::var(FILTER_ENV).unwrap_or_else(|_| cfg.filter.clone());
-    let filter = EnvFilter::try_new(&directive)
-        .map_err(|e| anyhow::anyhow!("invalid log filter {directive:?}: {e}"))?;
-    let stderr = layer(cfg.format, std::io::stderr, true);
+    // The spans that make traces are not log context (`telemetry::TARGET`).
+    let filter = || {
+        EnvFilter::try_new(format!("{directive},{}=off", crate::telemetry::TARGET))
+            .map_err(|e| anyhow::anyhow!("invalid log filter {directive:?}: {e}"))
+    };
     let file = match &cfg.file {
         Some(path) => {
             let file = open(path)
                 .map_err(|e| anyhow::anyhow!("cannot open log file {}: {e}", path.display()))?;
-            let log = LOG_FILE.get_or_init(|| LogFile {
+            Some(LOG_FILE.get_or_init(|| LogFile {
                 path: path.clone(),
                 file: Mutex::new(file),
-            });
-            Some(layer(cfg.format, log, false))
+            }))
         }
         None => None,
     };
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(stderr)
-        .with(file)
-        .try_init()?;
+    match traces {
+        // Without traces one filter for all: per-layer filters cost every span and event.
+        None => tracing_subscriber::registry()
+            .with(filter()?)
+            .with(log_layers(cfg.format, file))
+            .try_init()?,
+        Some(traces) => {
+            let mut all = log_layers(cfg.format, file)
+                .into_iter()
+                .map(|l| Ok(l.with_filter(filter()?).boxed()))
+                .collect::<anyhow::Result<Vec<Box<dyn Layer<Registry> + Send + Sync>>>>()?;
+            all.push(traces);
+            tracing_subscriber::registry().with(all).try_init()?
+        }
+    }
     Ok(())
+}
+
+/// The stderr layer and, with `logging.file`, the file's.
+fn log_layers<S>(
+    format: LogFormat,
+    file: Option<&'static LogFile>,
+) -> Vec<Box<dyn Layer<S> + Send + Sync>>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let mut layers = vec![layer(format, std::io::stderr, true)];
+    layers.extend(file.map(|log| layer(format, log, false)));
+    layers
 }
 
 fn layer<S, W>(format: LogFormat, writer: W, ansi: bool) -> Box<dyn Layer<S> + Send + Sync>

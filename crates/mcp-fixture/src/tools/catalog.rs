@@ -16,6 +16,7 @@ pub const NAMES: &[&str] = &[
     "delete_todo",
     "clear_todos",
     "whoami",
+    "meta",
     "sleep",
     "cancelled",
     "crash",
@@ -194,6 +195,11 @@ fn build_basic() -> Vec<Value> {
             ),
             "annotations",
             read_only,
+        ),
+        tool(
+            "meta",
+            "Reply the call's params._meta as JSON text (null when absent)",
+            object(json!({}), &[]),
         ),
         tool(
             "sleep",

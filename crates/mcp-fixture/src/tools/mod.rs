@@ -99,6 +99,7 @@ pub fn call(call: &Call<'_>, name: &str) -> Outcome {
             return todo_call(&mut lock(&state.todos), name, args);
         }
         "whoami" => Ok(process::whoami()),
+        "meta" => Ok(text(call.meta.to_string())),
         "sleep" => wire::sleep(call),
         "cancelled" => Ok(text(Value::from(state.cancels.received()).to_string())),
         "crash" => process::crash(args),

@@ -173,8 +173,8 @@ fn tools_list_is_paginated_with_opaque_cursors() {
     assert_eq!(cursors.first(), Some(&json!("page-2")));
     assert_eq!(
         names.len(),
-        44,
-        "the 26 basic tools, the counting one and the 17 hostile ones"
+        45,
+        "the 27 basic tools, the counting one and the 17 hostile ones"
     );
     assert_eq!(
         names.iter().collect::<HashSet<_>>().len(),
@@ -189,7 +189,7 @@ fn tools_list_is_paginated_with_opaque_cursors() {
     let mut unpaged = Fixture::start(&[]);
     unpaged.initialize("2025-11-25");
     let all = unpaged.roundtrip(json!(1), "tools/list", json!({}));
-    assert_eq!(all["tools"].as_array().map(Vec::len), Some(44));
+    assert_eq!(all["tools"].as_array().map(Vec::len), Some(45));
     assert!(all.get("nextCursor").is_none());
 }
 

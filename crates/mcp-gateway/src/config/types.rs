@@ -26,6 +26,33 @@ pub struct Config {
     pub mcp: McpConfig,
     pub metrics: MetricsConfig,
     pub audit: AuditConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+/// `telemetry`: OpenTelemetry traces to an OTLP/HTTP collector (docs/telemetry.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryConfig {
+    /// `telemetry.otlp_endpoint`: the collector's OTLP/HTTP base URL (`http://host:4318`;
+    /// spans are POSTed to `<it>/v1/traces`); unset (the default) = no traces.
+    pub otlp_endpoint: Option<String>,
+    /// `telemetry.sampling_ratio` (default 1.0): the share of new traces recorded; a request
+    /// whose `traceparent` says sampled (or not) follows its caller.
+    pub sampling_ratio: f64,
+    /// `telemetry.service_name` (default `mcp-gateway`): the `service.name` resource attribute.
+    pub service_name: String,
+    /// `telemetry.export_timeout` (default 10 s): one export's deadline.
+    pub export_timeout: Duration,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            sampling_ratio: 1.0,
+            service_name: "mcp-gateway".into(),
+            export_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// `audit`: the tamper-evident log of tool calls and sessions (docs/audit.md).

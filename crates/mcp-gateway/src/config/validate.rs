@@ -33,6 +33,7 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
     check_mcp_names(&mcp, &services, d);
     let metrics = metrics(top.section(d, "metrics", &empty), d);
     let audit = audit(top.section(d, "audit", &empty), d);
+    let telemetry = telemetry(top.section(d, "telemetry", &empty), d);
     if top.get("security").is_some() {
         d.warn(
             "security",
@@ -53,6 +54,49 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
         traffic,
         mcp,
         audit,
+        telemetry,
+    }
+}
+
+fn telemetry(mut o: Obj<'_>, d: &mut Diags<'_>) -> TelemetryConfig {
+    let defaults = TelemetryConfig::default();
+    let otlp_endpoint = o.read(d, "otlp_endpoint", |v| {
+        let url = read_str(v)?;
+        match url.split_once("://") {
+            Some(("http", rest)) if !rest.is_empty() => Ok(url.trim_end_matches('/').to_string()),
+            Some(("https", _)) => Err("https is not supported yet: point it at a local collector or agent over http://".into()),
+            Some(("grpc", _)) => Err("only OTLP/HTTP (protobuf) is supported yet: use the collector's HTTP port (4318), http://host:4318".into()),
+            _ => Err(format!("must be an http:// URL, got {}", show(v))),
+        }
+    });
+    let sampling_ratio = o
+        .read(d, "sampling_ratio", |v| {
+            v.as_f64()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or_else(|| format!("must be a number from 0 to 1, got {}", show(v)))
+        })
+        .unwrap_or(defaults.sampling_ratio);
+    let service_name = o
+        .non_empty(d, "service_name")
+        .unwrap_or(defaults.service_name);
+    let export_timeout = o.secs(
+        d,
+        "export_timeout",
+        defaults.export_timeout,
+        Secs {
+            zero_ok: false,
+            max: MINUTE,
+        },
+    );
+    if otlp_endpoint.is_none() && o.entries().len() > 0 {
+        d.warn("telemetry", "has no effect without telemetry.otlp_endpoint");
+    }
+    o.finish(d);
+    TelemetryConfig {
+        otlp_endpoint,
+        sampling_ratio,
+        service_name,
+        export_timeout,
     }
 }
 

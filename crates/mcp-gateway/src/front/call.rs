@@ -3,6 +3,7 @@
 //! tracked calls, which shutdown lets run for the grace.
 
 use std::sync::Arc;
+use tracing::Instrument;
 
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -140,7 +141,8 @@ fn on_stream(
     // How long the answer may wait for a client that stopped reading, once the call is done.
     let write_timeout = call.timeout;
     let stopping = calls.stopping();
-    calls.spawn(async move {
+    let traced = crate::telemetry::traced();
+    let work = async move {
         let _held = held;
         let response = tokio::select! {
             response = relay::call_tool(&ctx.manager, &ctx.session, call, Some(tx.clone())) => response,
@@ -168,6 +170,9 @@ fn on_stream(
             }
             None => {}
         }
-    });
+    }
+    // The call's spans stay in the request's trace.
+    .in_current_span();
+    calls.spawn(crate::telemetry::in_trace(traced, work));
     reply::sse_response(rx, None)
 }

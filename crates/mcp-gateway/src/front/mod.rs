@@ -32,6 +32,7 @@ pub(crate) mod session;
 mod version;
 
 use std::sync::Arc;
+use tracing::Instrument;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -228,16 +229,27 @@ async fn serve_post(
             StatusCode::ACCEPTED.into_response()
         }
         Inbound::Request { id, method, params } => {
+            let span = tracing::info_span!(
+                target: crate::telemetry::TARGET,
+                "mcp",
+                otel.name = %format!("mcp {method}"),
+                "mcp.method.name" = %method,
+                "mcp.session.id" = %session.id(),
+            );
             let ctx = methods::Ctx {
                 manager: state.sessions.clone(),
                 session,
             };
-            if method == "tools/call" {
-                let sse = accepts_sse(&headers);
-                return call::tools_call(&payer, ctx, id, params, sse, Era::Legacy, None).await;
+            async move {
+                if method == "tools/call" {
+                    let sse = accepts_sse(&headers);
+                    return call::tools_call(&payer, ctx, id, params, sse, Era::Legacy, None).await;
+                }
+                let response = methods::dispatch(&ctx, &id, &method, params).await;
+                axum::Json(response).into_response()
             }
-            let response = methods::dispatch(&ctx, &id, &method, params).await;
-            axum::Json(response).into_response()
+            .instrument(span)
+            .await
         }
     }
 }

@@ -3,6 +3,7 @@
 //! of a call, and the `RateLimit-*` headers. See docs/traffic.md.
 
 use std::net::IpAddr;
+use tracing::Instrument;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -226,7 +227,19 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
         .extensions()
         .get::<ClientAddr>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.0);
-    match charge(&state, &principal, addr, &spend).await {
+    let span = tracing::info_span!(target: crate::telemetry::TARGET, "rate_limits", outcome = tracing::field::Empty);
+    let charged = charge(&state, &principal, addr, &spend)
+        .instrument(span.clone())
+        .await;
+    span.record(
+        "outcome",
+        if charged.is_ok() {
+            "admitted"
+        } else {
+            "refused"
+        },
+    );
+    match charged {
         Ok(decision) => {
             let mut response = next.run(request).await;
             if let Some(decision) = decision {

@@ -3,6 +3,7 @@
 //! reads.
 
 use std::net::IpAddr;
+use tracing::Instrument;
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -12,6 +13,7 @@ use axum::response::Response;
 use super::admission;
 use super::client_addr::{ClientAddr, client_addr, peer_of};
 use super::oauth::{self, Checked};
+use super::principal::Principal;
 use super::state::AppState;
 
 /// Middleware: find the client address, then the [`Principal`]. A request that fails auth
@@ -31,7 +33,14 @@ pub(super) async fn require_auth(
         tracing::debug!(target: "security", event_type = "auth_blocked", ip = %addr, "request from a blocked address");
         return admission::blocked(secs);
     }
-    if let Some(principal) = state.auth.check(request.headers()) {
+    let span = tracing::info_span!(target: crate::telemetry::TARGET, "auth", "mcp.principal" = tracing::field::Empty);
+    let accepted = |span: &tracing::Span, principal: &Principal| {
+        if !span.is_disabled() {
+            span.record("mcp.principal", principal.audit_name());
+        }
+    };
+    if let Some(principal) = span.in_scope(|| state.auth.check(request.headers())) {
+        accepted(&span, &principal);
         request.extensions_mut().insert(principal);
         return next.run(request).await;
     }
@@ -40,8 +49,12 @@ pub(super) async fn require_auth(
     if let Some(verifier) = &state.oauth
         && let Some(token) = oauth::bearer_token(verifier, request.headers())
     {
-        match oauth::check(verifier, token, &path).await {
+        match oauth::check(verifier, token, &path)
+            .instrument(span.clone())
+            .await
+        {
             Checked::Accepted(principal) => {
+                accepted(&span, &principal);
                 request.extensions_mut().insert(principal);
                 return next.run(request).await;
             }

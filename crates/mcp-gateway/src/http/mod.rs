@@ -21,6 +21,7 @@ mod router;
 mod routes;
 mod server;
 pub(crate) mod state;
+mod traces;
 mod traffic;
 pub(crate) mod validate;
 

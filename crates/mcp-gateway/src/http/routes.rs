@@ -15,6 +15,7 @@ use mcp_gateway_wire::{
     ToolList, code,
 };
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use super::client_addr::ClientAddr;
 use super::error::ApiError;
@@ -144,11 +145,22 @@ pub(super) async fn call(
     let (tool, session_id) = (request.tool.clone(), request.session_id.clone());
     let arguments = audit.as_ref().map(|_| request.arguments.clone());
     let started = std::time::Instant::now();
+    let span = tracing::info_span!(
+        target: crate::telemetry::TARGET,
+        "session",
+        "mcp.session.id" = %session_id,
+        "mcp.service" = %service,
+        "error.type" = tracing::field::Empty,
+    );
     let outcome = state
         .sessions
         .call(ticket, request)
+        .instrument(span.clone())
         .await
         .map_err(ApiError::from);
+    if let Err(e) = &outcome {
+        span.record("error.type", e.body.code.as_str());
+    }
     if let (Some(audit), Some(arguments)) = (&audit, &arguments) {
         let principal = principal.audit_name();
         let record = audit::ToolCall {

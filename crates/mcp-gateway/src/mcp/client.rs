@@ -142,7 +142,9 @@ impl McpClient {
             drop(guard);
             return Err(McpError::Spawn("the child's stdio is not piped".into()));
         };
-        let span = tracing::info_span!("mcp_child", service = %opts.service, session = %opts.session_id, pid);
+        // No parent: the actor outlives the request that started it (and must not keep its
+        // spans open).
+        let span = tracing::info_span!(parent: None, "mcp_child", service = %opts.service, session = %opts.session_id, pid);
         let shared = Arc::new(Shared::new(opts.stderr_buffer_bytes));
         let log = LogContext {
             service: opts.service.clone(),
@@ -180,7 +182,7 @@ impl McpClient {
         remote: &crate::config::RemoteConfig,
         opts: ClientOptions,
     ) -> Result<McpClient, McpError> {
-        let span = tracing::info_span!("mcp_remote", service = %opts.service, session = %opts.session_id, url = %remote.url);
+        let span = tracing::info_span!(parent: None, "mcp_remote", service = %opts.service, session = %opts.session_id, url = %remote.url);
         let shared = Arc::new(Shared::new(opts.stderr_buffer_bytes));
         let (commands, rx) = mpsc::unbounded_channel();
         let actor = super::remote::RemoteActor::new(
@@ -308,10 +310,56 @@ impl McpClient {
     pub async fn request(
         &self,
         method: &str,
-        params: Value,
+        mut params: Value,
         timeout: Duration,
     ) -> Result<Value, McpError> {
-        self.inner.link.request(method, params, timeout).await
+        if method != "tools/call" {
+            return self.inner.link.request(method, params, timeout).await;
+        }
+        let span = tracing::info_span!(
+            target: crate::telemetry::TARGET,
+            "tools/call",
+            otel.name = %format!("tools/call {}", params["name"].as_str().unwrap_or("")),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            "mcp.method.name" = "tools/call",
+            "gen_ai.operation.name" = "execute_tool",
+            "gen_ai.tool.name" = params["name"].as_str().unwrap_or(""),
+            "process.pid" = self.inner.pid,
+            "error.type" = tracing::field::Empty,
+        );
+        if span.is_disabled() {
+            return self.inner.link.request(method, params, timeout).await;
+        }
+        // The child continues this trace (SEP-414): its context in `_meta.traceparent`.
+        if let Some(traceparent) = crate::telemetry::traceparent(&span)
+            && let Some(params) = params.as_object_mut()
+        {
+            let meta = params
+                .entry("_meta")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Some(meta) = meta.as_object_mut() {
+                meta.insert("traceparent".into(), Value::String(traceparent));
+            }
+        }
+        let answer = self
+            .inner
+            .link
+            .request(method, params, timeout)
+            .instrument(span.clone())
+            .await;
+        match &answer {
+            Err(e) => {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", e.to_string());
+            }
+            Ok(result) if result.get("isError") == Some(&Value::Bool(true)) => {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", "tool_error");
+            }
+            Ok(_) => {}
+        }
+        answer
     }
 
     /// Any notification to the child.

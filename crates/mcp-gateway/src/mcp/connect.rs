@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{ClientOptions, McpClient, McpError};
+use tracing::Instrument;
+
 use crate::config::{Config, ServiceConfig};
 use crate::metrics;
 use crate::sandbox::{self, Prepared, SpawnRequest};
@@ -79,16 +81,21 @@ impl McpClient {
                 &fresh
             }
         };
-        let spawned = sandbox::spawn(&SpawnRequest {
-            service,
-            prepared,
-            session_id: &session_id,
-            sandbox_root: &launch.sandbox_root,
-            protected: &launch.protected,
+        let spawn = tracing::info_span!(target: crate::telemetry::TARGET, "spawn", "mcp.service" = %service.name, "process.pid" = tracing::field::Empty);
+        let spawned = spawn.in_scope(|| {
+            sandbox::spawn(&SpawnRequest {
+                service,
+                prepared,
+                session_id: &session_id,
+                sandbox_root: &launch.sandbox_root,
+                protected: &launch.protected,
+            })
         })?;
+        spawn.record("process.pid", spawned.pid);
         let pid = spawned.pid;
         let started = Instant::now();
-        let client = Self::start(spawned, opts).await;
+        let initialize = tracing::info_span!(target: crate::telemetry::TARGET, "initialize", "mcp.method.name" = "initialize", "mcp.service" = %service.name);
+        let client = Self::start(spawned, opts).instrument(initialize).await;
         metrics::spawn(&service.name, client.is_ok(), started.elapsed());
         let client = client?;
         tracing::info!(service = %service.name, session = %session_id, pid, "child started");

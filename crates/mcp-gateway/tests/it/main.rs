@@ -22,5 +22,6 @@ mod pool;
 mod sandbox;
 mod sessions;
 mod signals;
+mod telemetry;
 mod tls_logging;
 mod traffic;

@@ -1,0 +1,265 @@
+//! OpenTelemetry traces (issue 16): a receiver started here decodes the real OTLP/HTTP
+//! protobufs the gateway exports. One REST call and one MCP call each make one trace that
+//! continues the client's `traceparent` through every hop, and the child receives the context
+//! of its `tools/call` span in `_meta.traceparent`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use prost::Message;
+use serde_json::{Value, json};
+
+use crate::front::client::Mcp;
+use crate::support::*;
+
+#[derive(Debug, Clone)]
+struct Span {
+    trace: String,
+    id: String,
+    parent: String,
+    name: String,
+    attributes: BTreeMap<String, String>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An OTLP/HTTP receiver on a free port: every span it was sent.
+async fn receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
+    let spans = Arc::new(Mutex::new(Vec::new()));
+    let got = spans.clone();
+    let app = Router::new().route(
+        "/v1/traces",
+        post(move |body: Bytes| {
+            let got = got.clone();
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf");
+                let mut got = got.lock().unwrap();
+                for rs in request.resource_spans {
+                    for ss in rs.scope_spans {
+                        for s in ss.spans {
+                            let attributes = s
+                                .attributes
+                                .iter()
+                                .map(|kv| {
+                                    let value =
+                                        match kv.value.as_ref().and_then(|v| v.value.clone()) {
+                                            Some(Any::StringValue(v)) => v,
+                                            Some(Any::IntValue(v)) => v.to_string(),
+                                            Some(Any::BoolValue(v)) => v.to_string(),
+                                            other => format!("{other:?}"),
+                                        };
+                                    (kv.key.clone(), value)
+                                })
+                                .collect();
+                            got.push(Span {
+                                trace: hex(&s.trace_id),
+                                id: hex(&s.span_id),
+                                parent: hex(&s.parent_span_id),
+                                name: s.name,
+                                attributes,
+                            });
+                        }
+                    }
+                }
+                (
+                    [("content-type", "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, spans)
+}
+
+async fn traced_gateway(endpoint: &str, ratio: f64) -> TestGateway {
+    let cfg = config(
+        json!({"fx": fixture_service(&[])}),
+        json!({"telemetry": {"otlp_endpoint": endpoint, "sampling_ratio": ratio}}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+    TestGateway::start_in(dir, &[("OTEL_BSP_SCHEDULE_DELAY", "50")]).await
+}
+
+/// The spans of `trace` once every name in `names` has arrived.
+async fn trace_of(spans: &Arc<Mutex<Vec<Span>>>, trace: &str, names: &[&str]) -> Vec<Span> {
+    let has_all = || {
+        let spans = spans.lock().unwrap();
+        names
+            .iter()
+            .all(|n| spans.iter().any(|s| s.trace == trace && s.name == *n))
+    };
+    wait_until(30, "the trace's spans at the receiver", has_all).await;
+    let spans = spans.lock().unwrap();
+    spans.iter().filter(|s| s.trace == trace).cloned().collect()
+}
+
+fn named<'a>(spans: &'a [Span], name: &str) -> &'a Span {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no {name} span in {spans:#?}"))
+}
+
+/// Whether `span` descends from `ancestor` within `spans`.
+fn descends(spans: &[Span], span: &Span, ancestor: &Span) -> bool {
+    let mut current = span;
+    for _ in 0..32 {
+        if current.parent == ancestor.id {
+            return true;
+        }
+        match spans.iter().find(|s| s.id == current.parent) {
+            Some(parent) => current = parent,
+            None => return false,
+        }
+    }
+    false
+}
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const HTTP_CALL: &str = "POST /services/{name}/call";
+const CALLER: &str = "00f067aa0ba902b7";
+
+#[tokio::test]
+async fn a_rest_call_is_one_trace_through_every_hop_into_the_child() {
+    let (endpoint, spans) = receiver().await;
+    let gw = traced_gateway(&endpoint, 1.0).await;
+    let response = gw
+        .http
+        .post(gw.url("/services/fx/call"))
+        .bearer_auth(TOKEN)
+        .header("traceparent", format!("00-{TRACE}-{CALLER}-01"))
+        .json(&json!({"tool": "meta", "session_id": "traced", "arguments": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let meta: Value = serde_json::from_str(body["result"].as_str().unwrap()).unwrap();
+
+    let trace = trace_of(
+        &spans,
+        TRACE,
+        &[
+            HTTP_CALL,
+            "auth",
+            "session",
+            "spawn",
+            "initialize",
+            "tools/call meta",
+        ],
+    )
+    .await;
+    let http = named(&trace, HTTP_CALL);
+    assert_eq!(
+        http.parent, CALLER,
+        "the client's traceparent is the parent"
+    );
+    assert_eq!(http.attributes["http.route"], "/services/{name}/call");
+    assert_eq!(http.attributes["http.response.status_code"], "200");
+    assert_eq!(named(&trace, "auth").attributes["mcp.principal"], "bearer");
+    let session = named(&trace, "session");
+    assert_eq!(session.attributes["mcp.session.id"], "traced");
+    let call = named(&trace, "tools/call meta");
+    assert_eq!(call.attributes["gen_ai.tool.name"], "meta");
+    assert_eq!(call.attributes["mcp.method.name"], "tools/call");
+    for hop in ["auth", "session", "spawn", "initialize", "tools/call meta"] {
+        assert!(
+            descends(&trace, named(&trace, hop), http),
+            "{hop} under HTTP: {trace:#?}"
+        );
+    }
+    assert!(descends(&trace, call, session));
+    assert!(descends(&trace, named(&trace, "spawn"), session));
+    // The child got the tools/call span's own context.
+    assert_eq!(
+        meta["traceparent"],
+        format!("00-{TRACE}-{}-01", call.id),
+        "{meta}"
+    );
+}
+
+#[tokio::test]
+async fn an_mcp_call_continues_the_trace_and_sampling_zero_records_only_sampled_callers() {
+    let (endpoint, spans) = receiver().await;
+    let gw = traced_gateway(&endpoint, 0.0).await;
+    // No traceparent: a new trace, sampled out at ratio 0.
+    gw.call_ok("fx", "unsampled", "echo", json!({"text": "x"}))
+        .await;
+    // A caller that samples: its trace is recorded whatever the ratio.
+    let mcp = Mcp::open(&gw, "/services/fx/mcp").await;
+    let response = mcp
+        .with_headers(mcp.gw.http.post(mcp.gw.url(&mcp.path)))
+        .header("traceparent", format!("00-{TRACE}-{CALLER}-01"))
+        .json(&json!({"jsonrpc": "2.0", "id": 77, "method": "tools/call", "params": {"name": "meta", "arguments": {}}}))
+        .send()
+        .await
+        .unwrap();
+    let messages = crate::front::client::messages(response).await;
+    let answer = messages.last().unwrap();
+    let meta: Value =
+        serde_json::from_str(answer["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+
+    let trace = trace_of(
+        &spans,
+        TRACE,
+        &[
+            "POST /services/{name}/mcp",
+            "mcp tools/call",
+            "tools/call meta",
+        ],
+    )
+    .await;
+    let mcp_span = named(&trace, "mcp tools/call");
+    assert_eq!(mcp_span.attributes["mcp.method.name"], "tools/call");
+    assert_eq!(
+        mcp_span.parent,
+        named(&trace, "POST /services/{name}/mcp").id
+    );
+    let call = named(&trace, "tools/call meta");
+    assert!(descends(&trace, call, mcp_span), "{trace:#?}");
+    assert_eq!(meta["traceparent"], format!("00-{TRACE}-{}-01", call.id));
+    let others: Vec<Span> = spans
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.trace != TRACE)
+        .cloned()
+        .collect();
+    assert!(others.is_empty(), "sampled out, yet exported: {others:#?}");
+}
+
+#[test]
+fn validate_names_bad_telemetry_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        json!({"fx": fixture_service(&[])}),
+        json!({"telemetry": {"otlp_endpoint": "grpc://collector:4317", "sampling_ratio": 2}}),
+    );
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["-c", "config.json", "validate"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("telemetry.otlp_endpoint: only OTLP/HTTP"),
+        "{text}"
+    );
+    assert!(
+        text.contains("telemetry.sampling_ratio: must be a number from 0 to 1"),
+        "{text}"
+    );
+}
