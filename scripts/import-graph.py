@@ -29,9 +29,10 @@ ALLOWED = {
     "sandbox": {"config"},
     "mcp": {"config", "logging", "metrics", "sandbox"},
     "session": {"config", "mcp", "metrics"},
-    "http": {"config", "front", "mcp", "metrics", "ratelimit", "session"},
+    "cluster": {"config"},
+    "http": {"cluster", "config", "front", "mcp", "metrics", "ratelimit", "session"},
     "front": {"config", "http", "logging", "mcp", "ratelimit", "session"},
-    "cli": {"config", "front", "http", "logging", "sandbox"},
+    "cli": {"cluster", "config", "front", "http", "logging", "sandbox"},
 }
 
 

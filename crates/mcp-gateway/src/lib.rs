@@ -15,6 +15,7 @@
 #![warn(unreachable_pub)]
 
 pub mod cli;
+pub(crate) mod cluster;
 pub mod config;
 pub(crate) mod front;
 #[doc(hidden)]

@@ -26,6 +26,9 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
     let mcp = super::mcp::mcp(top.section(d, "mcp", &empty), d);
     check_mcp_names(&mcp, &services, d);
     let metrics = metrics(top.section(d, "metrics", &empty), d);
+    let cluster = top
+        .object(d, "cluster")
+        .and_then(|o| super::cluster::cluster(o, &server, d));
     if top.get("security").is_some() {
         d.warn(
             "security",
@@ -45,6 +48,7 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
         metrics,
         traffic,
         mcp,
+        cluster,
     }
 }
 

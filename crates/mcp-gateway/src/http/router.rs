@@ -11,7 +11,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use super::state::AppState;
-use super::{admission, auth, body, metrics, routes};
+use super::{admission, auth, body, cluster, metrics, routes};
 
 /// The whole REST API.
 pub(super) fn router(state: AppState) -> Router {
@@ -29,18 +29,29 @@ pub(super) fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             admission::limit,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            cluster::route,
         ));
     // /metrics is added after the rate-limit layer: a scraper must never spend API budgets.
-    let mut public = Router::new().route("/health", get(routes::health));
+    let mut public = Router::new()
+        .route("/health", get(routes::health))
+        .route("/ready", get(routes::ready));
     if metrics_cfg.enabled && metrics_cfg.require_auth {
         protected = protected.route("/metrics", get(metrics::metrics));
     } else if metrics_cfg.enabled {
         public = public.route("/metrics", get(metrics::metrics));
     }
-    let protected = protected.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_auth,
-    ));
+    let protected = protected
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_auth,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            cluster::accept_hop,
+        ));
     let x_request_id = HeaderName::from_static("x-request-id");
     let mut app = public
         .merge(protected)

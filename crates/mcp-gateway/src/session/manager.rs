@@ -191,6 +191,16 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         self.launcher.start_pools();
     }
 
+    /// Whether session `id` (of either kind) is live here.
+    pub(crate) fn is_live(&self, id: &str) -> bool {
+        self.table.live_session(id).is_some()
+    }
+
+    /// The ids of the live REST sessions (a cluster member renews their pins).
+    pub(crate) fn rest_ids(&self) -> Vec<String> {
+        self.table.ids_of(super::record::SessionKind::Rest)
+    }
+
     /// The live sessions the scoped key `owner` may see (all of them for `None`).
     pub(crate) fn list_for(&self, owner: Option<&str>) -> Vec<SessionSnapshot> {
         self.table.list_for(owner)

@@ -6,6 +6,7 @@ mod api;
 mod broken_wire;
 mod churn;
 mod cli;
+mod cluster;
 mod concurrency;
 mod edge;
 mod failures;

@@ -1,0 +1,198 @@
+//! A replica that dies or drains: its sessions are unknown at once everywhere else (never a
+//! hang), and every other session keeps working.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use super::*;
+use crate::front::client::{Mcp, text};
+
+/// Open `n` REST sessions through the balancer (one `count` each); the replica owning each.
+async fn open_rest(cluster: &Cluster, prefix: &str, n: usize) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let session = format!("{prefix}-{i}");
+        let (status, body) = count(&cluster.lb, &session).await;
+        assert_eq!(
+            (status, &body["result"]),
+            (StatusCode::OK, &json!("1")),
+            "{body}"
+        );
+        let pid = cluster.lb.child_pid(&session, "fx").await;
+        out.push((session, cluster.owner_of_child(pid)));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_replicas_sessions_are_unknown_at_once_and_the_others_keep_working() {
+    let mut cluster = Cluster::start(3).await;
+    let rest = open_rest(&cluster, "k", 24).await;
+    let mut mcps = Vec::new();
+    for _ in 0..6 {
+        let mut mcp = Mcp::open(&cluster.lb, "/mcp").await;
+        assert_eq!(text(&mcp.call("count", json!({})).await), "1");
+        mcps.push(mcp);
+    }
+    let (_, listed) = cluster.lb.get("/sessions").await;
+    let mcp_owner = |mcp: &Mcp<'_>| {
+        let id = mcp.session.as_ref().unwrap();
+        let pid = listed[id]["children"]["fx"]["pid"].as_u64().unwrap() as u32;
+        cluster.owner_of_child(pid)
+    };
+    let mcp_owners: Vec<usize> = mcps.iter().map(mcp_owner).collect();
+    // The victim owns REST sessions and MCP sessions (initialize is round robin).
+    let victim = (0..3)
+        .find(|v| rest.iter().any(|(_, o)| o == v) && mcp_owners.contains(v))
+        .expect("a replica owning sessions of both kinds");
+    let victim_children = procs::descendants_of(cluster.replicas[victim].pid());
+    assert!(!victim_children.is_empty());
+
+    cluster.replicas[victim].process.kill().unwrap();
+    let killed = Instant::now();
+    cluster.replicas[victim].process.wait().unwrap();
+
+    // Its sessions answer 404 unknown_session at once through the balancer.
+    let lb = &cluster.lb;
+    let answers = futures::stream::iter(rest.iter().filter(|(_, o)| *o == victim))
+        .map(|(session, _)| async move { (session, count(lb, session).await) })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    for (session, (status, body)) in &answers {
+        assert_eq!(*status, StatusCode::NOT_FOUND, "{session}: {body}");
+        assert_eq!(body["code"], "unknown_session", "{session}: {body}");
+    }
+    for (mcp, owner) in mcps.iter_mut().zip(&mcp_owners) {
+        if *owner == victim {
+            let (_, resp) = mcp
+                .send("tools/call", json!({"name": "count", "arguments": {}}))
+                .await;
+            assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{:?}", mcp.session);
+        }
+    }
+    let elapsed = killed.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(2 * time_scale()),
+        "the dead owner's sessions took {elapsed:?} to answer 404"
+    );
+
+    // Every other session keeps its child and its count.
+    for (session, owner) in rest.iter().filter(|(_, o)| *o != victim) {
+        let (status, body) = count(lb, session).await;
+        assert_eq!(
+            (status, &body["result"]),
+            (StatusCode::OK, &json!("2")),
+            "{session} on {owner}: {body}"
+        );
+    }
+    for (mcp, owner) in mcps.iter_mut().zip(&mcp_owners) {
+        if *owner != victim {
+            assert_eq!(text(&mcp.call("count", json!({})).await), "2");
+        }
+    }
+    // The killed replica's children died with it.
+    wait_until(10, "the killed replica's children are gone", || {
+        victim_children.iter().all(|&pid| !procs::alive(pid))
+    })
+    .await;
+    // Once its lease is over, a dead session's id starts over elsewhere.
+    let (session, _) = rest.iter().find(|(_, o)| *o == victim).unwrap();
+    within(15, "the id is placed again once the lease expired", async {
+        loop {
+            let (status, body) = count(lb, session).await;
+            if status == StatusCode::OK {
+                assert_eq!(body["result"], json!("1"), "a fresh child");
+                return;
+            }
+            assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_drains_a_replica_its_sessions_answer_404_and_new_ones_never_fail() {
+    let mut cluster = Cluster::start(3).await;
+    let rest = open_rest(&cluster, "d", 18).await;
+    let victim = rest[0].1;
+    let (slow_session, _) = rest[0].clone();
+
+    // A call in flight on the victim when SIGTERM arrives finishes.
+    let lb_url = cluster.lb.url("/services/fx/call");
+    let http = cluster.lb.http.clone();
+    let slow = tokio::spawn(async move {
+        let body = json!({"tool": "sleep", "session_id": slow_session, "arguments": {"ms": 1500}});
+        let resp = http
+            .post(lb_url)
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status(),
+            resp.json::<serde_json::Value>().await.unwrap(),
+        )
+    });
+    let gw = &cluster.replicas[victim];
+    wait_until(20, "the slow call runs on the victim", || {
+        gw.log()
+            .contains(&format!("tool=sleep session_id={}", rest[0].0))
+    })
+    .await;
+    gw.signal(15);
+
+    // Not ready any more (503, or refused once the listener closed).
+    let (ready_url, probe) = (gw.url("/ready"), gw.http.clone());
+    within(10, "the victim stops being ready", async {
+        loop {
+            match probe.get(&ready_url).send().await {
+                Ok(r) if r.status() == StatusCode::OK => {}
+                _ => return,
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    // Its other sessions answer 404 (never a hang); the in-flight call completes.
+    let lb = &cluster.lb;
+    for (session, _) in rest.iter().skip(1).filter(|(_, o)| *o == victim) {
+        let (status, body) = within(5, "a drained session answers", count(lb, session)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{session}: {body}");
+    }
+    let (status, body) = within(20, "the in-flight call", slow).await.unwrap();
+    assert_eq!(
+        (status, &body["result"]),
+        (StatusCode::OK, &json!("slept 1500")),
+        "{body}"
+    );
+
+    // Sessions created after the drain began never fail, and the others keep their state.
+    for i in 0..24 {
+        let session = format!("after-{i}");
+        for k in 1..=2 {
+            let (status, body) = count(lb, &session).await;
+            assert_eq!(
+                (status, &body["result"]),
+                (StatusCode::OK, &json!(k.to_string())),
+                "{session}: {body}"
+            );
+        }
+    }
+    for (session, _) in rest.iter().filter(|(_, o)| *o != victim) {
+        let (status, body) = count(lb, session).await;
+        assert_eq!(
+            (status, &body["result"]),
+            (StatusCode::OK, &json!("2")),
+            "{session}: {body}"
+        );
+    }
+    let code = cluster.replicas[victim].wait_exit(20).await;
+    assert_eq!(code, Some(0), "{}", cluster.replicas[victim].log());
+}

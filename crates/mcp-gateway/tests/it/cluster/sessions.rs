@@ -1,0 +1,166 @@
+//! Sessions of both kinds keep their child whichever replica a request lands on.
+
+use std::collections::HashSet;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::front::client::{Mcp, text};
+
+/// REST sessions through the balancer: how many, and calls each. The 1,000 × 10 is
+/// `scripts/cluster-bench.sh`; this keeps the suite under a minute on two busy cores.
+const REST_SESSIONS: usize = 90;
+const CALLS: u64 = 4;
+const MCP_SESSIONS: usize = 18;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_session_keeps_its_child_whichever_replica_a_request_lands_on() {
+    let cluster = Cluster::start(3).await;
+    let lb = &cluster.lb;
+
+    // REST: each session's child counts 1, 2, 3, ... whoever serves the request.
+    let failures: Vec<String> = futures::stream::iter(0..REST_SESSIONS)
+        .map(|i| async move {
+            let session = format!("rest-{i}");
+            for k in 1..=CALLS {
+                let (status, body) = count(lb, &session).await;
+                if status != StatusCode::OK || body["result"] != json!(k.to_string()) {
+                    return Some(format!("{session} call {k}: {status} {body}"));
+                }
+            }
+            None
+        })
+        .buffer_unordered(16)
+        .filter_map(|f| async { f })
+        .collect()
+        .await;
+    assert!(
+        failures.is_empty(),
+        "{} failed calls: {failures:#?}",
+        failures.len()
+    );
+
+    // Placed over every replica, each session's child on exactly one.
+    let (status, listed) = lb.get("/sessions").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let mut per_replica = [0usize; 3];
+    for i in 0..REST_SESSIONS {
+        let session = &listed[format!("rest-{i}")];
+        assert_eq!(session["calls"], json!(CALLS), "rest-{i}: {session}");
+        let pid = session["children"]["fx"]["pid"].as_u64().unwrap() as u32;
+        per_replica[cluster.owner_of_child(pid)] += 1;
+    }
+    assert!(
+        per_replica.iter().all(|&n| n >= REST_SESSIONS / 6),
+        "{per_replica:?}"
+    );
+    // The cluster-wide list is the same from every replica.
+    for gw in &cluster.replicas {
+        let (_, from_here) = gw.get("/sessions").await;
+        let ids: HashSet<&String> = from_here.as_object().unwrap().keys().collect();
+        assert_eq!(ids.len(), REST_SESSIONS, "{ids:?}");
+    }
+
+    // MCP sessions: minted by whichever replica got `initialize`, served there afterwards.
+    let mut mcps = Vec::new();
+    for _ in 0..MCP_SESSIONS {
+        mcps.push(Mcp::open(lb, "/mcp").await);
+    }
+    for round in 1..=3 {
+        for mcp in &mut mcps {
+            let result = mcp.call("count", json!({})).await;
+            assert_eq!(text(&result), round.to_string(), "{:?}", mcp.session);
+        }
+    }
+    let ids: HashSet<String> = mcps.iter().map(|m| m.session.clone().unwrap()).collect();
+    assert_eq!(ids.len(), MCP_SESSIONS);
+    assert!(ids.iter().all(|id| id.len() == 80), "{ids:?}");
+
+    // DELETE from any replica ends the session where it lives.
+    for (i, gw) in cluster.replicas.iter().enumerate() {
+        let (status, body) = gw.delete(&format!("/sessions/rest-{i}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = count(lb, &format!("rest-{i}")).await;
+        assert_eq!(
+            (status, &body["result"]),
+            (StatusCode::OK, &json!("1")),
+            "a new child: {body}"
+        );
+    }
+    let (status, body) = cluster.replicas[0].delete("/sessions/nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    for mcp in &mut mcps[..3] {
+        assert_eq!(mcp.delete().await, StatusCode::OK);
+        let (_, resp) = mcp.send("tools/list", json!({})).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_or_foreign_session_ids_and_hops_are_unknown_or_refused() {
+    let cluster = Cluster::start(3).await;
+    let lb = &cluster.lb;
+    let mut mcp = Mcp::open(lb, "/mcp").await;
+    assert_eq!(text(&mcp.call("count", json!({})).await), "1");
+    let genuine = mcp.session.clone().unwrap();
+
+    // The genuine id works from every replica (forwarded to its owner when needed).
+    for gw in &cluster.replicas {
+        let mut direct = Mcp::new(gw, "/mcp");
+        direct.session = Some(genuine.clone());
+        let result = direct.call("count", json!({})).await;
+        assert!(!text(&result).is_empty(), "{result}");
+    }
+
+    // One byte altered anywhere: unknown, from every replica and through the balancer.
+    for at in [0, 17, 40, 79] {
+        let mut forged = genuine.clone().into_bytes();
+        forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        for gw in cluster.replicas.iter().chain([lb]) {
+            let mut client = Mcp::new(gw, "/mcp");
+            client.session = Some(forged.clone());
+            let (_, resp) = client.send("tools/list", json!({})).await;
+            assert_eq!(
+                resp.status(),
+                StatusCode::NOT_FOUND,
+                "byte {at} at {}",
+                gw.base
+            );
+        }
+    }
+
+    // An id another cluster minted (another key ring, same Redis) is unknown here.
+    let other = TestGateway::start(replica_config(&cluster.redis, "other", OTHER_KEY)).await;
+    wait_members(&other, 1).await;
+    let foreign = Mcp::open(&other, "/mcp").await.session.unwrap();
+    let mut client = Mcp::new(lb, "/mcp");
+    client.session = Some(foreign);
+    let (_, resp) = client.send("tools/list", json!({})).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    // A hop whose signature does not hold is refused, and nothing is created.
+    let gw = &cluster.replicas[0];
+    let forged_hop = |sig: &str| {
+        gw.http
+            .post(gw.url("/services/fx/call"))
+            .header("x-mcp-gateway-hop-from", "00".repeat(16))
+            .header("x-mcp-gateway-hop-time", "1")
+            .header("x-mcp-gateway-hop-principal", "bearer")
+            .header("x-mcp-gateway-hop-client", "127.0.0.1")
+            .header("x-mcp-gateway-hop-signature", sig.to_string())
+            .json(&json!({"tool": "count", "session_id": "hop-1", "arguments": {}}))
+    };
+    for sig in ["00".repeat(32), String::new(), "not hex".into()] {
+        let resp = within(10, "a forged hop", forged_hop(&sig).send())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["code"], "unauthorized", "{body}");
+    }
+    let (_, listed) = lb.get("/sessions").await;
+    assert!(listed.get("hop-1").is_none(), "{listed}");
+}
