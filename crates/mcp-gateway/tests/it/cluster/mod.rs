@@ -2,6 +2,7 @@
 //! behind a real round-robin balancer (haproxy), every request through the balancer.
 
 mod failover;
+mod manifests;
 mod sessions;
 
 use std::net::TcpListener;
