@@ -53,6 +53,10 @@ pub(crate) fn hop_client() -> reqwest::Client {
     reqwest::Client::builder()
         .http2_prior_knowledge()
         .connect_timeout(Duration::from_secs(1))
+        // A peer that vanished without closing its connections is found out in seconds.
+        .http2_keep_alive_interval(Duration::from_secs(2))
+        .http2_keep_alive_timeout(Duration::from_secs(2))
+        .http2_keep_alive_while_idle(true)
         .pool_idle_timeout(Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
@@ -68,7 +72,7 @@ pub(super) async fn accept_hop(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(cluster) = state.cluster.clone() else {
+    let Some(cluster) = state.cluster.as_ref() else {
         return next.run(request).await;
     };
     let Some(signature) = header_str(request.headers(), HOP_SIGNATURE).map(str::to_owned) else {
@@ -126,7 +130,7 @@ pub(super) async fn accept_hop(
 /// Middleware (after auth, before the rate limits): serve here, forward to the owner, or
 /// answer that the session is gone.
 pub(super) async fn route(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(cluster) = state.cluster.clone() else {
+    let Some(cluster) = state.cluster.as_ref() else {
         return next.run(request).await;
     };
     let forwarded = request.extensions().get::<Forwarded>().is_some();
@@ -138,13 +142,13 @@ pub(super) async fn route(State(state): State<AppState>, request: Request, next:
     let method = request.method().clone();
     let result = match (&method, path.as_str()) {
         (&Method::POST, "/services/{service}/call") if forwarded => {
-            arrive_call(&state, &cluster, request, next).await
+            arrive_call(&state, cluster, request, next).await
         }
         (_, _) if forwarded => return next.run(request).await,
-        (&Method::POST, "/services/{service}/call") => call(&state, &cluster, request, next).await,
-        (&Method::DELETE, "/sessions/{id}") => delete(&state, &cluster, request, next).await,
-        (&Method::GET, "/sessions") => list(&state, &cluster, request, next).await,
-        (_, "/mcp" | "/services/{service}/mcp") => mcp(&state, &cluster, request, next).await,
+        (&Method::POST, "/services/{service}/call") => call(&state, cluster, request, next).await,
+        (&Method::DELETE, "/sessions/{id}") => delete(&state, cluster, request, next).await,
+        (&Method::GET, "/sessions") => list(&state, cluster, request, next).await,
+        (_, "/mcp" | "/services/{service}/mcp") => mcp(&state, cluster, request, next).await,
         _ => return next.run(request).await,
     };
     result.unwrap_or_else(IntoResponse::into_response)
