@@ -157,16 +157,16 @@ impl Cluster {
         Ok(Some(owner))
     }
 
-    /// Where a REST session is served: its pin, else the rendezvous pick among the live
-    /// members not in `exclude` (a pick of this member is pinned here at once).
+    /// Where a new REST session (pinned nowhere, see [`Self::pinned`]) goes: the rendezvous
+    /// pick among the live members not in `exclude`, never this member once it is leaving.
+    /// A pick of this member is pinned here at once (or yields to a pin won meanwhile);
+    /// another member pins it when the forwarded call arrives. [`Owner::Gone`]: no member
+    /// can take it.
     pub(crate) async fn place(
         &self,
         session: &str,
         exclude: &[MemberId],
     ) -> Result<Owner, StoreDown> {
-        if let Some(owner) = self.pinned(session).await? {
-            return Ok(owner);
-        }
         let leaving = self.is_leaving();
         let pick = {
             let view = self.view.lock().expect("cluster lock");

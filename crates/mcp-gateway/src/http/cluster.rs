@@ -35,6 +35,8 @@ const HOP_PRINCIPAL: &str = "x-mcp-gateway-hop-principal";
 const HOP_CLIENT: &str = "x-mcp-gateway-hop-client";
 const HOP_SIGNATURE: &str = "x-mcp-gateway-hop-signature";
 const SESSION_HEADER: &str = "mcp-session-id";
+/// How long `GET /sessions` waits for a peer's list before leaving it out.
+const LIST_TIMEOUT: Duration = Duration::from_secs(5);
 /// On a forwarded call's answer: this replica is leaving and took nothing; place it elsewhere.
 const HOP_REFUSED: &str = "x-mcp-gateway-hop-refused";
 
@@ -326,19 +328,20 @@ async fn list(
     let (local_parts, local_body) = local.into_parts();
     let mut merged = json_map(local_body).await;
     let peers = cluster.peers();
-    let answers = futures_util::future::join_all(
-        peers
-            .iter()
-            .map(|(_, address)| forward(state, cluster, address, &parts, Bytes::new())),
-    )
+    let answers = futures_util::future::join_all(peers.iter().map(|(_, address)| {
+        let ask = async {
+            let response = forward(state, cluster, address, &parts, Bytes::new()).await?;
+            (response.status() == StatusCode::OK).then_some(())?;
+            Some(json_map(response.into_body()).await)
+        };
+        async move { tokio::time::timeout(LIST_TIMEOUT, ask).await.ok().flatten() }
+    }))
     .await;
     for ((member, _), answer) in peers.iter().zip(answers) {
         match answer {
-            Some(response) if response.status() == StatusCode::OK => {
-                merged.extend(json_map(response.into_body()).await);
-            }
-            other => {
-                tracing::warn!(%member, status = ?other.map(|r| r.status()), "cluster: a replica's sessions are left out of the list")
+            Some(sessions) => merged.extend(sessions),
+            None => {
+                tracing::warn!(%member, "cluster: a replica's sessions are left out of the list")
             }
         }
     }

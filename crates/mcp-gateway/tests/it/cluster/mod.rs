@@ -28,6 +28,7 @@ pub fn replica_config(redis: &Redis, name: &str, key: &str) -> Value {
         json!({
             "cluster": { "redis_uri": redis.uri(), "secret": SECRET, "session_keys": [key], "name": name },
             "logging": { "level": "INFO" },
+            "session": { "max_sessions_per_service": 5000, "max_total_sessions": 5000 },
         }),
     )
 }

@@ -1,6 +1,7 @@
 //! Sessions of both kinds keep their child whichever replica a request lands on.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::StatusCode;
@@ -9,22 +10,49 @@ use serde_json::{Value, json};
 use super::*;
 use crate::front::client::{Mcp, text};
 
-/// REST sessions through the balancer: how many, and calls each. The 1,000 × 10 is
-/// `scripts/cluster-bench.sh`; this keeps the suite under a minute on two busy cores.
-const REST_SESSIONS: usize = 90;
-const CALLS: u64 = 4;
+/// Sessions through the balancer and calls each: a tenth of the sizes in the suite
+/// (under a minute on two busy cores); `MCP_TEST_CLUSTER_FULL=1` runs the 1,000 REST
+/// sessions × 10 calls and 200 MCP sessions (official Python client) × 10 calls.
+fn sizes() -> Sizes {
+    if std::env::var_os("MCP_TEST_CLUSTER_FULL").is_some() {
+        Sizes {
+            rest: 1000,
+            calls: 10,
+            mcp: 200,
+        }
+    } else {
+        Sizes {
+            rest: 90,
+            calls: 4,
+            mcp: 20,
+        }
+    }
+}
+
+struct Sizes {
+    rest: usize,
+    calls: u64,
+    mcp: usize,
+}
+
+/// The hand-written client's MCP sessions (each request checked at the protocol level).
 const MCP_SESSIONS: usize = 18;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_session_keeps_its_child_whichever_replica_a_request_lands_on() {
     let cluster = Cluster::start(3).await;
     let lb = &cluster.lb;
+    let Sizes {
+        rest: n_rest,
+        calls: n_calls,
+        ..
+    } = sizes();
 
     // REST: each session's child counts 1, 2, 3, ... whoever serves the request.
-    let failures: Vec<String> = futures::stream::iter(0..REST_SESSIONS)
+    let failures: Vec<String> = futures::stream::iter(0..n_rest)
         .map(|i| async move {
             let session = format!("rest-{i}");
-            for k in 1..=CALLS {
+            for k in 1..=n_calls {
                 let (status, body) = count(lb, &session).await;
                 if status != StatusCode::OK || body["result"] != json!(k.to_string()) {
                     return Some(format!("{session} call {k}: {status} {body}"));
@@ -46,21 +74,21 @@ async fn every_session_keeps_its_child_whichever_replica_a_request_lands_on() {
     let (status, listed) = lb.get("/sessions").await;
     assert_eq!(status, StatusCode::OK, "{listed}");
     let mut per_replica = [0usize; 3];
-    for i in 0..REST_SESSIONS {
+    for i in 0..n_rest {
         let session = &listed[format!("rest-{i}")];
-        assert_eq!(session["calls"], json!(CALLS), "rest-{i}: {session}");
+        assert_eq!(session["calls"], json!(n_calls), "rest-{i}: {session}");
         let pid = session["children"]["fx"]["pid"].as_u64().unwrap() as u32;
         per_replica[cluster.owner_of_child(pid)] += 1;
     }
     assert!(
-        per_replica.iter().all(|&n| n >= REST_SESSIONS / 6),
+        per_replica.iter().all(|&n| n >= n_rest / 6),
         "{per_replica:?}"
     );
     // The cluster-wide list is the same from every replica.
     for gw in &cluster.replicas {
         let (_, from_here) = gw.get("/sessions").await;
         let ids: HashSet<&String> = from_here.as_object().unwrap().keys().collect();
-        assert_eq!(ids.len(), REST_SESSIONS, "{ids:?}");
+        assert_eq!(ids.len(), n_rest, "{ids:?}");
     }
 
     // MCP sessions: minted by whichever replica got `initialize`, served there afterwards.
@@ -163,4 +191,51 @@ async fn forged_or_foreign_session_ids_and_hops_are_unknown_or_refused() {
     }
     let (_, listed) = lb.get("/sessions").await;
     assert!(listed.get("hop-1").is_none(), "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_python_client_keeps_its_sessions_through_the_balancer() {
+    let cluster = Cluster::start(3).await;
+    let Sizes { mcp, calls, .. } = sizes();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/clients/cluster_client.py")
+        .display()
+        .to_string();
+    let args = vec![
+        script,
+        cluster.lb.url("/mcp"),
+        TOKEN.to_string(),
+        mcp.to_string(),
+        calls.to_string(),
+        "20".to_string(),
+    ];
+    let out = within(
+        600,
+        "the Python SDK's sessions through the balancer",
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(peer("py/bin/python"))
+                .args(args)
+                .output()
+                .expect("run the Python client")
+        }),
+    )
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(&format!("ok {mcp} sessions")),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Each client ended its session (DELETE): no session is left on any replica.
+    within(20, "every MCP session is gone", async {
+        loop {
+            let (_, listed) = cluster.lb.get("/sessions").await;
+            if listed.as_object().is_some_and(|m| m.is_empty()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
 }
