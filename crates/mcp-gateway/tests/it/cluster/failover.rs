@@ -31,11 +31,17 @@ async fn open_rest(cluster: &Cluster, prefix: &str, n: usize) -> Vec<(String, us
 async fn a_killed_replicas_sessions_are_unknown_at_once_and_the_others_keep_working() {
     let mut cluster = Cluster::start(3).await;
     let rest = open_rest(&cluster, "k", 24).await;
-    let mut mcps = Vec::new();
-    for _ in 0..6 {
-        let mut mcp = Mcp::open(&cluster.lb, "/mcp").await;
+    // Two MCP sessions owned by each replica, used through the balancer.
+    let mut opened = Vec::new();
+    for i in 0..6 {
+        opened.push(open_mcp_on(&cluster.replicas[i % 3]).await);
+    }
+    let mut mcps: Vec<Mcp<'_>> = opened
+        .into_iter()
+        .map(|o| mcp_via(&cluster.lb, o))
+        .collect();
+    for mcp in &mut mcps {
         assert_eq!(text(&mcp.call("count", json!({})).await), "1");
-        mcps.push(mcp);
     }
     let (_, listed) = cluster.lb.get("/sessions").await;
     let mcp_owner = |mcp: &Mcp<'_>| {

@@ -147,6 +147,23 @@ pub async fn balancer(replicas: &[TestGateway]) -> TestGateway {
     lb
 }
 
+/// Open an MCP session on `gw` itself (it owns the session): its id and protocol version.
+pub async fn open_mcp_on(gw: &TestGateway) -> (String, String) {
+    let mcp = crate::front::client::Mcp::open(gw, "/mcp").await;
+    (mcp.session.clone().unwrap(), mcp.version.clone())
+}
+
+/// A client of the MCP session `(id, version)` that sends every request to `lb`.
+pub fn mcp_via<'a>(
+    lb: &'a TestGateway,
+    (id, version): (String, String),
+) -> crate::front::client::Mcp<'a> {
+    let mut mcp = crate::front::client::Mcp::new(lb, "/mcp");
+    mcp.session = Some(id);
+    mcp.version = version;
+    mcp
+}
+
 /// A REST call of `count` in `session`: the session's child's counter after it.
 pub async fn count(gw: &TestGateway, session: &str) -> (StatusCode, Value) {
     gw.call("fx", session, "count", json!({})).await

@@ -81,7 +81,7 @@ async fn every_session_keeps_its_child_whichever_replica_a_request_lands_on() {
         per_replica[cluster.owner_of_child(pid)] += 1;
     }
     assert!(
-        per_replica.iter().all(|&n| n >= n_rest / 6),
+        per_replica.iter().all(|&n| n >= n_rest / 10),
         "{per_replica:?}"
     );
     // The cluster-wide list is the same from every replica.
@@ -91,10 +91,13 @@ async fn every_session_keeps_its_child_whichever_replica_a_request_lands_on() {
         assert_eq!(ids.len(), n_rest, "{ids:?}");
     }
 
-    // MCP sessions: minted by whichever replica got `initialize`, served there afterwards.
+    // MCP sessions: minted by the replica that answered `initialize`, served there afterwards
+    // whichever replica each request reaches.
+    // (Opened on each replica in turn: through round robin, every `initialize` of a client
+    // making three requests per session would land on the same replica.)
     let mut mcps = Vec::new();
-    for _ in 0..MCP_SESSIONS {
-        mcps.push(Mcp::open(lb, "/mcp").await);
+    for i in 0..MCP_SESSIONS {
+        mcps.push(mcp_via(lb, open_mcp_on(&cluster.replicas[i % 3]).await));
     }
     for round in 1..=3 {
         for mcp in &mut mcps {
