@@ -414,6 +414,7 @@ async fn forward(
     }
     let sent = state
         .hop
+        .as_ref()?
         .request(parts.method.clone(), format!("http://{address}{path}"))
         .headers(headers)
         .body(body)

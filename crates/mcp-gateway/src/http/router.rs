@@ -29,11 +29,16 @@ pub(super) fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             admission::limit,
-        ))
-        .route_layer(middleware::from_fn_with_state(
+        ));
+    // The cluster's layers exist only in a cluster: one replica keeps exactly its old stack
+    // (each `from_fn` layer costs a clone and a box per request).
+    let clustered = state.cluster.is_some();
+    if clustered {
+        protected = protected.route_layer(middleware::from_fn_with_state(
             state.clone(),
             cluster::route,
         ));
+    }
     // /metrics is added after the rate-limit layer: a scraper must never spend API budgets.
     let mut public = Router::new()
         .route("/health", get(routes::health))
@@ -43,15 +48,16 @@ pub(super) fn router(state: AppState) -> Router {
     } else if metrics_cfg.enabled {
         public = public.route("/metrics", get(metrics::metrics));
     }
-    let protected = protected
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_auth,
-        ))
-        .route_layer(middleware::from_fn_with_state(
+    let mut protected = protected.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_auth,
+    ));
+    if clustered {
+        protected = protected.route_layer(middleware::from_fn_with_state(
             state.clone(),
             cluster::accept_hop,
         ));
+    }
     let x_request_id = HeaderName::from_static("x-request-id");
     let mut app = public
         .merge(protected)

@@ -68,7 +68,7 @@ pub(crate) async fn serve(
         traffic: Arc::new(traffic),
         sessions,
         calls: calls.clone(),
-        hop: super::cluster::hop_client(),
+        hop: cluster.as_ref().map(|_| super::cluster::hop_client()),
         cluster,
         draining: draining.clone(),
     });

@@ -23,7 +23,7 @@ pub(crate) struct Shared {
     pub calls: Calls,
     /// This replica's cluster (`None`: a single gateway) and the client of its internal hop.
     pub cluster: Option<Arc<Cluster>>,
-    pub hop: reqwest::Client,
+    pub hop: Option<reqwest::Client>,
     /// Set once the server stops taking requests (SIGTERM): `/ready` answers 503.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
