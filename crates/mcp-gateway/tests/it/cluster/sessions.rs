@@ -242,3 +242,44 @@ async fn the_official_python_client_keeps_its_sessions_through_the_balancer() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn one_gateway_without_a_cluster_is_ready_and_ignores_hop_headers() {
+    let gw = TestGateway::start(config(json!({ "fx": fixture_service(&[]) }), json!({}))).await;
+    let (status, body) = gw.get("/ready").await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ready"})));
+    // Hop headers mean nothing to a gateway that is no cluster member: its credentials decide.
+    let hop = |req: reqwest::RequestBuilder| {
+        req.header("x-mcp-gateway-hop-from", "00".repeat(16))
+            .header("x-mcp-gateway-hop-time", "1")
+            .header("x-mcp-gateway-hop-principal", "bearer")
+            .header("x-mcp-gateway-hop-client", "127.0.0.1")
+            .header("x-mcp-gateway-hop-signature", "00".repeat(32))
+            .json(&json!({"tool": "count", "session_id": "solo", "arguments": {}}))
+    };
+    let anonymous = within(
+        10,
+        "a call without credentials",
+        hop(gw.http.post(gw.url("/services/fx/call"))).send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let authed = within(
+        10,
+        "a call with credentials",
+        hop(gw.http.post(gw.url("/services/fx/call")).bearer_auth(TOKEN)).send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(authed.status(), StatusCode::OK);
+    let body: Value = authed.json().await.unwrap();
+    assert_eq!(body["result"], json!("1"), "{body}");
+    // Its MCP session ids are what they always were (32 hex digits), not sealed ones.
+    let mcp = Mcp::open(&gw, "/mcp").await;
+    let id = mcp.session.clone().unwrap();
+    assert!(
+        id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
+}
