@@ -5,6 +5,7 @@ mod failover;
 mod manifests;
 mod sessions;
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -28,7 +29,7 @@ pub fn replica_config(redis: &Redis, name: &str, key: &str) -> Value {
         json!({
             "cluster": { "redis_uri": redis.uri(), "secret": SECRET, "session_keys": [key], "name": name },
             "logging": { "level": "INFO" },
-            "session": { "max_sessions_per_service": 5000, "max_total_sessions": 5000 },
+            "session": { "max_sessions_per_service": 5000, "max_total_sessions": 5000, "child_uids": "60000-62999", "default_timeout": 3600 },
         }),
     )
 }
@@ -62,15 +63,45 @@ impl Cluster {
 
     /// The replica whose process is an ancestor of `pid` (a session's child).
     pub fn owner_of_child(&self, pid: u32) -> usize {
-        let owners: Vec<usize> = (0..self.replicas.len())
-            .filter(|&i| procs::descendants_of(self.replicas[i].pid()).contains(&pid))
-            .collect();
-        assert_eq!(
-            owners.len(),
-            1,
-            "child {pid} belongs to exactly one replica"
-        );
-        owners[0]
+        self.owners()
+            .get(&pid)
+            .copied()
+            .unwrap_or_else(|| panic!("child {pid} belongs to no replica"))
+    }
+
+    /// Every live replica's descendants, by pid: one pass over /proc.
+    pub fn owners(&self) -> HashMap<u32, usize> {
+        let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                children.entry(ppid).or_default().push(pid);
+            }
+        }
+        let mut owners = HashMap::new();
+        for (i, gw) in self.replicas.iter().enumerate() {
+            let mut frontier = vec![gw.pid()];
+            while let Some(p) = frontier.pop() {
+                for &c in children.get(&p).into_iter().flatten() {
+                    let previous = owners.insert(c, i);
+                    assert!(previous.is_none(), "process {c} under two replicas");
+                    frontier.push(c);
+                }
+            }
+        }
+        owners
     }
 }
 
