@@ -1,6 +1,7 @@
 //! A replica that dies or drains: its sessions are unknown at once everywhere else (never a
 //! hang), and every other session keeps working.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -201,4 +202,116 @@ async fn sigterm_drains_a_replica_its_sessions_answer_404_and_new_ones_never_fai
     }
     let code = cluster.replicas[victim].wait_exit(20).await;
     assert_eq!(code, Some(0), "{}", cluster.replicas[victim].log());
+}
+
+/// One short session of the rolling restart: when it began, and each call's answer.
+struct Short {
+    began: Instant,
+    answers: Vec<(Instant, StatusCode, serde_json::Value)>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_restart_fails_no_session_that_no_drain_overlapped() {
+    let mut cluster = Cluster::start(3).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Four clients, each opening short sessions one after another (three calls each).
+    let mut drivers = Vec::new();
+    for w in 0..4 {
+        let (lb_http, url, stop, done) = (
+            cluster.lb.http.clone(),
+            cluster.lb.url("/services/fx/call"),
+            stop.clone(),
+            done.clone(),
+        );
+        drivers.push(tokio::spawn(async move {
+            let mut shorts = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let session = format!("roll-{w}-{n}");
+                let mut short = Short {
+                    began: Instant::now(),
+                    answers: Vec::new(),
+                };
+                for _ in 0..3 {
+                    let body = json!({"tool": "count", "session_id": session, "arguments": {}});
+                    let sent = lb_http.post(&url).bearer_auth(TOKEN).json(&body).send();
+                    let resp = within(20, "a call during the rolling restart", sent)
+                        .await
+                        .unwrap();
+                    let status = resp.status();
+                    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+                    short.answers.push((Instant::now(), status, body));
+                    if status != StatusCode::OK {
+                        break;
+                    }
+                }
+                shorts.push(short);
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            shorts
+        }));
+    }
+    // Restart each replica in turn, on its own port (the balancer's server list stays).
+    let mut drains = Vec::new();
+    for i in 0..3 {
+        let port = cluster.replicas[i]
+            .base
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap();
+        // Sessions complete on the cluster as it is now before the next drain.
+        let before = done.load(std::sync::atomic::Ordering::Relaxed);
+        wait_until(30, "sessions complete between drains", || {
+            done.load(std::sync::atomic::Ordering::Relaxed) >= before + 12
+        })
+        .await;
+        drains.push(Instant::now());
+        cluster.replicas[i].signal(15);
+        let code = cluster.replicas[i].wait_exit(30).await;
+        assert_eq!(code, Some(0), "{}", cluster.replicas[i].log());
+        let mut config = replica_config(&cluster.redis, "it", KEY);
+        config["server"]["port"] = json!(port);
+        cluster.replicas[i] = TestGateway::start(config).await;
+        for gw in &cluster.replicas {
+            wait_members(gw, 3).await;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut shorts = Vec::new();
+    for d in drivers {
+        shorts.extend(within(60, "the clients stop", d).await.unwrap());
+    }
+    // A session whose life no SIGTERM overlapped answered every call; one that a drain
+    // overlapped may have been told its session is gone (404), never anything else.
+    let (mut whole, mut cut) = (0, 0);
+    for s in &shorts {
+        let end = s.answers.last().map_or(s.began, |a| a.0);
+        let overlapped = drains.iter().any(|&t| t >= s.began && t <= end);
+        for (k, (_, status, body)) in s.answers.iter().enumerate() {
+            if *status == StatusCode::OK {
+                assert_eq!(body["result"], json!((k + 1).to_string()), "{body}");
+            } else {
+                assert!(
+                    overlapped,
+                    "a session no drain overlapped failed: {status} {body}"
+                );
+                assert_eq!(
+                    (*status, &body["code"]),
+                    (StatusCode::NOT_FOUND, &json!("unknown_session")),
+                    "{body}"
+                );
+            }
+        }
+        if s.answers.len() == 3 && s.answers.iter().all(|a| a.1 == StatusCode::OK) {
+            whole += 1;
+        } else {
+            cut += 1;
+        }
+    }
+    eprintln!("rolling restart: {whole} sessions whole, {cut} cut by a drain");
+    assert!(whole >= 30, "{whole} whole sessions, {cut} cut by a drain");
 }

@@ -120,7 +120,10 @@ pub async fn wait_members(gw: &TestGateway, n: usize) {
 }
 
 /// haproxy, round robin over `replicas`, as a [`TestGateway`] (its base is the balancer's).
-/// A replica refusing connections (killed, or draining) is skipped by redispatch.
+/// A replica refusing connections (killed, or draining) is skipped by redispatch, and a
+/// request whose connection a stopping replica closed unanswered is retried on another: as
+/// any balancer in front of replicas that restart must (without it, the rolling restart test
+/// sees a connection closed under a request now and then).
 pub async fn balancer(replicas: &[TestGateway]) -> TestGateway {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -138,7 +141,7 @@ pub async fn balancer(replicas: &[TestGateway]) -> TestGateway {
     let cfg = format!(
         "global\n  maxconn 4096\n\
          defaults\n  mode http\n  timeout connect 1s\n  timeout client 60s\n  timeout server 60s\n  \
-         retries 3\n  option redispatch 1\n  option http-server-close\n  http-reuse never\n\
+         retries 3\n  option redispatch 1\n  retry-on conn-failure empty-response\n  option http-server-close\n  http-reuse never\n\
          frontend fe\n  bind 127.0.0.1:{port}\n  default_backend gw\n\
          backend gw\n  balance roundrobin\n  option httpchk GET /ready\n{servers}"
     );
