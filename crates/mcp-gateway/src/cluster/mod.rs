@@ -198,6 +198,11 @@ impl Cluster {
         self.member_ttl * 3
     }
 
+    /// Whether `member` holds its lease now (asked of Redis; `true` when Redis cannot tell).
+    pub(crate) async fn is_member(&self, member: &MemberId) -> bool {
+        *member == self.me || !matches!(self.store.member(member).await, Ok(None))
+    }
+
     async fn resolve(&self, member: MemberId) -> Result<Owner, StoreDown> {
         if member == self.me {
             return Ok(Owner::Me);

@@ -175,8 +175,8 @@ async fn call(
     if let Some(owner) = cluster.pinned(&id).await.map_err(down)? {
         return match owner {
             Owner::Me => Ok(next.run(Request::from_parts(parts, Body::from(body))).await),
-            Owner::Peer(_, address) => {
-                match forward(state, cluster, &address, &parts, body).await {
+            Owner::Peer(member, address) => {
+                match forward(state, cluster, (member, &address), &parts, body).await {
                     Some(response) => Ok(response),
                     None => Err(SessionError::UnknownSession(id).into()),
                 }
@@ -189,7 +189,7 @@ async fn call(
         match cluster.place(&id, &exclude).await.map_err(down)? {
             Owner::Me => return Ok(next.run(Request::from_parts(parts, Body::from(body))).await),
             Owner::Peer(member, address) => {
-                match forward(state, cluster, &address, &parts, body.clone()).await {
+                match forward(state, cluster, (member, &address), &parts, body.clone()).await {
                     Some(response) => return Ok(response),
                     None => exclude.push(member),
                 }
@@ -271,10 +271,10 @@ async fn delete(
         cluster.pinned(&id).await.map_err(down)?
     };
     match owner {
-        Some(Owner::Peer(_, address)) => {
+        Some(Owner::Peer(member, address)) => {
             let (parts, body) = request.into_parts();
             let body = read_body(body, state.sessions.config()).await?;
-            match forward(state, cluster, &address, &parts, body).await {
+            match forward(state, cluster, (member, &address), &parts, body).await {
                 Some(response) => Ok(response),
                 None => Err(SessionError::UnknownSession(id).into()),
             }
@@ -298,10 +298,10 @@ async fn mcp(
         return Ok(next.run(request).await);
     }
     match cluster.owner_of_mcp(&id).await.map_err(down)? {
-        Owner::Peer(_, address) => {
+        Owner::Peer(member, address) => {
             let (parts, body) = request.into_parts();
             let body = read_body(body, state.sessions.config()).await?;
-            match forward(state, cluster, &address, &parts, body.clone()).await {
+            match forward(state, cluster, (member, &address), &parts, body.clone()).await {
                 Some(response) => Ok(response),
                 None => Ok(next.run(Request::from_parts(parts, Body::from(body))).await),
             }
@@ -328,9 +328,10 @@ async fn list(
     let (local_parts, local_body) = local.into_parts();
     let mut merged = json_map(local_body).await;
     let peers = cluster.peers();
-    let answers = futures_util::future::join_all(peers.iter().map(|(_, address)| {
+    let answers = futures_util::future::join_all(peers.iter().map(|(member, address)| {
         let ask = async {
-            let response = forward(state, cluster, address, &parts, Bytes::new()).await?;
+            let response =
+                forward(state, cluster, (*member, address), &parts, Bytes::new()).await?;
             (response.status() == StatusCode::OK).then_some(())?;
             Some(json_map(response.into_body()).await)
         };
@@ -369,12 +370,13 @@ async fn json_map(body: Body) -> Map<String, Value> {
     }
 }
 
-/// Send the request to `address`, signed, and stream its answer back. `None` when the owner
-/// cannot be reached (nothing was delivered): the caller answers for it.
+/// Send the request to `owner` (a member and its address), signed, and stream its answer
+/// back. `None` when the owner cannot be reached (nothing was delivered), refused as it
+/// drains, or failed under the request and is no member any more: the caller answers for it.
 async fn forward(
     state: &AppState,
     cluster: &Cluster,
-    address: &str,
+    (owner, address): (MemberId, &str),
     parts: &Parts,
     body: Bytes,
 ) -> Option<Response> {
@@ -424,6 +426,10 @@ async fn forward(
         Ok(upstream) => upstream,
         Err(e) if e.is_connect() => {
             tracing::info!(%address, error = %e, "cluster: owner unreachable");
+            return None;
+        }
+        Err(e) if !cluster.is_member(&owner).await => {
+            tracing::info!(%address, error = %e, "cluster: the owner left under the request");
             return None;
         }
         Err(e) => {
