@@ -284,3 +284,60 @@ async fn one_gateway_without_a_cluster_is_ready_and_ignores_hop_headers() {
         "{id}"
     );
 }
+
+/// The next JSON-RPC message of an SSE response.
+async fn next_message(resp: &mut reqwest::Response, buf: &mut String) -> Option<Value> {
+    loop {
+        if let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            if let Some(message) = crate::front::client::parse_sse(&event).pop() {
+                return Some(message);
+            }
+            continue;
+        }
+        let chunk = within(30, "an SSE chunk", resp.chunk()).await.ok()??;
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_and_the_get_stream_pass_through_the_hop() {
+    let cluster = Cluster::start(3).await;
+    let opened = open_mcp_on(&cluster.replicas[0]).await;
+    // Every request below reaches a replica that does not own the session.
+    let mut calls = mcp_via(&cluster.replicas[1], opened.clone());
+    let messages = calls
+        .exchange(
+            "tools/call",
+            json!({"name": "progress", "arguments": {"steps": 3}, "_meta": {"progressToken": "tok-1"}}),
+        )
+        .await;
+    assert_eq!(messages.len(), 4, "{messages:?}");
+    for (i, m) in messages[..3].iter().enumerate() {
+        assert_eq!(m["method"], "notifications/progress", "{m}");
+        assert_eq!(m["params"]["progressToken"], "tok-1");
+        assert_eq!(m["params"]["progress"], i as u64 + 1);
+    }
+    assert_eq!(text(&messages[3]["result"]), "done");
+
+    // The standalone GET stream, opened through a third replica, carries the child's
+    // notifications.
+    let other = mcp_via(&cluster.replicas[2], opened);
+    let mut stream = other
+        .with_headers(
+            cluster.replicas[2]
+                .http
+                .get(cluster.replicas[2].url("/mcp")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let added = calls.call("add_tool", json!({"name": "fresh"})).await;
+    assert_eq!(text(&added), "added fresh");
+    let mut buf = String::new();
+    let message = next_message(&mut stream, &mut buf)
+        .await
+        .expect("a notification through the hop");
+    assert_eq!(message["method"], "notifications/tools/list_changed");
+}
