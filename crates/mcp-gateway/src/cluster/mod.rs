@@ -232,7 +232,8 @@ impl Cluster {
         };
         let mut tick = tokio::time::interval(self.member_ttl / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut joined = false;
+        // Logged when it changes (joined, failing, back), not at every beat.
+        let mut healthy = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -240,13 +241,18 @@ impl Cluster {
             }
             match self.beat(&address, &sessions).await {
                 Ok(members) => {
-                    if !joined {
+                    if healthy != Some(true) {
                         tracing::info!(member = %self.me, %address, members, "cluster: joined");
-                        joined = true;
                     }
+                    healthy = Some(true);
                 }
                 Err(e) => {
-                    tracing::warn!(member = %self.me, error = %e, "cluster: heartbeat failed")
+                    if healthy != Some(false) {
+                        tracing::warn!(member = %self.me, error = %e, "cluster: heartbeat failed (not ready until it succeeds)");
+                    } else {
+                        tracing::debug!(member = %self.me, error = %e, "cluster: heartbeat failed");
+                    }
+                    healthy = Some(false);
                 }
             }
         }

@@ -380,3 +380,53 @@ async fn a_rolling_restart_fails_no_session_that_no_drain_overlapped() {
     eprintln!("rolling restart: {whole} sessions whole, {cut} cut by a drain");
     assert!(whole >= 30, "{whole} whole sessions, {cut} cut by a drain");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_makes_replicas_unready_but_they_keep_their_sessions() {
+    let mut redis = Redis::start().await;
+    let gw = TestGateway::start(replica_config(&redis, "it", KEY)).await;
+    wait_members(&gw, 1).await;
+    let (status, body) = count(&gw, "kept").await;
+    assert_eq!(
+        (status, &body["result"]),
+        (StatusCode::OK, &json!("1")),
+        "{body}"
+    );
+
+    redis.kill();
+    within(
+        10,
+        "/ready turns 503 once the lease cannot be renewed",
+        async {
+            loop {
+                let (status, body) = gw.get("/ready").await;
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    assert_eq!(body["status"], "not a cluster member", "{body}");
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        },
+    )
+    .await;
+    // A session it holds needs no Redis; one it cannot place is refused at once, with a retry.
+    let (status, body) = count(&gw, "kept").await;
+    assert_eq!(
+        (status, &body["result"]),
+        (StatusCode::OK, &json!("2")),
+        "{body}"
+    );
+    let (status, body) = within(10, "a new session without Redis", count(&gw, "new")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "service_unavailable", "{body}");
+
+    redis.restart().await;
+    wait_members(&gw, 1).await;
+    let (status, body) = count(&gw, "new").await;
+    assert_eq!(
+        (status, &body["result"]),
+        (StatusCode::OK, &json!("1")),
+        "{body}"
+    );
+    assert_eq!(count(&gw, "kept").await.1["result"], json!("3"));
+}
