@@ -106,12 +106,18 @@ impl Cluster {
         self.sealer.seal(&self.me)
     }
 
-    /// Whether this member holds its lease: it has renewed it within `member_ttl` and is not
-    /// leaving (`/ready`).
+    /// Whether this member takes traffic (`/ready`): it has joined once and is not leaving.
+    /// A Redis outage later does not make it unready: every replica would be at once, and
+    /// the sessions they hold need no Redis.
     pub(crate) fn is_ready(&self) -> bool {
+        let joined = self.renewed.lock().expect("cluster lock").is_some();
+        joined && !self.leaving.load(Ordering::Relaxed)
+    }
+
+    /// Whether this member holds its lease now: renewed within `member_ttl`.
+    pub(crate) fn holds_lease(&self) -> bool {
         let renewed = *self.renewed.lock().expect("cluster lock");
-        !self.leaving.load(Ordering::Relaxed)
-            && renewed.is_some_and(|at| at.elapsed() < self.member_ttl)
+        renewed.is_some_and(|at| at.elapsed() < self.member_ttl)
     }
 
     /// Whether this member has left (it drains): it takes no new session.

@@ -37,20 +37,21 @@ pub(super) async fn health() -> Json<Health> {
     })
 }
 
-/// `GET /ready`: 200 while this replica takes new sessions; 503 once it drains (SIGTERM) or,
-/// in a cluster, while it does not hold its membership lease.
+/// `GET /ready`: 200 while this replica takes requests; 503 once it drains (SIGTERM) or, in a
+/// cluster, until it has joined.
 pub(super) async fn ready(State(state): State<AppState>) -> Response {
     let draining = state.draining.load(std::sync::atomic::Ordering::Relaxed);
     let member = state.cluster.as_ref().is_none_or(|c| c.is_ready());
     let (status, word) = match (draining, member) {
         (false, true) => (StatusCode::OK, "ready"),
         (true, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
-        (false, false) => (StatusCode::SERVICE_UNAVAILABLE, "not a cluster member"),
+        (false, false) => (StatusCode::SERVICE_UNAVAILABLE, "not yet a cluster member"),
     };
     let mut body = json!({ "status": word });
     if let Some(cluster) = &state.cluster {
         body["member"] = json!(cluster.me().to_string());
         body["members"] = json!(cluster.peers().len() + usize::from(cluster.is_ready()));
+        body["lease"] = json!(cluster.holds_lease());
     }
     (status, Json(body)).into_response()
 }

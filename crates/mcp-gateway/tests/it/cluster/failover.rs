@@ -382,7 +382,7 @@ async fn a_rolling_restart_fails_no_session_that_no_drain_overlapped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_down_makes_replicas_unready_but_they_keep_their_sessions() {
+async fn redis_down_keeps_held_sessions_and_refuses_new_ones_with_a_retry() {
     let mut redis = Redis::start().await;
     let gw = TestGateway::start(replica_config(&redis, "it", KEY)).await;
     wait_members(&gw, 1).await;
@@ -394,22 +394,24 @@ async fn redis_down_makes_replicas_unready_but_they_keep_their_sessions() {
     );
 
     redis.kill();
-    within(
-        10,
-        "/ready turns 503 once the lease cannot be renewed",
-        async {
-            loop {
-                let (status, body) = gw.get("/ready").await;
-                if status == StatusCode::SERVICE_UNAVAILABLE {
-                    assert_eq!(body["status"], "not a cluster member", "{body}");
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+    within(10, "the lease lapses", async {
+        loop {
+            let (_, body) = gw.get("/ready").await;
+            if body["lease"] == json!(false) {
+                return;
             }
-        },
-    )
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
     .await;
-    // A session it holds needs no Redis; one it cannot place is refused at once, with a retry.
+    // Still ready (every replica would be unready at once otherwise); a session it holds needs
+    // no Redis; one it cannot place is refused at once, with a retry.
+    let (status, body) = gw.get("/ready").await;
+    assert_eq!(
+        (status, &body["status"]),
+        (StatusCode::OK, &json!("ready")),
+        "{body}"
+    );
     let (status, body) = count(&gw, "kept").await;
     assert_eq!(
         (status, &body["result"]),
@@ -421,7 +423,16 @@ async fn redis_down_makes_replicas_unready_but_they_keep_their_sessions() {
     assert_eq!(body["code"], "service_unavailable", "{body}");
 
     redis.restart().await;
-    wait_members(&gw, 1).await;
+    within(10, "the lease is held again", async {
+        loop {
+            let (_, body) = gw.get("/ready").await;
+            if body["lease"] == json!(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
     let (status, body) = count(&gw, "new").await;
     assert_eq!(
         (status, &body["result"]),
