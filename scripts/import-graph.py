@@ -32,9 +32,10 @@ ALLOWED = {
     "mcp": {"config", "logging", "metrics", "sandbox", "telemetry"},
     "session": {"audit", "config", "mcp", "metrics"},
     "oauth": {"config"},
-    "http": {"audit", "config", "front", "mcp", "metrics", "oauth", "ratelimit", "session", "telemetry"},
+    "cluster": {"config"},
+    "http": {"audit", "cluster", "config", "front", "mcp", "metrics", "oauth", "ratelimit", "session", "telemetry"},
     "front": {"audit", "config", "http", "logging", "mcp", "ratelimit", "session", "telemetry"},
-    "cli": {"audit", "config", "front", "http", "logging", "sandbox", "telemetry"},
+    "cli": {"audit", "cluster", "config", "front", "http", "logging", "sandbox", "telemetry"},
 }
 
 

@@ -38,6 +38,12 @@ if [ ! -x "$peers/py/bin/mcp-server-time" ]; then
   "$py" -m venv "$peers/py"
   "$peers/py/bin/pip" install --quiet --disable-pip-version-check mcp-server-time==2026.10.19
 fi
+# kubernetes-validate bundles the Kubernetes schemas: the cluster tests validate deploy/k8s/
+# with it offline.
+if [ ! -x "$peers/py/bin/kubernetes-validate" ]; then
+  echo "installing kubernetes-validate into $peers/py"
+  "$peers/py/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
+fi
 if [ ! -x "$peers/node22/node_modules/.bin/node" ] || [ ! -f "$peers/node22/node_modules/@modelcontextprotocol/conformance/dist/index.js" ]; then
   echo "installing Node 22 and the MCP conformance suite into $peers/node22"
   npm install --prefix "$peers/node22" --no-audit --no-fund --loglevel=error \

@@ -19,8 +19,9 @@ use clap::Parser;
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Benchmark mcp-gateway side by side with direct stdio (and upstream)")]
 pub struct Args {
-    /// Scenarios to run, comma separated: latency, throughput, sessions, live, churn, upstream
-    /// (default: all; upstream only when --upstream is given or found).
+    /// Scenarios to run, comma separated: latency, throughput, sessions, live, churn, upstream,
+    /// cluster (default: all but cluster, which needs redis-server; upstream only when
+    /// --upstream is given or found).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Scale every count and duration down (a smoke run of a minute or two).
@@ -93,6 +94,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.wants("churn") {
         scenarios::churn(&env, &mut report).await?;
+    }
+    if args.only.iter().any(|o| o == "cluster") {
+        scenarios::cluster(&env, &mut report).await?;
     }
     if args.wants("upstream") || (args.only.is_empty() && env.upstream.is_some()) {
         scenarios::upstream(&env, &mut report).await?;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use crate::cluster::Cluster;
 use crate::config::{self, Config, ProcessEnv};
 use crate::front::Sessions;
 
@@ -214,8 +215,15 @@ async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
     sessions.prefetch_tools();
     sessions.start_pools();
     sessions.tasks().spawn(sessions.clone().run_reaper());
+    let cluster = match &config.cluster {
+        Some(c) => Some(Arc::new(
+            Cluster::new(c).map_err(|e| anyhow::anyhow!("cluster: {e}"))?,
+        )),
+        None => None,
+    };
     let result = crate::http::serve(
         sessions.clone(),
+        cluster.clone(),
         stop.stop.clone().cancelled_owned(),
         stop.force.clone().cancelled_owned(),
         |l| {
@@ -226,6 +234,14 @@ async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
                 l.addr
             );
             tracing::info!(addr = %l.addr, services = config.services.len(), "listening");
+            if let Some(cluster) = cluster.clone() {
+                // Heartbeats until SIGTERM, then leaves: from then on every other replica
+                // answers this one's sessions as unknown while it drains.
+                let (sessions, stop) = (sessions.clone(), stop.stop.clone());
+                sessions.clone().tasks().spawn(async move {
+                    cluster.run(|| sessions.rest_ids(), stop).await;
+                });
+            }
         },
     )
     .await;

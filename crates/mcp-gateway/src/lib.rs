@@ -17,6 +17,7 @@
 
 pub(crate) mod audit;
 pub mod cli;
+pub(crate) mod cluster;
 pub mod config;
 pub(crate) mod front;
 #[doc(hidden)]

@@ -4,11 +4,13 @@
 
 mod calls;
 mod capacity;
+mod cluster;
 mod sessions;
 mod upstream;
 
 pub use calls::{latency, throughput};
 pub use capacity::{churn, live};
+pub use cluster::cluster;
 pub use sessions::sessions;
 pub use upstream::upstream;
 

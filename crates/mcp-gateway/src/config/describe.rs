@@ -136,6 +136,25 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
         writeln!(out, "rate limits: off")?;
     }
 
+    match &config.cluster {
+        None => writeln!(out, "cluster: none (one replica)")?,
+        Some(c) => {
+            let advertise = match &c.advertise {
+                Advertise::Fixed(a) => a.clone(),
+                Advertise::Bound(ip) => format!("{ip}:<bound port>"),
+            };
+            writeln!(
+                out,
+                "cluster: {} via {}; this replica at {advertise}; membership lease {}s; {} session key(s); \
+                 caps are per replica",
+                c.name,
+                c.redis_uri,
+                c.member_ttl.as_secs_f64(),
+                c.session_keys.len(),
+            )?;
+        }
+    }
+
     let logging = &config.logging;
     let format = match logging.format {
         LogFormat::Text => "text",

@@ -9,6 +9,7 @@
 //! Environment lookups go through an [`EnvSource`] so tests never touch the process
 //! environment.
 
+mod cluster;
 mod describe;
 mod mcp;
 mod oauth;

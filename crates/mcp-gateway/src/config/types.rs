@@ -27,6 +27,48 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub audit: AuditConfig,
     pub telemetry: TelemetryConfig,
+    /// `cluster`: several replicas sharing a Redis (docs/scale-out.md); `None`: one replica.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `cluster`: this replica's place among several behind a balancer.
+#[derive(Clone)]
+pub struct ClusterConfig {
+    /// `cluster.redis_uri`: membership leases and session pins.
+    pub redis_uri: String,
+    /// `cluster.advertise`: where the other replicas reach this one.
+    pub advertise: Advertise,
+    /// `cluster.secret`: the HMAC key of the internal hop (32 bytes or more).
+    pub secret: Vec<u8>,
+    /// `cluster.session_keys`: the key ring sealing MCP session ids; the first seals, every
+    /// one opens (rotation: prepend the new key, drop the old one a session timeout later).
+    pub session_keys: Vec<[u8; 32]>,
+    /// `cluster.member_ttl` (default 3 s): a replica's membership lease, renewed every third.
+    pub member_ttl: Duration,
+    /// `cluster.name` (default `default`): prefixes the Redis keys, so clusters can share one.
+    pub name: String,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("redis_uri", &self.redis_uri)
+            .field("advertise", &self.advertise)
+            .field("secret", &"<redacted>")
+            .field("session_keys", &self.session_keys.len())
+            .field("member_ttl", &self.member_ttl)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// Where the other replicas reach this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Advertise {
+    /// `cluster.advertise` as given: `host:port`.
+    Fixed(String),
+    /// Not given: `server.host` (a specific address) and the port bound at startup.
+    Bound(IpAddr),
 }
 
 /// `telemetry`: OpenTelemetry traces to an OTLP/HTTP collector (docs/telemetry.md).

@@ -34,6 +34,9 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
     let metrics = metrics(top.section(d, "metrics", &empty), d);
     let audit = audit(top.section(d, "audit", &empty), d);
     let telemetry = telemetry(top.section(d, "telemetry", &empty), d);
+    let cluster = top
+        .object(d, "cluster")
+        .and_then(|o| super::cluster::cluster(o, &server, d));
     if top.get("security").is_some() {
         d.warn(
             "security",
@@ -53,6 +56,7 @@ pub(super) fn build(root: &Map<String, Value>, tls_base: &Path, d: &mut Diags<'_
         metrics,
         traffic,
         mcp,
+        cluster,
         audit,
         telemetry,
     }

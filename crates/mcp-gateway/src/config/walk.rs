@@ -130,6 +130,11 @@ impl<'v> Obj<'v> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
+    /// Whether `key` is present (and not `null`), without reading it.
+    pub(super) fn has(&self, key: &str) -> bool {
+        self.map.get(key).is_some_and(|v| !v.is_null())
+    }
+
     /// Mark `key` as known without reading it.
     pub(super) fn ignore(&mut self, key: &'static str) {
         self.known.push(key);

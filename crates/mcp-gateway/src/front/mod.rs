@@ -337,7 +337,11 @@ fn initialize(
     let config = state.sessions.config();
     let naming = endpoint.naming(state, &principal);
     let owner = principal.owner().map(str::to_owned);
-    let session_id = uuid::Uuid::new_v4().simple().to_string();
+    // In a cluster the id carries its owner, sealed (docs/scale-out.md).
+    let session_id = match &state.cluster {
+        Some(cluster) => cluster.mint_session_id(),
+        None => uuid::Uuid::new_v4().simple().to_string(),
+    };
     let session = Arc::new(McpSession::new(
         session_id.clone(),
         endpoint.path(),

@@ -218,6 +218,14 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
     let Some(spend) = spend_of(&request) else {
         return next.run(request).await;
     };
+    // Another replica gathering `GET /sessions`: the edge spent the budget.
+    if request
+        .extensions()
+        .get::<super::cluster::Forwarded>()
+        .is_some_and(|f| f.listing)
+    {
+        return next.run(request).await;
+    }
     let principal = request
         .extensions()
         .get::<Principal>()

@@ -12,6 +12,7 @@ use axum::response::Response;
 
 use super::admission;
 use super::client_addr::{ClientAddr, client_addr, peer_of};
+use super::cluster::Forwarded;
 use super::oauth::{self, Checked};
 use super::principal::Principal;
 use super::state::AppState;
@@ -24,6 +25,13 @@ pub(super) async fn require_auth(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // A forwarded request whose hop signature held (`cluster::accept_hop`): the edge checked
+    // the client's credentials once.
+    if let Some(hop) = request.extensions().get::<Forwarded>().cloned() {
+        request.extensions_mut().insert(ClientAddr(hop.client));
+        request.extensions_mut().insert(hop.principal);
+        return next.run(request).await;
+    }
     let config = state.sessions.config();
     let peer = peer_of(&request).unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let addr = client_addr(peer, request.headers(), &config.traffic.trusted_proxies);

@@ -8,6 +8,7 @@ pub(crate) mod admission;
 mod auth;
 mod body;
 pub(crate) mod client_addr;
+pub(crate) mod cluster;
 mod conn;
 mod console;
 mod credentials;

@@ -11,7 +11,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use super::state::AppState;
-use super::{admission, auth, body, console, metrics, oauth, routes, traces};
+use super::{admission, auth, body, cluster, console, metrics, oauth, routes, traces};
 
 /// The whole REST API.
 pub(super) fn router(state: AppState) -> Router {
@@ -31,12 +31,22 @@ pub(super) fn router(state: AppState) -> Router {
             state.clone(),
             admission::limit,
         ));
+    // The cluster's layers exist only in a cluster: one replica keeps exactly its old stack
+    // (each `from_fn` layer costs a clone and a box per request).
+    let clustered = state.cluster.is_some();
+    if clustered {
+        protected = protected.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            cluster::route,
+        ));
+    }
     // /metrics is added after the rate-limit layer: a scraper must never spend API budgets.
     let mut public = Router::new()
         .route("/health", get(routes::health))
         .route("/console", get(console::index))
         .route("/console/app.js", get(console::script))
-        .route("/console/app.css", get(console::style));
+        .route("/console/app.css", get(console::style))
+        .route("/ready", get(routes::ready));
     if state.oauth.is_some() {
         // RFC 9728: each resource's metadata at the well-known prefix + its path; public.
         public = public
@@ -55,10 +65,16 @@ pub(super) fn router(state: AppState) -> Router {
     } else if metrics_cfg.enabled {
         public = public.route("/metrics", get(metrics::metrics));
     }
-    let protected = protected.route_layer(middleware::from_fn_with_state(
+    let mut protected = protected.route_layer(middleware::from_fn_with_state(
         state.clone(),
         auth::require_auth,
     ));
+    if clustered {
+        protected = protected.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            cluster::accept_hop,
+        ));
+    }
     let x_request_id = HeaderName::from_static("x-request-id");
     let mut app = public
         .merge(protected)

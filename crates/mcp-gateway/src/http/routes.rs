@@ -39,6 +39,42 @@ pub(super) async fn health() -> Json<Health> {
     })
 }
 
+/// `GET /ready`: 200 while this replica takes requests; 503 once it drains (SIGTERM) or, in a
+/// cluster, until it has joined.
+///
+/// Also 503 while a warm pool has not yet been full once since start (a replica taking
+/// traffic before its pools are warm would answer its first sessions cold). The rate limits'
+/// Redis is reported (`rate_limit_storage`) but does not make the replica unready: an outage
+/// would take every replica out of the balancer at once, while the sessions they hold keep
+/// working (docs/traffic.md has what a Redis outage does to calls).
+pub(super) async fn ready(State(state): State<AppState>) -> Response {
+    let draining = state.draining.load(std::sync::atomic::Ordering::Relaxed);
+    let member = state.cluster.as_ref().is_none_or(|c| c.is_ready());
+    let filling = state.sessions.pools_never_filled();
+    let (status, word) = match (draining, member, filling.is_empty()) {
+        (false, true, true) => (StatusCode::OK, "ready"),
+        (true, _, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
+        (false, false, _) => (StatusCode::SERVICE_UNAVAILABLE, "not yet a cluster member"),
+        (false, true, false) => (StatusCode::SERVICE_UNAVAILABLE, "warm pools filling"),
+    };
+    let mut body = json!({ "status": word });
+    if !filling.is_empty() {
+        body["pools_filling"] = json!(filling);
+    }
+    if let Some(reached) = state.traffic.limiter.reachable().await {
+        body["rate_limit_storage"] = json!(match reached {
+            Ok(()) => "reachable".to_string(),
+            Err(e) => format!("unreachable: {e}"),
+        });
+    }
+    if let Some(cluster) = &state.cluster {
+        body["member"] = json!(cluster.me().to_string());
+        body["members"] = json!(cluster.peers().len() + usize::from(cluster.is_ready()));
+        body["lease"] = json!(cluster.holds_lease());
+    }
+    (status, Json(body)).into_response()
+}
+
 pub(super) async fn services(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -19,6 +20,7 @@ use super::credentials::Authenticator;
 use super::router::router;
 use super::state::{AppState, Calls, Shared};
 use super::traffic::Traffic;
+use crate::cluster::Cluster;
 use crate::config::{ServerConfig, TlsConfig};
 use crate::front::Sessions;
 
@@ -35,6 +37,7 @@ pub(crate) struct Listening {
 /// [`Calls`] has ended. `on_listening` is called once the socket is bound.
 pub(crate) async fn serve(
     sessions: Arc<Sessions>,
+    cluster: Option<Arc<Cluster>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     force: impl Future<Output = ()> + Send + 'static,
     on_listening: impl FnOnce(&Listening),
@@ -51,6 +54,9 @@ pub(crate) async fn serve(
             )
         })?;
     listener.set_nonblocking(true)?;
+    if let Some(cluster) = &cluster {
+        cluster.bound(listener.local_addr()?.port());
+    }
     let config = sessions.config();
     let traffic = Traffic::new(config, Arc::new(crate::ratelimit::SystemClock::default()))
         .map_err(|e| io::Error::other(e.to_string()))?;
@@ -70,18 +76,25 @@ pub(crate) async fn serve(
         None => None,
     };
     let calls = Calls::default();
+    let draining = Arc::new(AtomicBool::new(false));
     let state = AppState::new(Shared {
         auth: Arc::new(auth),
         oauth,
         traffic: Arc::new(traffic),
         sessions,
         calls: calls.clone(),
+        hop: cluster.as_ref().map(|_| super::cluster::hop_client()),
+        cluster,
+        draining: draining.clone(),
     });
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
 
     let handle = Handle::new();
     let stopping = stop(
-        shutdown,
+        async move {
+            shutdown.await;
+            draining.store(true, Ordering::Relaxed);
+        },
         force,
         handle.clone(),
         server_cfg.shutdown_grace,

@@ -8,6 +8,7 @@ use tokio_util::task::TaskTracker;
 
 use super::credentials::Authenticator;
 use super::traffic::Traffic;
+use crate::cluster::Cluster;
 use crate::front::session::Sessions;
 use crate::oauth::Verifier;
 
@@ -23,6 +24,11 @@ pub(crate) struct Shared {
     pub oauth: Option<Arc<Verifier>>,
     pub traffic: Arc<Traffic>,
     pub calls: Calls,
+    /// This replica's cluster (`None`: a single gateway) and the client of its internal hop.
+    pub cluster: Option<Arc<Cluster>>,
+    pub hop: Option<reqwest::Client>,
+    /// Set once the server stops taking requests (SIGTERM): `/ready` answers 503.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {

@@ -116,6 +116,23 @@ impl Limiter {
         }))
     }
 
+    /// Whether the storage answers now, within `storage_timeout`: `None` for the in-memory
+    /// store (nothing to reach), else the outcome of a Redis `PING` (readiness).
+    pub async fn reachable(&self) -> Option<Result<(), StoreError>> {
+        match &self.store {
+            Store::Memory(_) => None,
+            Store::Redis(redis) => Some(
+                match tokio::time::timeout(self.timeout, redis.ping()).await {
+                    Ok(answered) => answered,
+                    Err(_) => Err(StoreError::Unreachable(format!(
+                        "no answer to PING within {:?}",
+                        self.timeout
+                    ))),
+                },
+            ),
+        }
+    }
+
     /// An in-memory limiter on the given clock (tests).
     pub fn memory(clock: Arc<dyn Clock>) -> Self {
         Self {

@@ -74,6 +74,16 @@ impl RedisStore {
         })
     }
 
+    /// `PING`: whether Redis answers now (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map(drop)
+            .map_err(|e| StoreError::Unreachable(e.to_string()))
+    }
+
     pub async fn check(&self, buckets: &[Bucket]) -> Result<Vec<Verdict>, StoreError> {
         let mut invocation = self.script.prepare_invoke();
         for b in buckets {

@@ -78,6 +78,10 @@ impl Launcher {
         self.pools.ready_counts()
     }
 
+    pub(super) fn pools_never_filled(&self) -> Vec<String> {
+        self.pools.never_filled()
+    }
+
     /// The session's ready child for `service`, started (single-flight) if needed.
     pub(super) async fn child(
         self: &Arc<Self>,

@@ -236,6 +236,16 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         self.launcher.start_pools();
     }
 
+    /// Whether session `id` (of either kind) is live here.
+    pub(crate) fn is_live(&self, id: &str) -> bool {
+        self.table.live_session(id).is_some()
+    }
+
+    /// The ids of the live REST sessions (a cluster member renews their pins).
+    pub(crate) fn rest_ids(&self) -> Vec<String> {
+        self.table.ids_of(super::record::SessionKind::Rest)
+    }
+
     /// The live sessions the scoped key `owner` may see (all of them for `None`).
     pub(crate) fn list_for(&self, owner: Option<&str>) -> Vec<SessionSnapshot> {
         self.table.list_for(owner)
@@ -284,6 +294,11 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
     }
 
     /// The state gauges of `GET /metrics`.
+    /// Services whose warm pool has not been full once since start (readiness).
+    pub(crate) fn pools_never_filled(&self) -> Vec<String> {
+        self.launcher.pools_never_filled()
+    }
+
     pub(crate) fn metrics_snapshot(&self) -> metrics::Snapshot {
         metrics::Snapshot {
             sessions: self.table.len(),

@@ -9,7 +9,7 @@
 //! children at shutdown.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -40,6 +40,9 @@ pub(super) struct Pool {
     ready: Mutex<VecDeque<Pooled>>,
     wake: Notify,
     next_id: AtomicU64,
+    /// Whether the pool has been full at least once since start (readiness: it may drain
+    /// under load later without the replica becoming unready).
+    filled: AtomicBool,
 }
 
 impl Pools {
@@ -55,6 +58,7 @@ impl Pools {
                     ready: Mutex::default(),
                     wake: Notify::new(),
                     next_id: AtomicU64::new(1),
+                    filled: AtomicBool::new(false),
                 };
                 (s.name.clone(), Arc::new(pool))
             })
@@ -80,6 +84,15 @@ impl Pools {
         for pool in self.by_service.values() {
             pool.wake.notify_one();
         }
+    }
+
+    /// Services whose pool has not yet been full once since start.
+    pub(super) fn never_filled(&self) -> Vec<String> {
+        self.by_service
+            .values()
+            .filter(|pool| !pool.filled.load(Ordering::Relaxed))
+            .map(|pool| pool.service.clone())
+            .collect()
     }
 
     /// Ready children per service, for metrics.
@@ -172,7 +185,11 @@ pub(super) async fn refill<L: StartPooled>(
                 }
                 Ok(pooled) => {
                     failures = 0;
-                    pool.queue().push_back(pooled);
+                    let mut queue = pool.queue();
+                    queue.push_back(pooled);
+                    if queue.len() >= pool.target {
+                        pool.filled.store(true, Ordering::Relaxed);
+                    }
                 }
                 Err(SessionError::SessionLimit(_)) => {
                     // The normal case: the pool refills when a child exits.

@@ -255,6 +255,15 @@ impl<A> Table<A> {
             .collect()
     }
 
+    /// The ids of the sessions of `kind`, live or not yet reaped.
+    pub(super) fn ids_of(&self, kind: SessionKind) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|(_, e)| e.session.kind() == kind && !e.session.is_closed())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     pub(super) fn len(&self) -> usize {
         self.lock().len()
     }

@@ -7,6 +7,7 @@ mod audit;
 mod broken_wire;
 mod churn;
 mod cli;
+mod cluster;
 mod concurrency;
 mod console;
 mod edge;

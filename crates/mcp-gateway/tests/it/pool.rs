@@ -169,3 +169,46 @@ async fn no_child_left_after_churn_with_a_pool() {
     assert_eq!(gw.wait_exit(30).await, Some(0), "log:\n{}", gw.log());
     assert!(procs::descendants_of(gw.pid()).is_empty());
 }
+
+/// `/ready` (issue 16): 503 until every warm pool has been full once, naming the pools still
+/// filling; a pool that can never fill (its children never answer `initialize`) keeps the
+/// replica unready, while a full one stays ready when traffic drains it.
+#[tokio::test]
+async fn ready_waits_until_every_warm_pool_has_been_full_once() {
+    let mut stuck = fixture_service(&["--no-init-reply"]);
+    stuck["warm_pool"] = json!(1);
+    stuck["startup_timeout"] = json!(1);
+    let gw = TestGateway::start(config(
+        json!({"fx": pool_service(2), "stuck": stuck}),
+        json!({}),
+    ))
+    .await;
+    wait_pool(&gw, 2.0, "fx's pool full").await;
+    let (status, body) = gw.get("/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], "warm pools filling", "{body}");
+    assert_eq!(body["pools_filling"], json!(["stuck"]), "{body}");
+
+    let gw = TestGateway::start(config(json!({"fx": pool_service(2)}), json!({}))).await;
+    wait_until(20, "ready once the pool is full", || {
+        let status = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &gw.url("/ready"),
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default();
+        status == "200"
+    })
+    .await;
+    // Sessions take both pooled children: the replica stays ready.
+    gw.call_ok("fx", "a", "echo", json!({"text": "x"})).await;
+    gw.call_ok("fx", "b", "echo", json!({"text": "x"})).await;
+    let (status, body) = gw.get("/ready").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -2,6 +2,7 @@
 //!
 //! Shared helpers and whole-file cases here; one file per part of the schema beside it.
 
+mod cluster;
 mod mcp;
 mod oauth;
 mod sections;

@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod procs;
+pub mod redis;
+
+pub use redis::Redis;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
