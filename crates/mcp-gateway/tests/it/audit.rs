@@ -89,6 +89,19 @@ async fn calls_and_sessions_are_recorded_in_a_chain_that_verify_checks() {
         "{out}"
     );
 
+    // The console's view of it: the newest first, bounded; a bad query is a JSON 400.
+    let (status, recent) = gw.get("/audit/recent?limit=2").await;
+    assert_eq!(status, StatusCode::OK, "{recent}");
+    let recent = recent["records"].as_array().unwrap().clone();
+    assert_eq!(recent.len(), 2, "{recent:?}");
+    assert_eq!(recent[0]["event"], "session_close", "{recent:?}");
+    assert_eq!(recent[1]["via"], "mcp", "{recent:?}");
+    for bad in ["/audit/recent?limit=abc", "/sessions?memory=maybe"] {
+        let (status, body) = gw.get(bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["code"], "invalid_request", "{bad}: {body}");
+    }
+
     // One flipped byte in the middle of the file: verify names the line.
     let mut bytes = std::fs::read(&log).unwrap();
     let second_line = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
