@@ -143,6 +143,14 @@ impl GatewayClient {
         Ok(closed.message)
     }
 
+    /// `POST /reload`: the gateway reads its config file again (its upstream credentials
+    /// only). The report says what changed; an invalid file is a
+    /// [`GatewayError::Validation`] (`invalid_config`) listing every problem.
+    pub async fn reload(&self) -> Result<serde_json::Value, GatewayError> {
+        self.send(Method::POST, &["reload"], None::<&()>, true)
+            .await
+    }
+
     /// The URL of `segments` below the base, each segment percent-encoded.
     pub fn endpoint(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();

@@ -128,6 +128,17 @@ impl GatewayError {
                 }),
                 message,
             },
+            // A 422 that is not a tool's answer: the gateway refused what it was asked to do
+            // (`POST /reload` of an invalid config file).
+            422 if code
+                .as_deref()
+                .is_some_and(|c| c != wire::TOOL_CALL_REJECTED) =>
+            {
+                GatewayError::Validation {
+                    code: code_or(wire::INVALID_REQUEST),
+                    message,
+                }
+            }
             422 => {
                 let rpc = parsed.rpc_error.unwrap_or_default();
                 GatewayError::ToolRejected {

@@ -170,7 +170,9 @@ fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let served = runtime.block_on(serve_async(config));
+    let path = path.to_path_buf();
+    let reloader = crate::http::Reloader::new(move || check_for_reload(&path));
+    let served = runtime.block_on(serve_async(config, reloader));
     if let Some(telemetry) = telemetry {
         telemetry.shutdown();
     }
@@ -191,7 +193,44 @@ fn raise_nofile_limit() {
     }
 }
 
-async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
+/// The config file read and checked again for a reload, as `serve` and `validate` check it:
+/// every problem (validation, exposure, missing files, a sandbox that cannot be enforced).
+fn check_for_reload(path: &std::path::Path) -> crate::http::Checked {
+    let loaded = config::load(path, &ProcessEnv)
+        .map_err(|err| (err.errors.iter().map(ToString::to_string)).collect::<Vec<_>>())?;
+    let config = loaded.config;
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let mut problems: Vec<String> = files::problems(&config, &cwd)
+        .into_iter()
+        .map(|p| format!("{}: {p}", path.display()))
+        .collect();
+    if let Err(err) = check_exposure(&config) {
+        problems.push(format!("{}: {err}", path.display()));
+    }
+    for service in config.services.values() {
+        let report = crate::sandbox::describe(service, &config.session.sandbox_dir);
+        if !report.ok() {
+            problems.push(format!(
+                "{}: services.{}: the sandbox cannot be enforced on this host (missing: {}); set sandbox.allow_weaker to run it anyway",
+                path.display(),
+                service.name,
+                report.missing.join(", ")
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok((
+        config,
+        loaded.warnings.iter().map(ToString::to_string).collect(),
+    ))
+}
+
+async fn serve_async(
+    config: Arc<Config>,
+    reloader: Arc<crate::http::Reloader>,
+) -> anyhow::Result<()> {
     if config.server.basic.is_none()
         && config.server.bearer_token.is_none()
         && config.traffic.keys.is_empty()
@@ -221,9 +260,14 @@ async fn serve_async(config: Arc<Config>) -> anyhow::Result<()> {
         )),
         None => None,
     };
+    let reloading = crate::http::Reloading {
+        reloader,
+        hangups: stop.hangups.clone(),
+    };
     let result = crate::http::serve(
         sessions.clone(),
         cluster.clone(),
+        Some(reloading),
         stop.stop.clone().cancelled_owned(),
         stop.force.clone().cancelled_owned(),
         |l| {

@@ -1,5 +1,5 @@
 //! Operator subcommands that talk to a running gateway through `mcp-gateway-client`:
-//! `services`, `tools`, `call`, `sessions`, `close`.
+//! `services`, `tools`, `call`, `sessions`, `close`, `reload`.
 //!
 //! Human output by default, `--json` for scripts. The exit code says what kind of
 //! failure happened (see [`Exit`]), so scripts can branch without parsing messages.
@@ -59,6 +59,14 @@ pub enum OpsCommand {
     Close {
         /// Session id (see `sessions`).
         id: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Make the running gateway read its config file again (as SIGHUP does) and say what
+    /// changed; an invalid file is refused with every problem (exit 6) and the running
+    /// configuration stays. Needs the gateway's own credentials, not a scoped key.
+    #[command(after_help = EXIT_CODES)]
+    Reload {
         #[command(flatten)]
         conn: Connection,
     },
@@ -208,7 +216,8 @@ pub(super) fn run(command: OpsCommand) -> ExitCode {
         OpsCommand::Services { conn }
         | OpsCommand::Tools { conn, .. }
         | OpsCommand::Sessions { conn }
-        | OpsCommand::Close { conn, .. } => conn.json,
+        | OpsCommand::Close { conn, .. }
+        | OpsCommand::Reload { conn } => conn.json,
         OpsCommand::Call(c) => c.conn.json,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -295,7 +304,42 @@ async fn execute(command: OpsCommand) -> Result<Exit, Failure> {
             }
             Ok(Exit::Ok)
         }
+        OpsCommand::Reload { conn } => {
+            let report = client(&conn)?.reload().await?;
+            if conn.json {
+                print_json(&report);
+            } else {
+                print!("{}", describe_reload(&report));
+            }
+            Ok(Exit::Ok)
+        }
     }
+}
+
+/// A reload's report for people: the generation, then each non-empty list.
+fn describe_reload(report: &Value) -> String {
+    let list = |v: &Value| -> Vec<String> {
+        (v.as_array().into_iter().flatten())
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut out = format!(
+        "reloaded: configuration generation {}\n",
+        report["generation"]
+    );
+    let services = &report["services"];
+    for (label, items) in [
+        ("services added", list(&services["added"])),
+        ("services removed", list(&services["removed"])),
+        ("services changed", list(&services["changed"])),
+        ("restart required for", list(&report["restart_required"])),
+        ("warnings", list(&report["warnings"])),
+    ] {
+        if !items.is_empty() {
+            out.push_str(&format!("{label}: {}\n", items.join(", ")));
+        }
+    }
+    out
 }
 
 async fn call(args: CallArgs) -> Result<Exit, Failure> {

@@ -3,8 +3,8 @@
 //!   requests in flight, then stop every child).
 //! - A second SIGTERM or SIGINT: hurry — SIGKILL every child at once, clean up what they left,
 //!   and exit.
-//! - SIGHUP: reopen `logging.file` (log rotation); never a shutdown. Reloading the
-//!   configuration is not done here.
+//! - SIGHUP: reopen `logging.file` (log rotation), then reload the configuration (the server
+//!   does it, told through [`Stop::hangups`]); never a shutdown.
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,8 @@ pub(super) struct Stop {
     /// The task following the signals, and what ends it once the gateway is done.
     listener: TaskTracker,
     done: CancellationToken,
+    /// Notified on each SIGHUP (several before a reload starts count as one).
+    pub hangups: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Stop {
@@ -45,6 +47,7 @@ pub(super) fn listen() -> std::io::Result<Stop> {
                 _ = int.recv() => "SIGINT",
                 _ = hup.recv() => {
                     reopen_log();
+                    tokens.hangups.notify_one();
                     continue;
                 }
             };
@@ -69,7 +72,7 @@ fn reopen_log() {
         Ok(Some(path)) => {
             tracing::info!(file = %path.display(), "SIGHUP: log file reopened")
         }
-        Ok(None) => tracing::info!("SIGHUP: no logging.file to reopen; nothing else to do"),
+        Ok(None) => {}
         Err(e) => {
             tracing::error!(error = %e, "SIGHUP: cannot reopen the log file; still writing to the old one")
         }

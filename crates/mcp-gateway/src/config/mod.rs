@@ -14,6 +14,7 @@ mod describe;
 mod mcp;
 mod oauth;
 mod rate;
+mod reload;
 mod service;
 mod subst;
 mod traffic;
@@ -32,6 +33,7 @@ use std::path::{Path, PathBuf};
 pub use describe::describe;
 pub use oauth::{AuthorizationServer, Grant, Introspection, OAuthConfig};
 pub use rate::{parse_rate, parse_rates};
+pub use reload::{Reloaded, ServiceChanges, reloadable};
 pub use subst::substitute;
 pub use traffic::{
     ApiKey, Concurrency, IpNet, KeyLimits, Names, ServiceTraffic, TrafficConfig, canonical,

@@ -11,7 +11,7 @@ use super::traffic::{Access, access};
 use super::walk::{Diags, HOUR, Obj, Secs, kind, read_str};
 use super::{KeyLimits, Names, ServiceConfig};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OAuthConfig {
     /// `auth.oauth.resource`: the gateway's public origin as clients reach it
     /// (`https://mcp.example.com`), without a trailing slash. `None` only when the gateway

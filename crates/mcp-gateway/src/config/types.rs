@@ -32,7 +32,7 @@ pub struct Config {
 }
 
 /// `cluster`: this replica's place among several behind a balancer.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct ClusterConfig {
     /// `cluster.redis_uri`: membership leases and session pins.
     pub redis_uri: String,
@@ -124,7 +124,7 @@ pub struct MetricsConfig {
     pub require_auth: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     /// `server.host`, default `"0.0.0.0"`; `""` means all interfaces (as upstream).
     pub host: IpAddr,
@@ -166,7 +166,7 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BasicCredentials {
     pub user: String,
     pub password: String,
@@ -180,7 +180,7 @@ pub enum TlsConfig {
     CombinedPem(PathBuf),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceConfig {
     pub name: String,
     /// argv, no shell. Never empty, except for a remote service (then empty).
@@ -355,7 +355,7 @@ impl Default for SandboxConfig {
 /// users (61184–65519).
 pub const DEFAULT_CHILD_UIDS: std::ops::RangeInclusive<u32> = 60000..=60999;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionConfig {
     /// `session.default_timeout` seconds (default 300): idle timeout of a session.
     pub default_timeout: Duration,
@@ -407,7 +407,7 @@ pub struct RateLimit {
     pub text: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoggingConfig {
     /// A tracing filter directive derived from `logging.level` (default INFO): DEBUG -> "debug",
     /// INFO -> "info", WARNING/WARN -> "warn", ERROR/CRITICAL/FATAL -> "error", any case.
@@ -426,7 +426,7 @@ pub enum LogFormat {
 }
 
 /// `mcp`: how the MCP front door names and relays what it aggregates.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct McpConfig {
     /// `mcp.separator` (default `"__"`): between service and tool name in `/mcp`.
     pub separator: String,

@@ -192,7 +192,7 @@ pub(crate) async fn charge(
     if !config.rate_limiting.enabled {
         return Ok(None);
     }
-    let buckets = buckets(config, spend, principal, addr);
+    let buckets = buckets(&config, spend, principal, addr);
     match state.traffic.limiter.check(&buckets).await {
         Outcome::Checked(decision) if decision.allowed => Ok(Some(decision)),
         Outcome::Checked(decision) => {

@@ -37,7 +37,7 @@ pub(super) async fn require_auth(
     let addr = client_addr(peer, request.headers(), &config.traffic.trusted_proxies);
     request.extensions_mut().insert(ClientAddr(addr));
     let presented = request.headers().contains_key(header::AUTHORIZATION);
-    if presented && let Some(secs) = state.traffic.failures.blocked(addr) {
+    if presented && let Some(secs) = state.traffic.failures.load().blocked(addr) {
         tracing::debug!(target: "security", event_type = "auth_blocked", ip = %addr, "request from a blocked address");
         return admission::blocked(secs);
     }
@@ -47,7 +47,7 @@ pub(super) async fn require_auth(
             span.record("mcp.principal", principal.audit_name());
         }
     };
-    if let Some(principal) = span.in_scope(|| state.auth.check(request.headers())) {
+    if let Some(principal) = span.in_scope(|| state.auth.load().check(request.headers())) {
         accepted(&span, &principal);
         request.extensions_mut().insert(principal);
         return next.run(request).await;
@@ -85,7 +85,7 @@ pub(super) async fn require_auth(
         path = %path,
         "authentication failed"
     );
-    if presented && state.traffic.failures.record(addr) {
+    if presented && state.traffic.failures.load().record(addr) {
         tracing::warn!(
             target: "security",
             event_type = "address_blocked",

@@ -84,7 +84,7 @@ pub(super) async fn accept_hop(
     };
     let config = state.sessions.config();
     let (mut parts, body) = request.into_parts();
-    let body = match read_body(body, config).await {
+    let body = match read_body(body, &config).await {
         Ok(body) => body,
         Err(error) => return error.into_response(),
     };
@@ -111,7 +111,7 @@ pub(super) async fn accept_hop(
         &signature,
         now_ms(),
     );
-    let principal = decode_principal(&hop.principal, config);
+    let principal = decode_principal(&hop.principal, &config);
     let client = hop.client.parse::<IpAddr>().ok();
     let (Some(principal), Some(client), true) = (principal, client, verified) else {
         tracing::warn!(target: "security", event_type = "hop_refused", from = %hop.from, path = %path, "forwarded request with an invalid or stale signature");
@@ -167,7 +167,7 @@ async fn call(
     next: Next,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = read_body(body, state.sessions.config()).await?;
+    let body = read_body(body, &state.sessions.config()).await?;
     let Some(id) = session_of_call(&body) else {
         return Ok(next.run(Request::from_parts(parts, Body::from(body))).await);
     };
@@ -218,7 +218,7 @@ async fn arrive_call(
     next: Next,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = read_body(body, state.sessions.config()).await?;
+    let body = read_body(body, &state.sessions.config()).await?;
     if let Some(id) = session_of_call(&body)
         && !state.sessions.is_live(&id)
     {
@@ -275,7 +275,7 @@ async fn delete(
     match owner {
         Some(Owner::Peer(member, address)) => {
             let (parts, body) = request.into_parts();
-            let body = read_body(body, state.sessions.config()).await?;
+            let body = read_body(body, &state.sessions.config()).await?;
             match forward(state, cluster, (member, &address), &parts, body).await {
                 Some(response) => Ok(response),
                 None => Err(SessionError::UnknownSession(id).into()),
@@ -302,7 +302,7 @@ async fn mcp(
     match cluster.owner_of_mcp(&id).await.map_err(down)? {
         Owner::Peer(member, address) => {
             let (parts, body) = request.into_parts();
-            let body = read_body(body, state.sessions.config()).await?;
+            let body = read_body(body, &state.sessions.config()).await?;
             match forward(state, cluster, (member, &address), &parts, body.clone()).await {
                 Some(response) => Ok(response),
                 None => Ok(next.run(Request::from_parts(parts, Body::from(body))).await),

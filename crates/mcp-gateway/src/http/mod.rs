@@ -18,6 +18,8 @@ mod metrics;
 mod oauth;
 mod origin;
 pub(crate) mod principal;
+mod reload;
+mod reloader;
 mod router;
 mod routes;
 mod server;
@@ -26,4 +28,5 @@ mod traces;
 mod traffic;
 pub(crate) mod validate;
 
-pub(crate) use server::serve;
+pub(crate) use reloader::{Checked, Reloader};
+pub(crate) use server::{Reloading, serve};

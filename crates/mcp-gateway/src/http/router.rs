@@ -11,7 +11,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use super::state::AppState;
-use super::{admission, auth, body, cluster, console, metrics, oauth, routes, traces};
+use super::{admission, auth, body, cluster, console, metrics, oauth, reload, routes, traces};
 
 /// The whole REST API.
 pub(super) fn router(state: AppState) -> Router {
@@ -26,6 +26,7 @@ pub(super) fn router(state: AppState) -> Router {
         .route("/sessions", get(routes::sessions))
         .route("/sessions/{id}", delete(routes::close_session))
         .route("/audit/recent", get(routes::audit_recent))
+        .route("/reload", post(reload::route))
         .merge(crate::front::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -57,7 +57,7 @@ pub(super) async fn ready(State(state): State<AppState>) -> Response {
         (false, false, _) => (StatusCode::SERVICE_UNAVAILABLE, "not yet a cluster member"),
         (false, true, false) => (StatusCode::SERVICE_UNAVAILABLE, "warm pools filling"),
     };
-    let mut body = json!({ "status": word });
+    let mut body = json!({ "status": word, "config_generation": state.sessions.generation() });
     if !filling.is_empty() {
         body["pools_filling"] = json!(filling);
     }

@@ -16,7 +16,10 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use hyper_util::rt::TokioTimer;
 
 use super::conn::GuardAcceptor;
+use arc_swap::ArcSwap;
+
 use super::credentials::Authenticator;
+use super::reloader::Reloader;
 use super::router::router;
 use super::state::{AppState, Calls, Shared};
 use super::traffic::Traffic;
@@ -31,6 +34,12 @@ pub(crate) struct Listening {
     pub scheme: &'static str,
 }
 
+/// How the configuration is reloaded: the file's check, and SIGHUP's notifications.
+pub(crate) struct Reloading {
+    pub reloader: Arc<Reloader>,
+    pub hangups: Arc<tokio::sync::Notify>,
+}
+
 /// Bind and serve until `shutdown` resolves; then stop accepting and give in-flight requests
 /// `server.shutdown_grace` to finish, or less if `force` resolves meanwhile (then every
 /// connection is closed at once). Returns once every connection and every call of
@@ -38,6 +47,7 @@ pub(crate) struct Listening {
 pub(crate) async fn serve(
     sessions: Arc<Sessions>,
     cluster: Option<Arc<Cluster>>,
+    reloading: Option<Reloading>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     force: impl Future<Output = ()> + Send + 'static,
     on_listening: impl FnOnce(&Listening),
@@ -58,7 +68,7 @@ pub(crate) async fn serve(
         cluster.bound(listener.local_addr()?.port());
     }
     let config = sessions.config();
-    let traffic = Traffic::new(config, Arc::new(crate::ratelimit::SystemClock::default()))
+    let traffic = Traffic::new(&config, Arc::new(crate::ratelimit::SystemClock::default()))
         .map_err(|e| io::Error::other(e.to_string()))?;
     let auth = Authenticator::new(&server_cfg)
         .with_keys(&config.traffic.keys)
@@ -78,7 +88,7 @@ pub(crate) async fn serve(
     let calls = Calls::default();
     let draining = Arc::new(AtomicBool::new(false));
     let state = AppState::new(Shared {
-        auth: Arc::new(auth),
+        auth: ArcSwap::from_pointee(auth),
         oauth,
         traffic: Arc::new(traffic),
         sessions,
@@ -86,7 +96,10 @@ pub(crate) async fn serve(
         hop: cluster.as_ref().map(|_| super::cluster::hop_client()),
         cluster,
         draining: draining.clone(),
+        reloader: reloading.as_ref().map(|r| r.reloader.clone()),
     });
+    let hangups =
+        reloading.map(|r| tokio::spawn(super::reload::on_hangup(state.clone(), r.hangups)));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
 
     let handle = Handle::new();
@@ -104,6 +117,9 @@ pub(crate) async fn serve(
         served = listen(listener, app, handle, &server_cfg, on_listening) => served,
         never = stopping => match never {},
     };
+    if let Some(hangups) = hangups {
+        hangups.abort();
+    }
     // Nobody is left to read an answer: the calls still running stop now.
     calls.stop();
     calls.wait().await;

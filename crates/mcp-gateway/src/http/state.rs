@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
 
@@ -19,7 +20,8 @@ pub(crate) struct AppState(Arc<Shared>);
 
 pub(crate) struct Shared {
     pub sessions: Arc<Sessions>,
-    pub auth: Arc<Authenticator>,
+    /// The credentials and keys: replaced at once by a reload.
+    pub auth: ArcSwap<Authenticator>,
     /// `auth.oauth`: verifies OAuth access tokens (none when not configured).
     pub oauth: Option<Arc<Verifier>>,
     pub traffic: Arc<Traffic>,
@@ -29,6 +31,8 @@ pub(crate) struct Shared {
     pub hop: Option<reqwest::Client>,
     /// Set once the server stops taking requests (SIGTERM): `/ready` answers 503.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Reads and checks the config file again (`None`: reload is not offered, e.g. in tests).
+    pub reloader: Option<Arc<super::reloader::Reloader>>,
 }
 
 impl AppState {

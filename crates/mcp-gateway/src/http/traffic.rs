@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+
 use super::client_addr::budget_addr;
 use crate::config::{Config, RateLimit};
 use crate::ratelimit::{Clock, Gates, Limiter, Quota, StoreError};
@@ -13,21 +15,39 @@ use crate::ratelimit::{Clock, Gates, Limiter, Quota, StoreError};
 /// Everything the traffic policy keeps between requests.
 pub(crate) struct Traffic {
     pub limiter: Arc<Limiter>,
-    pub failures: FailureGuard,
+    /// Replaced by a reload that changes `auth.failure_limit` or `auth.block_seconds` (the
+    /// blocks under way are forgotten then).
+    pub failures: ArcSwap<FailureGuard>,
     pub gates: Arc<Gates>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Traffic {
     pub(crate) fn new(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         Ok(Self {
             limiter: Limiter::from_config(&config.rate_limiting)?,
-            failures: FailureGuard::new(
+            failures: ArcSwap::from_pointee(FailureGuard::new(
                 config.traffic.failure_limit.as_ref(),
                 config.traffic.block_for,
-                clock,
-            ),
+                clock.clone(),
+            )),
             gates: Arc::new(Gates::default()),
+            clock,
         })
+    }
+
+    /// Apply a reloaded configuration: the budgets and gates read theirs per request; the
+    /// failure guard is replaced if its settings changed (the rate limits' storage is
+    /// restart-only).
+    pub(crate) fn reload(&self, old: &Config, new: &Config) {
+        let (before, after) = (&old.traffic, &new.traffic);
+        if before.failure_limit != after.failure_limit || before.block_for != after.block_for {
+            self.failures.store(Arc::new(FailureGuard::new(
+                after.failure_limit.as_ref(),
+                after.block_for,
+                self.clock.clone(),
+            )));
+        }
     }
 }
 

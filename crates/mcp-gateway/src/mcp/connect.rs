@@ -30,6 +30,12 @@ impl Launch {
     /// removes the private dirs of children of a gateway that was killed (it could not).
     pub fn new(config: &Config) -> Self {
         sandbox::init(config);
+        Self::prepare(config)
+    }
+
+    /// [`Launch::new`] for a reloaded configuration: the services' sandboxes only (the
+    /// gateway-wide settings are restart-only, so already applied).
+    pub fn prepare(config: &Config) -> Self {
         let prepared = config
             .services
             .values()

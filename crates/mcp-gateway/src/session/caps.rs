@@ -1,6 +1,7 @@
 //! Session caps, reserved before anything is spawned.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::SessionError;
@@ -8,8 +9,10 @@ use super::SessionError;
 /// Live-children counters: per service and in all.
 #[derive(Debug)]
 pub(super) struct Caps {
-    per_service: usize,
-    total: usize,
+    /// The limits: set again by a reload (children already over a lowered cap keep running;
+    /// no new one starts until they are under it).
+    per_service: AtomicUsize,
+    total: AtomicUsize,
     counts: Mutex<Counts>,
 }
 
@@ -22,10 +25,15 @@ struct Counts {
 impl Caps {
     pub(super) fn new(per_service: usize, total: usize) -> Arc<Self> {
         Arc::new(Self {
-            per_service,
-            total,
+            per_service: AtomicUsize::new(per_service),
+            total: AtomicUsize::new(total),
             counts: Mutex::default(),
         })
+    }
+
+    pub(super) fn set_limits(&self, per_service: usize, total: usize) {
+        self.per_service.store(per_service, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
     }
 
     /// Reserve one child slot of `service`, or say which cap is reached. `waiting` sessions
@@ -36,18 +44,20 @@ impl Caps {
         service: &str,
         waiting: usize,
     ) -> Result<Reservation, SessionError> {
+        let (total, per_service) = (
+            self.total.load(Ordering::Relaxed),
+            self.per_service.load(Ordering::Relaxed),
+        );
         let mut counts = self.counts.lock().expect("caps lock");
-        if counts.total + waiting >= self.total {
+        if counts.total + waiting >= total {
             return Err(SessionError::SessionLimit(format!(
-                "maximum session limit ({}) reached",
-                self.total
+                "maximum session limit ({total}) reached"
             )));
         }
         let n = counts.by_service.get(service).copied().unwrap_or(0);
-        if n >= self.per_service {
+        if n >= per_service {
             return Err(SessionError::SessionLimit(format!(
-                "max sessions limit ({}) reached for service {service}",
-                self.per_service
+                "max sessions limit ({per_service}) reached for service {service}"
             )));
         }
         counts.total += 1;

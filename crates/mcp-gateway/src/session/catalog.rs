@@ -54,6 +54,12 @@ impl Catalog {
             .expect("catalog entry lock") = Some(Arc::new(tools));
     }
 
+    /// Forget `service`'s list (a reload changed or removed it): the next use discovers it
+    /// again.
+    pub(super) fn forget(&self, service: &str) {
+        self.entries.lock().expect("catalog lock").remove(service);
+    }
+
     /// The cached list, or the result of `discover` (run at most once at a time per service).
     pub(super) async fn get_or_discover<F>(
         &self,

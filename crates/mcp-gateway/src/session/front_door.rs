@@ -30,7 +30,8 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         if self.launcher.is_shutting_down() {
             return Err(SessionError::ShuttingDown);
         }
-        let max = self.config().session.max_total_sessions;
+        let generation = self.launcher.generation();
+        let max = generation.config.session.max_total_sessions;
         let live = self.live_children();
         let admit = |childless: usize| {
             if childless + live >= max {
@@ -43,8 +44,9 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         let how = Enter::Open {
             state,
             metadata,
-            timeout: self.config().session.default_timeout,
+            timeout: generation.config.session.default_timeout,
             admit: &admit,
+            generation: generation.clone(),
         };
         let entered = self.table.enter(id, owner, how)?;
         if let Some(identity) = identity {
@@ -76,12 +78,12 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         id: &str,
         service: &str,
     ) -> Result<(McpClient, InUse), SessionError> {
-        let service = self.launcher.service(service)?;
         let use_ = self.table.enter(id, None, Enter::Mcp)?.use_;
-        use_.count_call(None, None);
         let session = use_.session();
+        let service = self.launcher.session_service(session, service)?;
+        use_.count_call(None, None);
         session.forget_dead(&service.name);
-        let child = self.launcher.child(session, service).await?;
+        let child = self.launcher.child(session, &service).await?;
         Ok((child.client, use_))
     }
 

@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use arc_swap::ArcSwap;
 use chrono::Local;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -16,9 +17,10 @@ use tokio_util::task::TaskTracker;
 use super::SessionError;
 use super::caps::{Caps, Reservation};
 use super::catalog::{Catalog, Tools};
+use super::generation::{CurrentConfig, Generation, Service};
 use super::pool::{self, Pooled, Pools, StartPooled};
 use super::record::{Child, Session};
-use crate::config::{Config, ServiceConfig};
+use crate::config::{Config, ServiceChanges, ServiceConfig};
 use crate::mcp::{ChildEvent, ClientOptions, Launch, McpClient, Tool};
 use crate::metrics::{self, ExitCause};
 
@@ -27,12 +29,14 @@ use crate::metrics::{self, ExitCause};
 pub(super) type Waiting = Box<dyn Fn() -> usize + Send + Sync>;
 
 pub(super) struct Launcher {
-    config: Arc<Config>,
-    launch: Launch,
+    /// The generation new sessions start in (see [`Generation`]).
+    current: ArcSwap<Generation>,
+    /// One reload at a time.
+    reloading: Mutex<()>,
     caps: Arc<Caps>,
     waiting: Waiting,
     pub catalog: Catalog,
-    pools: Pools,
+    pools: ArcSwap<Pools>,
     /// Every background task (child actors and watchers, stops, pools, discovery): waited
     /// for at shutdown.
     tasks: TaskTracker,
@@ -42,27 +46,95 @@ pub(super) struct Launcher {
 
 impl Launcher {
     pub(super) fn new(config: Arc<Config>, waiting: Waiting) -> Arc<Self> {
+        let generation = Generation::new(1, config.clone(), Launch::new(&config));
+        let shutdown = CancellationToken::new();
         Arc::new(Self {
-            launch: Launch::new(&config),
             caps: Caps::new(
                 config.session.max_sessions_per_service,
                 config.session.max_total_sessions,
             ),
             waiting,
             catalog: Catalog::default(),
-            pools: Pools::new(&config),
+            pools: ArcSwap::from_pointee(Pools::new(&generation, None, &shutdown)),
+            current: ArcSwap::new(generation),
+            reloading: Mutex::new(()),
             tasks: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
+            shutdown,
             next_slot: AtomicU64::new(1),
-            config,
         })
     }
 
-    pub(super) fn service(&self, name: &str) -> Result<&ServiceConfig, SessionError> {
-        self.config
-            .services
-            .get(name)
+    /// The current generation.
+    pub(super) fn generation(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
+
+    /// The current generation's configuration.
+    pub(super) fn config(&self) -> CurrentConfig {
+        CurrentConfig(self.current.load())
+    }
+
+    /// `name` as the current generation specifies it (what a new session gets).
+    pub(super) fn service(&self, name: &str) -> Result<Service, SessionError> {
+        (self.current.load().service(name))
             .ok_or_else(|| SessionError::UnknownService(name.to_string()))
+    }
+
+    /// `name` as `session` starts it: by its own generation's spec, else (a service added since
+    /// the session began) by the current one's.
+    pub(super) fn session_service(
+        &self,
+        session: &Session,
+        name: &str,
+    ) -> Result<Service, SessionError> {
+        match session.generation().service(name) {
+            Some(service) => Ok(service),
+            None => self.service(name),
+        }
+    }
+
+    /// Make `config` the current generation: new sessions start in it, and live sessions keep
+    /// theirs. The caps take the new limits; the warm pools of changed or removed services
+    /// stop their children (new pools fill); the tool lists of changed or removed services are
+    /// forgotten, and those of changed or added ones discovered again. Returns the new
+    /// generation's number, or `None` when the gateway is stopping.
+    pub(super) fn reload(
+        self: &Arc<Self>,
+        config: Arc<Config>,
+        changes: &ServiceChanges,
+    ) -> Option<u64> {
+        let _one = self.reloading.lock().expect("reload lock");
+        if self.is_shutting_down() {
+            return None;
+        }
+        let number = self.current.load().number + 1;
+        let generation = Generation::new(number, config.clone(), Launch::prepare(&config));
+        self.caps.set_limits(
+            config.session.max_sessions_per_service,
+            config.session.max_total_sessions,
+        );
+        let old_pools = self.pools.load_full();
+        let pools = Pools::new(&generation, Some(&old_pools), &self.shutdown);
+        self.current.store(generation);
+        for name in changes.changed.iter().chain(&changes.removed) {
+            self.catalog.forget(name);
+        }
+        let fresh = old_pools.replace_with(&pools);
+        self.pools.store(Arc::new(pools));
+        for pool in fresh {
+            self.tasks.spawn(pool::refill(pool, Arc::downgrade(self)));
+        }
+        self.prefetch(
+            changes
+                .changed
+                .iter()
+                .chain(&changes.added)
+                .cloned()
+                .collect(),
+        );
+        // Waiting pools may have room now (raised caps).
+        self.pools.load().wake_all();
+        Some(number)
     }
 
     pub(super) fn is_shutting_down(&self) -> bool {
@@ -75,18 +147,18 @@ impl Launcher {
     }
 
     pub(super) fn pooled_counts(&self) -> Vec<(String, usize)> {
-        self.pools.ready_counts()
+        self.pools.load().ready_counts()
     }
 
     pub(super) fn pools_never_filled(&self) -> Vec<String> {
-        self.pools.never_filled()
+        self.pools.load().never_filled()
     }
 
     /// The session's ready child for `service`, started (single-flight) if needed.
     pub(super) async fn child(
         self: &Arc<Self>,
         session: &Arc<Session>,
-        service: &ServiceConfig,
+        service: &Service,
     ) -> Result<Child, SessionError> {
         let slot = session
             .slot(&service.name, || {
@@ -120,7 +192,7 @@ impl Launcher {
     async fn start_child(
         self: &Arc<Self>,
         session: &Arc<Session>,
-        service: &ServiceConfig,
+        service: &Service,
         slot_id: u64,
     ) -> Result<Child, SessionError> {
         if self.is_shutting_down() {
@@ -131,7 +203,7 @@ impl Launcher {
         let personal = self.with_identity(service, session);
         let pooled = match personal {
             Some(_) => None,
-            None => self.pools.take(&service.name),
+            None => self.pools.load().take(service),
         };
         let (client, reservation, tools) = match pooled {
             Some(Pooled {
@@ -140,10 +212,9 @@ impl Launcher {
             }) => (client, reservation, None),
             None => {
                 let reservation = self.reserve(service)?;
-                let client = self
-                    .connect(personal.as_ref().unwrap_or(service), &session.id)
-                    .await?;
-                let tools = self.ensure_catalog(&service.name, &client).await;
+                let spec = personal.as_ref().unwrap_or(&service.spec);
+                let client = (self.connect(spec, &service.generation, &session.id)).await?;
+                let tools = self.ensure_catalog(service, &client).await;
                 (client, reservation, tools)
             }
         };
@@ -180,18 +251,23 @@ impl Launcher {
 
     /// Feed the catalog from a fresh child if it has nothing for `service` yet (its first list,
     /// asked before its session used it, is as good as discovery); the child's list if it was
-    /// asked.
-    async fn ensure_catalog(&self, service: &str, client: &McpClient) -> Option<Tools> {
-        if self.catalog.cached(service).is_some() {
+    /// asked. A child of an older generation's spec never feeds it.
+    async fn ensure_catalog(&self, service: &Service, client: &McpClient) -> Option<Tools> {
+        if self.catalog.cached(&service.name).is_some() {
             return None;
         }
         match client.list_tools().await {
             Ok(tools) => {
-                self.catalog.store(service, tools.clone());
+                if self
+                    .service(&service.name)
+                    .is_ok_and(|now| now.same_spec(service))
+                {
+                    self.catalog.store(&service.name, tools.clone());
+                }
                 Some(Arc::new(tools))
             }
             Err(err) => {
-                tracing::warn!(service = %service, error = %err, "tools/list failed");
+                tracing::warn!(service = %service.name, error = %err, "tools/list failed");
                 None
             }
         }
@@ -201,15 +277,14 @@ impl Launcher {
     /// `auth.oauth.identity_env` (`None` for the others): each variable gets its claim of the
     /// token that opened the session (a string as is, other JSON as text); a claim the token
     /// lacks, or a session opened without a token, leaves the variable unset.
-    fn with_identity(&self, service: &ServiceConfig, session: &Session) -> Option<ServiceConfig> {
-        let vars = self
-            .config
+    fn with_identity(&self, service: &Service, session: &Session) -> Option<ServiceConfig> {
+        let vars = (service.generation.config)
             .traffic
             .oauth
             .as_ref()?
             .identity_env
             .get(&service.name)?;
-        let mut personal = service.clone();
+        let mut personal = ServiceConfig::clone(service);
         let claims = session.identity();
         for (var, claim) in vars {
             let value = match claims.and_then(|c| c.get(claim)) {
@@ -226,12 +301,9 @@ impl Launcher {
 
     /// Start one refill task per warm pool (services with `warm_pool` > 0).
     pub(super) fn start_pools(self: &Arc<Self>) {
-        for pool in self.pools.all() {
-            self.tasks.spawn(pool::refill(
-                pool.clone(),
-                Arc::downgrade(self),
-                self.shutdown.clone(),
-            ));
+        for pool in self.pools.load().all() {
+            self.tasks
+                .spawn(pool::refill(pool.clone(), Arc::downgrade(self)));
         }
     }
 
@@ -241,16 +313,17 @@ impl Launcher {
     async fn connect(
         &self,
         service: &ServiceConfig,
+        generation: &Generation,
         session_id: &str,
     ) -> Result<McpClient, SessionError> {
         let mut opts = ClientOptions::for_service(
             service,
             session_id,
-            self.config.session.stderr_buffer_bytes,
+            generation.config.session.stderr_buffer_bytes,
         );
         opts.reaper = Some(self.tasks.clone());
         tokio::select! {
-            client = McpClient::connect(service, &self.launch, opts) => {
+            client = McpClient::connect(service, &generation.launch, opts) => {
                 client.map_err(|e| SessionError::from_start(&service.name, e))
             }
             _ = self.shutdown.cancelled() => Err(SessionError::ShuttingDown),
@@ -261,18 +334,18 @@ impl Launcher {
     pub(super) async fn tools(&self, service: &str) -> Result<Tools, SessionError> {
         let service = self.service(service)?;
         self.catalog
-            .get_or_discover(&service.name, self.discover(service))
+            .get_or_discover(&service.name, self.discover(&service))
             .await
     }
 
     /// A short-lived child of our own: never a session's child, whose list may have changed
     /// for its session alone (`tools/list_changed`). It holds no cap: discovery is
     /// single-flight per service (the catalog's), so at most one per service lives.
-    async fn discover(&self, service: &ServiceConfig) -> Result<Vec<Tool>, SessionError> {
+    async fn discover(&self, service: &Service) -> Result<Vec<Tool>, SessionError> {
         if self.is_shutting_down() {
             return Err(SessionError::ShuttingDown);
         }
-        let client = self.connect(service, "discovery").await?;
+        let client = (self.connect(service, &service.generation, "discovery")).await?;
         let tools = client.list_tools().await;
         let name = service.name.clone();
         self.tasks.spawn(async move {
@@ -284,8 +357,21 @@ impl Launcher {
 
     /// Discover every service's tools in the background (startup warm-up; failures are logged).
     pub(super) fn prefetch_tools(self: &Arc<Self>) {
-        for name in self.config.services.keys() {
-            let (this, name) = (self.clone(), name.clone());
+        self.prefetch(
+            self.current
+                .load()
+                .config
+                .services
+                .keys()
+                .cloned()
+                .collect(),
+        );
+    }
+
+    /// Discover the tools of `names` in the background.
+    fn prefetch(self: &Arc<Self>, names: Vec<String>) {
+        for name in names {
+            let this = self.clone();
             self.tasks.spawn(async move {
                 match this.tools(&name).await {
                     Ok(tools) => {
@@ -334,18 +420,17 @@ impl Launcher {
     pub(super) async fn wait_all(&self) {
         self.tasks.close();
         self.tasks.wait().await;
-        self.launch.settle().await;
+        self.current.load().launch.settle().await;
     }
 }
 
 impl StartPooled for Launcher {
     /// A child for a warm pool: cap reserved, started and initialized like a session's child,
     /// under the synthetic session id `id`.
-    async fn start_pooled(&self, service: &str, id: &str) -> Result<Pooled, SessionError> {
-        let service = self.service(service)?;
+    async fn start_pooled(&self, service: &Service, id: &str) -> Result<Pooled, SessionError> {
         let reservation = self.reserve(service)?;
-        let client = self.connect(service, id).await?;
-        let _ = self.ensure_catalog(&service.name, &client).await;
+        let client = self.connect(service, &service.generation, id).await?;
+        let _ = self.ensure_catalog(service, &client).await;
         Ok(Pooled {
             client,
             reservation,
@@ -414,6 +499,6 @@ async fn watch_child(
     }
     drop(reservation);
     if let Some(launcher) = launcher.upgrade() {
-        launcher.pools.wake_all();
+        launcher.pools.load().wake_all();
     }
 }

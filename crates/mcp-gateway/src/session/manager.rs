@@ -12,11 +12,12 @@ use tokio_util::task::TaskTracker;
 
 use super::SessionError;
 use super::catalog::Tools;
+use super::generation::CurrentConfig;
 use super::launcher::{Launcher, closed_error};
 use super::record::{Child, Identity, Session, SessionSnapshot};
 use super::table::{Enter, InUse, Table};
 use crate::audit::Audit;
-use crate::config::Config;
+use crate::config::{Config, ServiceChanges};
 use crate::mcp::lists_tool;
 use crate::metrics::{self, ExitCause};
 
@@ -41,7 +42,6 @@ pub(crate) struct CallOutcome {
 /// The session table and the children of its sessions. `A` is the MCP front door's
 /// per-session state, kept with each MCP session and dropped with it.
 pub(crate) struct SessionManager<A = ()> {
-    config: Arc<Config>,
     pub(super) table: Arc<Table<A>>,
     pub(super) launcher: Arc<Launcher>,
     /// The audit log: sessions opened and closed are recorded here; calls by the routes.
@@ -99,9 +99,8 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
             Box::new(move || table.childless_mcp_sessions())
         };
         Arc::new(Self {
-            launcher: Launcher::new(config.clone(), waiting),
+            launcher: Launcher::new(config, waiting),
             table,
-            config,
             audit,
         })
     }
@@ -117,8 +116,21 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         self.launcher.stop_session(session, cause);
     }
 
-    pub(crate) fn config(&self) -> &Config {
-        &self.config
+    /// The current configuration (a reload may make another one current meanwhile).
+    pub(crate) fn config(&self) -> CurrentConfig {
+        self.launcher.config()
+    }
+
+    /// Make `config` current: new sessions start in it; live sessions keep the spec of every
+    /// service they started with until they end (see [`Launcher::reload`]). Returns the new
+    /// generation's number (`None`: the gateway is stopping).
+    pub(crate) fn reload(&self, config: Arc<Config>, changes: &ServiceChanges) -> Option<u64> {
+        self.launcher.reload(config, changes)
+    }
+
+    /// The current generation's number (1 at startup, one more per reload).
+    pub(crate) fn generation(&self) -> u64 {
+        self.launcher.generation().number
     }
 
     /// Enter the session of a REST call for the scoped key `owner` (`None`: unscoped): the
@@ -130,14 +142,22 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         req: &CallRequest,
         owner: Option<&str>,
     ) -> Result<CallTicket<A>, SessionError> {
-        self.launcher.service(&req.service)?;
+        let generation = self.launcher.generation();
+        // A service a reload removed still serves the sessions that knew it.
+        if generation.service(&req.service).is_none()
+            && (self.table.live_session(&req.session_id))
+                .is_none_or(|s| s.generation().service(&req.service).is_none())
+        {
+            return Err(SessionError::UnknownService(req.service.clone()));
+        }
         if self.launcher.is_shutting_down() {
             return Err(SessionError::ShuttingDown);
         }
         let how = Enter::Call {
             timeout: req.timeout.clone(),
             metadata: req.metadata.clone(),
-            default_timeout: self.config.session.default_timeout,
+            default_timeout: generation.config.session.default_timeout,
+            generation,
         };
         let entered = self.table.enter(&req.session_id, owner, how)?;
         self.stop_replaced(entered.replaced);
@@ -159,8 +179,8 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         ticket: CallTicket<A>,
         req: CallRequest,
     ) -> Result<CallOutcome, SessionError> {
-        let service = self.launcher.service(&req.service)?;
         let session = ticket.use_.session().clone();
+        let service = self.launcher.session_service(&session, &req.service)?;
         // The shared catalog (the list of discovery) refuses a tool only while the session has
         // no live child of the service: once it has one, that child's own list, or the child
         // itself, decides (sessions' children may serve different tools, e.g. after
@@ -173,7 +193,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
             .use_
             .count_call(req.timeout.clone(), req.metadata.clone());
         session.forget_dead(&service.name);
-        let child = self.launcher.child(&session, service).await?;
+        let child = self.launcher.child(&session, &service).await?;
         if !self.child_lists(&child, &service.name, &req.tool).await {
             return Err(unknown_tool(&req));
         }
@@ -277,7 +297,7 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
 
     /// Reap idle sessions every `session.cleanup_interval` until shutdown.
     pub(crate) async fn run_reaper(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(self.config.session.cleanup_interval);
+        let mut tick = tokio::time::interval(self.config().session.cleanup_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let shutdown = self.launcher.shutdown_token();
         loop {

@@ -19,6 +19,7 @@ mod caps;
 mod catalog;
 mod error;
 mod front_door;
+mod generation;
 mod launcher;
 mod manager;
 mod pool;

@@ -7,6 +7,10 @@
 //! `pool-<n>` naming its private dir). One refill task per pool tops it up, one child at a time,
 //! whenever a child is taken, a reservation is released, or every second; it stops the pooled
 //! children at shutdown.
+//!
+//! A pool belongs to one spec of its service: a reload that changes the spec (or the pool's
+//! size) or removes the service stops the pool's children and, if the service still has a
+//! pool, starts a new one. A session takes only a child of its own generation's spec.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::SessionError;
 use super::caps::Reservation;
-use crate::config::Config;
+use super::generation::{Generation, Service};
 use crate::mcp::McpClient;
 use crate::metrics::{self, ExitCause};
 
@@ -35,8 +39,11 @@ pub(super) struct Pools {
 }
 
 pub(super) struct Pool {
-    service: String,
+    service: Service,
     target: usize,
+    /// Cancelled when the pool is dropped by a reload, or at shutdown: its refill task stops
+    /// its children and ends.
+    stop: CancellationToken,
     ready: Mutex<VecDeque<Pooled>>,
     wake: Notify,
     next_id: AtomicU64,
@@ -46,36 +53,81 @@ pub(super) struct Pool {
 }
 
 impl Pools {
-    pub(super) fn new(config: &Config) -> Self {
-        let by_service = config
+    /// The pools of `generation`'s services. `previous`: the pools before a reload; each one
+    /// whose spec is unchanged is kept as it is (children and all); a new one counts as filled
+    /// (readiness waits for the pools of the startup only). `stop` is the parent of every
+    /// pool's stop token.
+    pub(super) fn new(
+        generation: &Arc<Generation>,
+        previous: Option<&Pools>,
+        stop: &CancellationToken,
+    ) -> Self {
+        let by_service = generation
+            .config
             .services
             .values()
             .filter(|s| s.warm_pool > 0)
-            .map(|s| {
-                let pool = Pool {
-                    service: s.name.clone(),
-                    target: s.warm_pool,
-                    ready: Mutex::default(),
-                    wake: Notify::new(),
-                    next_id: AtomicU64::new(1),
-                    filled: AtomicBool::new(false),
+            .filter_map(|s| {
+                let service = generation.service(&s.name)?;
+                let kept = previous
+                    .and_then(|p| p.by_service.get(&s.name))
+                    .filter(|pool| pool.service.same_spec(&service));
+                let pool = match kept {
+                    Some(pool) => pool.clone(),
+                    None => Arc::new(Pool {
+                        target: s.warm_pool,
+                        service,
+                        stop: stop.child_token(),
+                        ready: Mutex::default(),
+                        wake: Notify::new(),
+                        next_id: AtomicU64::new(1),
+                        filled: AtomicBool::new(previous.is_some()),
+                    }),
                 };
-                (s.name.clone(), Arc::new(pool))
+                Some((s.name.clone(), pool))
             })
             .collect();
         Self { by_service }
+    }
+
+    /// Stop the pools of `self` that `next` does not keep; returns the pools of `next` that are
+    /// new (their refill tasks are to be started).
+    pub(super) fn replace_with(&self, next: &Pools) -> Vec<Arc<Pool>> {
+        for (name, pool) in &self.by_service {
+            if !next
+                .by_service
+                .get(name)
+                .is_some_and(|p| Arc::ptr_eq(p, pool))
+            {
+                tracing::info!(service = %name, "warm pool replaced by a reload: stopping its children");
+                pool.stop.cancel();
+            }
+        }
+        (next.by_service.iter())
+            .filter(|(name, pool)| {
+                !self
+                    .by_service
+                    .get(*name)
+                    .is_some_and(|p| Arc::ptr_eq(p, pool))
+            })
+            .map(|(_, pool)| pool.clone())
+            .collect()
     }
 
     pub(super) fn all(&self) -> impl Iterator<Item = &Arc<Pool>> {
         self.by_service.values()
     }
 
-    /// A live pooled child of `service` (counted as a hit), or `None` (counted as a miss when
-    /// the service has a pool).
-    pub(super) fn take(&self, service: &str) -> Option<Pooled> {
-        let pool = self.by_service.get(service)?;
-        let taken = pool.take();
-        metrics::pool(service, taken.is_some());
+    /// A live pooled child of `service`'s spec (counted as a hit), or `None` (counted as a miss
+    /// when the service has a pool).
+    pub(super) fn take(&self, service: &Service) -> Option<Pooled> {
+        let pool = self.by_service.get(&service.name)?;
+        let taken = pool
+            .service
+            .same_spec(service)
+            .then(|| pool.take())
+            .flatten();
+        metrics::pool(&service.name, taken.is_some());
         taken
     }
 
@@ -91,7 +143,7 @@ impl Pools {
         self.by_service
             .values()
             .filter(|pool| !pool.filled.load(Ordering::Relaxed))
-            .map(|pool| pool.service.clone())
+            .map(|pool| pool.service.name.clone())
             .collect()
     }
 
@@ -146,8 +198,8 @@ impl Pool {
     fn forget_dead(&self, dead: Vec<Pooled>) {
         for p in dead {
             let signal = p.client.exit_status().and_then(|e| e.signal);
-            tracing::warn!(service = %self.service, pid = p.client.pid(), "pooled child died while idle");
-            metrics::child_exit(&self.service, ExitCause::unrequested(signal));
+            tracing::warn!(service = %self.service.name, pid = p.client.pid(), "pooled child died while idle");
+            metrics::child_exit(&self.service.name, ExitCause::unrequested(signal));
         }
     }
 }
@@ -157,17 +209,15 @@ impl Pool {
 pub(super) trait StartPooled: Send + Sync {
     fn start_pooled(
         &self,
-        service: &str,
+        service: &Service,
         id: &str,
     ) -> impl std::future::Future<Output = Result<Pooled, SessionError>> + Send;
 }
 
-/// Keep `pool` full until `shutdown`; then stop its children and return.
-pub(super) async fn refill<L: StartPooled>(
-    pool: Arc<Pool>,
-    launcher: Weak<L>,
-    shutdown: CancellationToken,
-) {
+/// Keep `pool` full until its stop token is cancelled (shutdown, or a reload dropped it);
+/// then stop its children and return.
+pub(super) async fn refill<L: StartPooled>(pool: Arc<Pool>, launcher: Weak<L>) {
+    let shutdown = pool.stop.clone();
     const RETRY: Duration = Duration::from_secs(1);
     const REFILL_DELAY: Duration = Duration::from_millis(20);
     // Consecutive failures to start a child (not counting a full cap): back off.
@@ -181,7 +231,7 @@ pub(super) async fn refill<L: StartPooled>(
             let id = format!("pool-{}", pool.next_id.fetch_add(1, Ordering::Relaxed));
             match launcher.start_pooled(&pool.service, &id).await {
                 Ok(pooled) if shutdown.is_cancelled() => {
-                    stop_all(&pool.service, vec![pooled]).await
+                    stop_all(&pool.service.name, vec![pooled]).await
                 }
                 Ok(pooled) => {
                     failures = 0;
@@ -197,7 +247,7 @@ pub(super) async fn refill<L: StartPooled>(
                 }
                 Err(err) => {
                     failures = failures.saturating_add(1);
-                    tracing::warn!(service = %pool.service, error = %err, failures, "warm pool child failed to start");
+                    tracing::warn!(service = %pool.service.name, error = %err, failures, "warm pool child failed to start");
                     break;
                 }
             }
@@ -216,7 +266,7 @@ pub(super) async fn refill<L: StartPooled>(
             biased;
             _ = shutdown.cancelled() => {
                 let pooled: Vec<Pooled> = pool.queue().drain(..).collect();
-                stop_all(&pool.service, pooled).await;
+                stop_all(&pool.service.name, pooled).await;
                 return;
             }
             _ = pool.wake.notified() => {

@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 
 use super::SessionError;
 use super::catalog::Tools;
+use super::generation::Generation;
 use crate::mcp::McpClient;
 use crate::metrics::ExitCause;
 
@@ -50,6 +51,9 @@ pub(super) struct Session {
     /// any of its children can start; never the token itself.
     identity: OnceLock<Identity>,
     kind: SessionKind,
+    /// The configuration generation the session was created in: its children are started
+    /// with that generation's spec of their service (a reload does not change them).
+    generation: Arc<Generation>,
     state: Mutex<State>,
 }
 
@@ -122,6 +126,7 @@ impl Session {
         owner: Option<&str>,
         (timeout, timeout_json): (Duration, Value),
         metadata: Value,
+        generation: Arc<Generation>,
     ) -> Self {
         let now = Local::now();
         Self {
@@ -130,6 +135,7 @@ impl Session {
             owner: owner.map(str::to_owned),
             identity: OnceLock::new(),
             kind,
+            generation,
             state: Mutex::new(State {
                 last_accessed: Instant::now(),
                 last_accessed_wall: now,
@@ -153,6 +159,10 @@ impl Session {
 
     pub(super) fn identity(&self) -> Option<&Identity> {
         self.identity.get()
+    }
+
+    pub(super) fn generation(&self) -> &Arc<Generation> {
+        &self.generation
     }
 
     pub(super) fn kind(&self) -> SessionKind {

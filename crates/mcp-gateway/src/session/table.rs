@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::SessionError;
+use super::generation::Generation;
 use super::record::{Session, SessionKind, SessionSnapshot};
 use crate::metrics::ExitCause;
 
@@ -49,6 +50,8 @@ pub(super) enum Enter<'a, A> {
         timeout: Option<(Duration, Value)>,
         metadata: Option<Value>,
         default_timeout: Duration,
+        /// The generation a new session starts in.
+        generation: Arc<Generation>,
     },
     /// A new MCP session carrying the front door's `state`; refused if the id is live, or by
     /// `admit` (given the live MCP sessions without a child).
@@ -57,6 +60,7 @@ pub(super) enum Enter<'a, A> {
         metadata: Value,
         timeout: Duration,
         admit: &'a dyn Fn(usize) -> Result<(), SessionError>,
+        generation: Arc<Generation>,
     },
     /// The live MCP session.
     Mcp,
@@ -136,12 +140,14 @@ impl<A> Table<A> {
                     timeout,
                     metadata,
                     default_timeout,
+                    generation,
                 },
             ) => {
                 let timeout =
                     timeout.unwrap_or_else(|| (default_timeout, duration_json(default_timeout)));
                 let metadata = metadata.unwrap_or_else(|| Value::Object(Default::default()));
-                let session = Session::new(id, SessionKind::Rest, owner, timeout, metadata);
+                let session =
+                    Session::new(id, SessionKind::Rest, owner, timeout, metadata, generation);
                 let entry = Entry {
                     session: Arc::new(session),
                     state: None,
@@ -155,11 +161,13 @@ impl<A> Table<A> {
                     metadata,
                     timeout,
                     admit,
+                    generation,
                 },
             ) => {
                 admit(childless(table.values(), now))?;
                 let timeout = (timeout, duration_json(timeout));
-                let session = Session::new(id, SessionKind::Mcp, owner, timeout, metadata);
+                let session =
+                    Session::new(id, SessionKind::Mcp, owner, timeout, metadata, generation);
                 let entry = Entry {
                     session: Arc::new(session),
                     state: Some(state),

@@ -20,6 +20,7 @@ mod oauth;
 mod ops;
 mod peers;
 mod pool;
+mod reload;
 mod sandbox;
 mod sessions;
 mod signals;

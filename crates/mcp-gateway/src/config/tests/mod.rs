@@ -5,6 +5,7 @@
 mod cluster;
 mod mcp;
 mod oauth;
+mod reload;
 mod sections;
 mod server;
 mod services;

@@ -248,7 +248,13 @@ async fn the_official_python_client_keeps_its_sessions_through_the_balancer() {
 async fn one_gateway_without_a_cluster_is_ready_and_ignores_hop_headers() {
     let gw = TestGateway::start(config(json!({ "fx": fixture_service(&[]) }), json!({}))).await;
     let (status, body) = gw.get("/ready").await;
-    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ready"})));
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"status": "ready", "config_generation": 1})
+        )
+    );
     // Hop headers mean nothing to a gateway that is no cluster member: its credentials decide.
     let hop = |req: reqwest::RequestBuilder| {
         req.header("x-mcp-gateway-hop-from", "00".repeat(16))
