@@ -43,25 +43,40 @@ pub(super) async fn health() -> Json<Health> {
 /// cluster, until it has joined.
 ///
 /// Also 503 while a warm pool has not yet been full once since start (a replica taking
-/// traffic before its pools are warm would answer its first sessions cold). The rate limits'
-/// Redis is reported (`rate_limit_storage`) but does not make the replica unready: an outage
-/// would take every replica out of the balancer at once, while the sessions they hold keep
-/// working (docs/traffic.md has what a Redis outage does to calls).
+/// traffic before its pools are warm would answer its first sessions cold), and while the rate
+/// limits' Redis does not answer and `rate_limiting.fail_open` is off: every limited request
+/// would be refused then. With `fail_open` the replica serves without Redis, so it stays ready
+/// (an outage would otherwise take every replica out of the balancer at once); the storage's
+/// state is reported either way (`rate_limit_storage`).
 pub(super) async fn ready(State(state): State<AppState>) -> Response {
     let draining = state.draining.load(std::sync::atomic::Ordering::Relaxed);
     let member = state.cluster.as_ref().is_none_or(|c| c.is_ready());
     let filling = state.sessions.pools_never_filled();
-    let (status, word) = match (draining, member, filling.is_empty()) {
-        (false, true, true) => (StatusCode::OK, "ready"),
-        (true, _, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
-        (false, false, _) => (StatusCode::SERVICE_UNAVAILABLE, "not yet a cluster member"),
-        (false, true, false) => (StatusCode::SERVICE_UNAVAILABLE, "warm pools filling"),
+    let reached = state.traffic.limiter.reachable().await;
+    let storage_down = {
+        let config = state.sessions.config();
+        let limits = &config.rate_limiting;
+        limits.enabled && !limits.fail_open && matches!(reached, Some(Err(_)))
+    };
+    let (status, word) = if draining {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else if !member {
+        (StatusCode::SERVICE_UNAVAILABLE, "not yet a cluster member")
+    } else if !filling.is_empty() {
+        (StatusCode::SERVICE_UNAVAILABLE, "warm pools filling")
+    } else if storage_down {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "rate limit storage unreachable",
+        )
+    } else {
+        (StatusCode::OK, "ready")
     };
     let mut body = json!({ "status": word, "config_generation": state.sessions.generation() });
     if !filling.is_empty() {
         body["pools_filling"] = json!(filling);
     }
-    if let Some(reached) = state.traffic.limiter.reachable().await {
+    if let Some(reached) = reached {
         body["rate_limit_storage"] = json!(match reached {
             Ok(()) => "reachable".to_string(),
             Err(e) => format!("unreachable: {e}"),

@@ -44,6 +44,9 @@ async fn redis_down_fails_closed_or_open_as_configured_and_recovers() {
     let open = TestGateway::start(redis_config(&redis, true)).await;
     for gw in [&closed, &open] {
         assert_eq!(get(gw, "/services", As::Token(TOKEN)).await.status, 200);
+        let ready = get(gw, "/ready", As::Nobody).await;
+        assert_eq!(ready.status, 200, "{}", ready.body);
+        assert_eq!(ready.body["rate_limit_storage"], "reachable");
     }
     redis.kill();
     let r = get(&closed, "/services", As::Token(TOKEN)).await;
@@ -54,6 +57,18 @@ async fn redis_down_fails_closed_or_open_as_configured_and_recovers() {
     assert_eq!(r.status, 200, "fail_open lets requests through unchecked");
     assert!(r.header("ratelimit-limit").is_none());
     assert_eq!(get(&closed, "/health", As::Nobody).await.status, 200);
+    // Readiness: failing closed, every limited request is refused, so the replica is out of the
+    // balancer; failing open, it still serves, so it stays in.
+    let ready = get(&closed, "/ready", As::Nobody).await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.body["status"], "rate limit storage unreachable");
+    let ready = get(&open, "/ready", As::Nobody).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert!(
+        (ready.body["rate_limit_storage"].as_str()).is_some_and(|s| s.starts_with("unreachable")),
+        "{}",
+        ready.body
+    );
     wait_until(10, "the outage is logged", || {
         closed.log().contains("rate_limit_storage_down")
     })
@@ -76,4 +91,5 @@ async fn redis_down_fails_closed_or_open_as_configured_and_recovers() {
         closed.log().contains("rate_limit_storage_recovered")
     })
     .await;
+    assert_eq!(get(&closed, "/ready", As::Nobody).await.status, 200);
 }
