@@ -152,6 +152,23 @@ impl Audit {
         let _ = self.write(record);
     }
 
+    /// Record a reload of the configuration (`POST /reload`, SIGHUP): `outcome` is the
+    /// reload's report, or `{"problems": [...]}` when the file was refused.
+    pub(crate) fn config_reload(&self, trigger: &str, principal: Option<&str>, outcome: &Value) {
+        let refused = outcome.get("problems").is_some();
+        let mut record = json!({
+            "event": if refused { "config_reload_refused" } else { "config_reload" },
+            "trigger": trigger,
+            "principal": principal,
+        });
+        for key in ["generation", "services", "restart_required", "problems"] {
+            if let Some(value) = outcome.get(key) {
+                record[key] = value.clone();
+            }
+        }
+        let _ = self.write(record);
+    }
+
     fn write(&self, mut record: Value) -> Result<(), AuditError> {
         record["time"] =
             json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::credentials::Authenticator;
 use super::error::ApiError;
 use super::principal::Principal;
+use super::reloader::Reloader;
 use super::state::AppState;
 use crate::config::{Reloaded, ServiceChanges, reloadable};
 
@@ -29,10 +30,34 @@ pub(crate) enum ReloadError {
     NotOffered,
 }
 
-/// Read the file again and make it the next generation. `trigger` names what asked (logs).
-pub(crate) async fn reload(state: &AppState, trigger: &'static str) -> Result<Value, ReloadError> {
+/// Read the file again and make it the next generation. `trigger` names what asked and
+/// `principal` who (logs, audit log).
+pub(crate) async fn reload(
+    state: &AppState,
+    trigger: &'static str,
+    principal: Option<&str>,
+) -> Result<Value, ReloadError> {
     let reloader = state.reloader.clone().ok_or(ReloadError::NotOffered)?;
+    // One at a time, audit record included (records are in the order reloads happened).
     let _one = reloader.one.lock().await;
+    let outcome = apply(state, &reloader, trigger).await;
+    if let Some(audit) = state.sessions.audit() {
+        match &outcome {
+            Ok(report) => audit.config_reload(trigger, principal, report),
+            Err(ReloadError::Invalid(problems)) => {
+                audit.config_reload(trigger, principal, &json!({ "problems": problems }))
+            }
+            Err(_) => {}
+        }
+    }
+    outcome
+}
+
+async fn apply(
+    state: &AppState,
+    reloader: &Arc<Reloader>,
+    trigger: &'static str,
+) -> Result<Value, ReloadError> {
     let check = reloader.clone();
     let checked = tokio::task::spawn_blocking(move || (check.check)())
         .await
@@ -95,7 +120,8 @@ pub(super) async fn route(
     if principal.owner().is_some() || state.reloader.is_none() {
         return ApiError::not_found("not found").into_response();
     }
-    match reload(&state, "POST /reload").await {
+    let who = principal.audit_name();
+    match reload(&state, "POST /reload", Some(&who)).await {
         Ok(report) => Json(report).into_response(),
         Err(ReloadError::Invalid(problems)) => {
             let message = format!(
@@ -121,6 +147,6 @@ pub(super) async fn on_hangup(state: AppState, hup: Arc<tokio::sync::Notify>) {
     loop {
         hup.notified().await;
         // Problems are logged by `reload`.
-        let _ = reload(&state, "SIGHUP").await;
+        let _ = reload(&state, "SIGHUP", None).await;
     }
 }

@@ -258,7 +258,7 @@ async fn removed_services_take_no_new_sessions_and_credentials_and_limits_apply_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_file_is_refused_with_every_problem_and_the_old_one_stays() {
     let services = json!({ "a": fixture_service(&[]) });
-    let good = config(services, json!({}));
+    let good = config(services, json!({ "audit": { "file": "audit.log" } }));
     let gw = TestGateway::start(good.clone()).await;
     gw.call_ok("a", "s", "echo", json!({ "text": "before" }))
         .await;
@@ -318,6 +318,47 @@ async fn an_invalid_file_is_refused_with_every_problem_and_the_old_one_stays() {
     );
     gw.call_ok("a", "s", "echo", json!({ "text": "after" }))
         .await;
+
+    // The audit log has each attempt: who, how, and what it found or changed.
+    let audit = std::fs::read_to_string(gw.path().join("audit.log")).unwrap();
+    let records: Vec<Value> = (audit.lines())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &Value| {
+            r["event"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("config_reload"))
+        })
+        .collect();
+    let events: Vec<(&str, &str)> = (records.iter())
+        .map(|r| (r["event"].as_str().unwrap(), r["trigger"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("config_reload_refused", "POST /reload"),
+            ("config_reload_refused", "POST /reload"),
+            ("config_reload_refused", "SIGHUP"),
+            ("config_reload", "POST /reload"),
+        ],
+        "{audit}"
+    );
+    assert_eq!(records[0]["principal"], "bearer");
+    assert!(
+        records[0]["problems"]
+            .to_string()
+            .contains("services.a.command")
+    );
+    assert_eq!(records[3]["generation"], 2);
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["audit", "verify"])
+        .arg(gw.path().join("audit.log"))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
