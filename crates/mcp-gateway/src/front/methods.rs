@@ -10,6 +10,7 @@ use super::aggregate::{self, NameMap};
 use super::relay::{self, ToolCall};
 use super::rpc::{self, RpcError};
 use super::session::McpSession;
+use crate::session::SessionError;
 
 /// Most pages read from one child for one list.
 const MAX_CHILD_PAGES: usize = 100;
@@ -98,12 +99,8 @@ pub(super) async fn prepare_call(ctx: &Ctx, id: &Value, params: Value) -> Result
         via = "mcp",
         "tool call"
     );
-    let config = ctx.manager.config();
-    let timeout = config
-        .services
-        .get(&service)
-        .map(|s| s.call_timeout)
-        .unwrap_or_default();
+    let timeout = ctx.manager.call_timeout(ctx.session.id(), &service);
+    let cancel_grace = ctx.manager.config().mcp.cancel_grace;
     Ok(ToolCall {
         id: id.clone(),
         tracked: ctx.session.track(id),
@@ -111,7 +108,7 @@ pub(super) async fn prepare_call(ctx: &Ctx, id: &Value, params: Value) -> Result
         tool,
         params,
         timeout,
-        cancel_grace: config.mcp.cancel_grace,
+        cancel_grace,
     })
 }
 
@@ -184,12 +181,12 @@ async fn list(ctx: &Ctx, kind: &ListKind, params: &Value) -> Result<Value, RpcEr
 async fn service_items(ctx: &Ctx, kind: &ListKind, service: &str) -> Result<Vec<Value>, RpcError> {
     let running = ctx.manager.mcp_running_child(ctx.session.id(), service);
     if kind.items == "tools" && running.is_none() {
-        let tools = ctx
-            .manager
-            .tools(service)
-            .await
-            .map_err(RpcError::from_session)?;
-        return Ok(tools.iter().map(crate::mcp::Tool::to_value).collect());
+        match ctx.manager.tools(service).await {
+            Ok(tools) => return Ok(tools.iter().map(crate::mcp::Tool::to_value).collect()),
+            // Removed by a reload since the session began: its own child lists it.
+            Err(SessionError::UnknownService(_)) => {}
+            Err(err) => return Err(RpcError::from_session(err)),
+        }
     }
     let (client, _use) = relay::child(&ctx.manager, &ctx.session, service).await?;
     if client
@@ -200,13 +197,7 @@ async fn service_items(ctx: &Ctx, kind: &ListKind, service: &str) -> Result<Vec<
     {
         return Ok(Vec::new());
     }
-    let timeout = ctx
-        .manager
-        .config()
-        .services
-        .get(service)
-        .map(|s| s.call_timeout)
-        .unwrap_or_default();
+    let timeout = ctx.manager.call_timeout(ctx.session.id(), service);
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_CHILD_PAGES {
@@ -262,13 +253,7 @@ fn resolve(
 
 async fn forward(ctx: &Ctx, service: &str, method: &str, params: Value) -> Result<Value, RpcError> {
     let (client, _use) = relay::child(&ctx.manager, &ctx.session, service).await?;
-    let timeout = ctx
-        .manager
-        .config()
-        .services
-        .get(service)
-        .map(|s| s.call_timeout)
-        .unwrap_or_default();
+    let timeout = ctx.manager.call_timeout(ctx.session.id(), service);
     client
         .request(method, params, timeout)
         .await

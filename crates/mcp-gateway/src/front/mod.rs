@@ -150,8 +150,10 @@ async fn handle_post(
         return response;
     }
     // A service the key may not use is an unknown one.
+    // A service a reload removed still serves the sessions that knew it.
+    let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     if let Endpoint::One(service) = &endpoint
-        && (!state.sessions.config().services.contains_key(service)
+        && (!state.sessions.knows_service(session_id, service)
             || !principal.allows_service(service))
     {
         return http_error(

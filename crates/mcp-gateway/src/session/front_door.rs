@@ -87,6 +87,25 @@ impl<A: Send + Sync + 'static> SessionManager<A> {
         Ok((child.client, use_))
     }
 
+    /// Whether `service` exists for MCP session `id` (its generation's, or a service added
+    /// since), or for a new session when `id` is `None` or not live.
+    pub(crate) fn knows_service(&self, id: Option<&str>, service: &str) -> bool {
+        match id.and_then(|id| self.table.live_session(id)) {
+            Some(session) => self.launcher.session_service(&session, service).is_ok(),
+            None => self.launcher.service(service).is_ok(),
+        }
+    }
+
+    /// `service`'s call timeout for MCP session `id`: as the session's generation specifies
+    /// the service (a reload may have changed or removed it since); zero if neither knows it.
+    pub(crate) fn call_timeout(&self, id: &str, service: &str) -> std::time::Duration {
+        let found = match self.table.live_session(id) {
+            Some(session) => self.launcher.session_service(&session, service),
+            None => self.launcher.service(service),
+        };
+        found.map(|s| s.call_timeout).unwrap_or_default()
+    }
+
     /// The MCP session's running child of `service`, if any (never starts one).
     pub(crate) fn mcp_running_child(&self, id: &str, service: &str) -> Option<McpClient> {
         let session = self.table.live_session(id)?;

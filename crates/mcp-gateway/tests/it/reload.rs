@@ -392,3 +392,44 @@ async fn a_reload_replaces_the_warm_pool_of_a_changed_service() {
     assert_eq!(child_gen(&gw, "after").await, "2");
     assert_eq!(gw.get("/ready").await.0, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_session_keeps_the_services_it_was_initialized_with() {
+    let two = json!({ "a": fixture_service(&[]), "b": fixture_service(&[]) });
+    let gw = TestGateway::start(config(two, json!({}))).await;
+    let mut old = Mcp::open(&gw, "/mcp").await;
+    let result = old.call("b__echo", json!({ "text": "before" })).await;
+    assert_eq!(result["content"][0]["text"], "before", "{result}");
+    // One on `b`'s own endpoint that has not started its child yet.
+    let mut only_b = Mcp::open(&gw, "/services/b/mcp").await;
+
+    let next = json!({ "a": fixture_service(&[]), "c": fixture_service(&[]) });
+    rewrite(&gw, &config(next, json!({})));
+    let (status, body) = gw.post("/reload", &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["services"]["removed"], json!(["b"]), "{body}");
+
+    // The old session still lists and calls `b`, and does not see `c`.
+    let names = old.tool_names().await;
+    assert!(names.contains(&"b__echo".to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("c__")), "{names:?}");
+    let result = old.call("b__echo", json!({ "text": "after" })).await;
+    assert_eq!(result["content"][0]["text"], "after", "{result}");
+    // A new session sees the new set.
+    let mut new = Mcp::open(&gw, "/mcp").await;
+    let names = new.tool_names().await;
+    assert!(names.contains(&"c__echo".to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("b__")), "{names:?}");
+    let result = new.call("c__echo", json!({ "text": "new" })).await;
+    assert_eq!(result["content"][0]["text"], "new", "{result}");
+
+    // `b`'s endpoint: its session lists and calls `b` (its child starts now, by the old
+    // spec); a new session there is refused.
+    let names = only_b.tool_names().await;
+    assert!(names.contains(&"echo".to_string()), "{names:?}");
+    let result = only_b.call("echo", json!({ "text": "late" })).await;
+    assert_eq!(result["content"][0]["text"], "late", "{result}");
+    let mut refused = Mcp::new(&gw, "/services/b/mcp");
+    let (status, body) = refused.initialize("2025-11-25").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
