@@ -79,7 +79,12 @@ pub fn reloadable(old: &Config, mut new: Config) -> Reloaded {
     keep!("audit", audit);
     keep!("telemetry", telemetry);
     keep!("cluster", cluster);
-    keep!("auth.oauth", traffic.oauth);
+    // A changed `auth.oauth` applies (its verifier is replaced); adding or removing it
+    // changes the routes served, which only a restart does.
+    if old.traffic.oauth.is_some() != new.traffic.oauth.is_some() {
+        restart_required.push("auth.oauth");
+        new.traffic.oauth = old.traffic.oauth.clone();
+    }
     new.source = old.source.clone();
     Reloaded {
         config: new,

@@ -54,7 +54,8 @@ pub(super) async fn require_auth(
     }
     let path = request.uri().path().to_owned();
     let mut token_error = None;
-    if let Some(verifier) = &state.oauth
+    let verifier = state.oauth.as_ref().map(|v| v.load_full());
+    if let Some(verifier) = &verifier
         && let Some(token) = oauth::bearer_token(verifier, request.headers())
     {
         match oauth::check(verifier, token, &path)
@@ -95,7 +96,7 @@ pub(super) async fn require_auth(
         );
     }
     let mut response = admission::unauthenticated(&state, addr).await;
-    if let Some(verifier) = &state.oauth {
+    if let Some(verifier) = &verifier {
         oauth::add_challenge(&mut response, verifier, &path, token_error.as_ref());
     }
     close_after(response)

@@ -43,7 +43,7 @@ pub(super) async fn metadata_one(
 }
 
 fn metadata(state: &AppState, path: &str) -> Response {
-    let Some(verifier) = &state.oauth else {
+    let Some(verifier) = state.oauth.as_ref().map(|v| v.load_full()) else {
         return ApiError::not_found("not found").into_response();
     };
     let scopes = match service_of(path) {

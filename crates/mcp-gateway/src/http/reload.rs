@@ -20,6 +20,7 @@ use super::principal::Principal;
 use super::reloader::Reloader;
 use super::state::AppState;
 use crate::config::{Reloaded, ServiceChanges, reloadable};
+use crate::oauth::Verifier;
 
 /// Why a reload did not happen.
 #[derive(Debug)]
@@ -74,12 +75,26 @@ async fn apply(
         restart_required,
     } = reloadable(&old, config);
     let changes = ServiceChanges::between(&old, &config);
+    // A changed `auth.oauth` gets a new verifier (its keys are fetched again); an unchanged
+    // one keeps its caches.
+    let verifier = match (&state.oauth, &config.traffic.oauth) {
+        (Some(_), Some(oauth)) if old.traffic.oauth.as_ref() != Some(oauth) => {
+            let resource = (oauth.resource.clone()).unwrap_or_else(|| state.local_origin.clone());
+            let verifier = Verifier::new(oauth, resource)
+                .map_err(|e| ReloadError::Invalid(vec![format!("auth.oauth: {e}")]))?;
+            Some(Arc::new(verifier))
+        }
+        _ => None,
+    };
     state.traffic.reload(&old, &config);
     drop(old);
     let auth = Authenticator::new(&config.server)
         .with_keys(&config.traffic.keys)
         .with_oauth(config.traffic.oauth.is_some());
     state.auth.store(Arc::new(auth));
+    if let (Some(slot), Some(verifier)) = (&state.oauth, verifier) {
+        slot.store(verifier);
+    }
     let generation =
         (state.sessions.reload(Arc::new(config), &changes)).ok_or(ReloadError::ShuttingDown)?;
     tracing::info!(

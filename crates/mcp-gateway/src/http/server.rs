@@ -73,15 +73,13 @@ pub(crate) async fn serve(
     let auth = Authenticator::new(&server_cfg)
         .with_keys(&config.traffic.keys)
         .with_oauth(config.traffic.oauth.is_some());
+    let origin = local_origin(listener.local_addr()?, server_cfg.tls.is_some());
     let oauth = match &config.traffic.oauth {
         Some(oauth) => {
-            let resource = match &oauth.resource {
-                Some(resource) => resource.clone(),
-                None => local_origin(listener.local_addr()?, server_cfg.tls.is_some()),
-            };
-            Some(Arc::new(
-                crate::oauth::Verifier::new(oauth, resource).map_err(io::Error::other)?,
-            ))
+            let resource = oauth.resource.clone().unwrap_or_else(|| origin.clone());
+            let verifier =
+                crate::oauth::Verifier::new(oauth, resource).map_err(io::Error::other)?;
+            Some(ArcSwap::from_pointee(verifier))
         }
         None => None,
     };
@@ -90,6 +88,7 @@ pub(crate) async fn serve(
     let state = AppState::new(Shared {
         auth: ArcSwap::from_pointee(auth),
         oauth,
+        local_origin: origin,
         traffic: Arc::new(traffic),
         sessions,
         calls: calls.clone(),

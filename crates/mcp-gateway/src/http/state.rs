@@ -23,7 +23,10 @@ pub(crate) struct Shared {
     /// The credentials and keys: replaced at once by a reload.
     pub auth: ArcSwap<Authenticator>,
     /// `auth.oauth`: verifies OAuth access tokens (none when not configured).
-    pub oauth: Option<Arc<Verifier>>,
+    /// Replaced by a reload that changes `auth.oauth` (adding or removing it needs a restart).
+    pub oauth: Option<ArcSwap<Verifier>>,
+    /// Where this gateway is reached when `auth.oauth.resource` is left out (loopback only).
+    pub local_origin: String,
     pub traffic: Arc<Traffic>,
     pub calls: Calls,
     /// This replica's cluster (`None`: a single gateway) and the client of its internal hop.

@@ -979,3 +979,49 @@ fn fresh_id() -> u64 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     NEXT.fetch_add(1, Ordering::SeqCst) as u64
 }
+
+/// A reload that changes `auth.oauth` applies at once (a new verifier); removing it is named
+/// as needing a restart and the running one stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_changes_the_grants_at_once() {
+    let provider = Provider::start().await;
+    let mut cfg = oauth_config(&provider);
+    let gw = TestGateway::start(cfg.clone()).await;
+    let fx_only = leak(provider.token("mcp:fx", &format!("{}/mcp", gw.base)).await);
+    let mut before = Mcp::open_as(&gw, "/mcp", fx_only).await;
+    assert!(!before.tool_names().await.iter().any(|n| n.contains("__")));
+
+    let empty = json!({});
+    let reload = |cfg: &Value| {
+        std::fs::write(
+            gw.path().join("config.json"),
+            serde_json::to_vec_pretty(cfg).unwrap(),
+        )
+        .unwrap();
+        gw.post("/reload", &empty)
+    };
+    // `mcp:fx` now grants both services: a new session of the same token sees them.
+    cfg["auth"]["oauth"]["grants"][1]["services"] = json!(["fx", "fy"]);
+    let (status, report) = reload(&cfg).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["restart_required"], json!([]), "{report}");
+    let mut after = Mcp::open_as(&gw, "/mcp", fx_only).await;
+    let names = after.tool_names().await;
+    assert!(
+        names.contains(&"fx__echo".to_string()) && names.contains(&"fy__echo".to_string()),
+        "{names:?}"
+    );
+
+    // Removing `auth.oauth` needs a restart: named, and tokens still work.
+    let mut without = cfg.clone();
+    without["auth"].as_object_mut().unwrap().remove("oauth");
+    let (status, report) = reload(&without).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        report["restart_required"],
+        json!(["auth.oauth"]),
+        "{report}"
+    );
+    let mut still = Mcp::open_as(&gw, "/mcp", fx_only).await;
+    assert!(still.tool_names().await.contains(&"fy__echo".to_string()));
+}
