@@ -19,16 +19,17 @@ pub(crate) use throttle::Throttle;
 /// Environment variable that overrides `logging.level` with a full `tracing` filter.
 pub(crate) const FILTER_ENV: &str = "MCP_GATEWAY_LOG";
 
-/// Install the log layers (each with the log filter) and `traces`, the OpenTelemetry layer
-/// with a filter of its own (`telemetry`).
+/// Install the log layers and `traces`, the OpenTelemetry layer (`telemetry`), behind ONE
+/// global filter: per-layer filters would be asked about every span and event (and make the
+/// registry build spans that every layer then drops).
 pub(crate) fn init(
     cfg: &LoggingConfig,
     traces: Option<Box<dyn Layer<Registry> + Send + Sync>>,
 ) -> anyhow::Result<()> {
+    use crate::telemetry::TARGET;
     let directive = std::env::var(FILTER_ENV).unwrap_or_else(|_| cfg.filter.clone());
-    // The spans that make traces are not log context (`telemetry::TARGET`).
-    let filter = || {
-        EnvFilter::try_new(format!("{directive},{}=off", crate::telemetry::TARGET))
+    let filter = |traces: &str| {
+        EnvFilter::try_new(format!("{directive},{TARGET}={traces}"))
             .map_err(|e| anyhow::anyhow!("invalid log filter {directive:?}: {e}"))
     };
     let file = match &cfg.file {
@@ -43,18 +44,22 @@ pub(crate) fn init(
         None => None,
     };
     match traces {
-        // Without traces one filter for all: per-layer filters cost every span and event.
         None => tracing_subscriber::registry()
-            .with(filter()?)
+            .with(filter("off")?)
             .with(log_layers(cfg.format, file))
             .try_init()?,
+        // The spans that make traces pass the log filter and then the gate (only in a traced
+        // request); below, a static filter keeps them from the log layers (they are not log
+        // context) and the trace layer takes nothing else.
         Some(traces) => {
-            let mut all = log_layers(cfg.format, file)
-                .into_iter()
-                .map(|l| Ok(l.with_filter(filter()?).boxed()))
-                .collect::<anyhow::Result<Vec<Box<dyn Layer<Registry> + Send + Sync>>>>()?;
-            all.push(traces);
-            tracing_subscriber::registry().with(all).try_init()?
+            let logs = log_layers(cfg.format, file)
+                .with_filter(crate::telemetry::not_traces())
+                .boxed();
+            tracing_subscriber::registry()
+                .with(vec![logs, traces])
+                .with(filter("info")?)
+                .with(crate::telemetry::gate())
+                .try_init()?
         }
     }
     Ok(())

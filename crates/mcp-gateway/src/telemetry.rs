@@ -4,9 +4,10 @@
 //! passes its own context on to the child in `params._meta.traceparent`.
 //!
 //! Sampling is decided once per request, before any of its spans exists ([`sampled`]): a
-//! request that is not traced runs outside [`in_trace`], where no span of [`TARGET`] is even
-//! built, so a sampled-out request costs what it costs with telemetry off. Work outside
-//! requests (warm pools, discovery) makes no spans.
+//! request that is not traced runs outside [`in_trace`], where the one global filter
+//! ([`gate`]) refuses every span of [`TARGET`] before anything is built, so a sampled-out
+//! request costs about what it costs with telemetry off. Work outside requests (warm pools,
+//! discovery) makes no spans.
 
 use std::collections::HashMap;
 
@@ -17,6 +18,7 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::Filter;
 use tracing_subscriber::{Layer, Registry};
 
 use crate::config::TelemetryConfig;
@@ -52,12 +54,28 @@ pub(crate) fn sampled(headers: &HeaderMap, ratio: f64) -> bool {
             return flags & 1 == 1;
         }
     }
-    let draw = u64::from_le_bytes(
-        uuid::Uuid::new_v4().as_bytes()[..8]
-            .try_into()
-            .unwrap_or_default(),
-    );
-    (draw as f64) < ratio * (u64::MAX as f64)
+    // No draw at the ends: 0 and 1 are the usual settings.
+    ratio >= 1.0 || (ratio > 0.0 && fastrand::f64() < ratio)
+}
+
+/// The global filter in front of every layer while traces are on: a span or event of
+/// [`TARGET`] passes only inside a traced request ([`traced`], asked at each span: its call
+/// sites are the only ones not cached), anything else goes on to the log filter. Being global,
+/// it refuses a sampled-out request's spans before the registry or any layer sees them.
+pub(crate) fn gate<S: tracing::Subscriber>() -> impl Layer<S> + Send + Sync {
+    tracing_subscriber::filter::DynFilterFn::new(|meta, _| meta.target() != TARGET || traced())
+        .with_callsite_filter(|meta| {
+            if meta.target() == TARGET {
+                tracing::subscriber::Interest::sometimes()
+            } else {
+                tracing::subscriber::Interest::always()
+            }
+        })
+}
+
+/// The per-layer filter of the log layers while traces are on: they never see [`TARGET`].
+pub(crate) fn not_traces<S>() -> impl Filter<S> + Send + Sync {
+    tracing_subscriber::filter::filter_fn(|meta| meta.target() != TARGET)
 }
 
 /// The exporter of a running gateway: flushes what is left at [`Telemetry::shutdown`].
@@ -101,19 +119,10 @@ pub(crate) fn layer(config: &TelemetryConfig) -> anyhow::Result<Option<(TraceLay
     let tracer = provider.tracer("mcp-gateway");
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
-        // Asked at each span (not cached per callsite): whether its request is traced.
-        .with_filter(
-            tracing_subscriber::filter::DynFilterFn::new(|meta, _| {
-                meta.target() == TARGET && traced()
-            })
-            .with_callsite_filter(|meta| {
-                if meta.target() == TARGET {
-                    tracing::subscriber::Interest::sometimes()
-                } else {
-                    tracing::subscriber::Interest::never()
-                }
-            }),
-        )
+        // Only the spans that make traces (whether a request is traced is [`gate`]'s).
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            meta.target() == TARGET
+        }))
         .boxed();
     Ok(Some((layer, Telemetry { provider })))
 }
