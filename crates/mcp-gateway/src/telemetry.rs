@@ -1,7 +1,7 @@
 //! OpenTelemetry traces (`telemetry.otlp_endpoint`, docs/telemetry.md): spans of target
-//! [`TARGET`] go to an OTLP/HTTP collector through `tracing-opentelemetry`; nothing else
-//! does. A request's trace continues the client's `traceparent` header, and a `tools/call`
-//! passes its own context on to the child in `params._meta.traceparent`.
+//! [`TARGET`] go to an OTLP collector (over HTTP or gRPC) through `tracing-opentelemetry`;
+//! nothing else does. A request's trace continues the client's `traceparent` header, and a
+//! `tools/call` passes its own context on to the child in `params._meta.traceparent`.
 //!
 //! Sampling is decided once per request, before any of its spans exists ([`sampled`]): a
 //! request that is not traced runs outside [`in_trace`], where the one global filter
@@ -21,7 +21,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::Filter;
 use tracing_subscriber::{Layer, Registry};
 
-use crate::config::TelemetryConfig;
+use crate::config::{OtlpProtocol, TelemetryConfig};
 
 /// The target of the spans that make traces (and of nothing else).
 pub(crate) const TARGET: &str = "otel";
@@ -93,20 +93,33 @@ impl Telemetry {
 }
 
 /// The layer that turns [`TARGET`] spans into OTLP spans, and its exporter; `None` without
-/// `telemetry.otlp_endpoint`.
+/// `telemetry.otlp_endpoint`. A gRPC exporter's channel runs on `runtime`, which must outlive
+/// [`Telemetry::shutdown`].
 pub(crate) type TraceLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
-pub(crate) fn layer(config: &TelemetryConfig) -> anyhow::Result<Option<(TraceLayer, Telemetry)>> {
+pub(crate) fn layer(
+    config: &TelemetryConfig,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<Option<(TraceLayer, Telemetry)>> {
     let Some(endpoint) = &config.otlp_endpoint else {
         return Ok(None);
     };
-    let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_endpoint(url)
-        .with_timeout(config.export_timeout)
-        .build()
-        .map_err(|e| anyhow::anyhow!("telemetry.otlp_endpoint {endpoint}: {e}"))?;
+    let exporter = match config.protocol {
+        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(format!("{endpoint}/v1/traces"))
+            .with_timeout(config.export_timeout)
+            .build(),
+        OtlpProtocol::Grpc => {
+            let _runtime = runtime.enter();
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .with_timeout(config.export_timeout)
+                .build()
+        }
+    }
+    .map_err(|e| anyhow::anyhow!("telemetry.otlp_endpoint {endpoint}: {e}"))?;
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(config.service_name.clone())
         .build();
