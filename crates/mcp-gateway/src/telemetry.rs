@@ -1,7 +1,8 @@
 //! OpenTelemetry traces (`telemetry.otlp_endpoint`, docs/telemetry.md): spans of target
 //! [`TARGET`] go to an OTLP collector (over HTTP or gRPC) through `tracing-opentelemetry`;
 //! nothing else does. A request's trace continues the client's `traceparent` header, and a
-//! `tools/call` passes its own context on to the child in `params._meta.traceparent`.
+//! `tools/call` passes its own context on to the child in `params._meta.traceparent` (and to a
+//! remote service in the `traceparent` header as well).
 //!
 //! Sampling is decided once per request, before any of its spans exists ([`sampled`]): a
 //! request that is not traced runs outside [`in_trace`], where the one global filter
@@ -161,14 +162,19 @@ pub(crate) fn continue_trace(span: &tracing::Span, headers: &HeaderMap) {
     let _ = span.set_parent(parent);
 }
 
-/// The W3C `traceparent` of `span`, to pass on; `None` when the span is not recorded.
-pub(crate) fn traceparent(span: &tracing::Span) -> Option<String> {
+/// The W3C trace context of `span` to pass on: `traceparent`, and `tracestate` when the trace
+/// has one (each named as its header is); empty when the span is not recorded.
+pub(crate) fn trace_context(span: &tracing::Span) -> Vec<(&'static str, String)> {
     if span.is_disabled() {
-        return None;
+        return Vec::new();
     }
     let mut carrier = Carrier::default();
     TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
-    carrier.0.remove("traceparent")
+    ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|key| Some((key, carrier.0.remove(key)?)))
+        .filter(|(_, value)| !value.is_empty())
+        .collect()
 }
 
 #[derive(Default)]

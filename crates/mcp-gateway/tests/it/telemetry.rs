@@ -7,9 +7,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
 use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::post;
+use axum::{Json, Router};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -125,11 +127,50 @@ async fn grpc_receiver() -> (String, Received) {
     (url, spans)
 }
 
-async fn traced_gateway(telemetry: Value) -> TestGateway {
-    let cfg = config(
-        json!({"fx": fixture_service(&[])}),
-        json!({ "telemetry": telemetry }),
+/// A remote MCP service (Streamable HTTP, JSON answers, no session) with one tool, `meta`: it
+/// keeps the trace headers and the `_meta` of every `tools/call` it gets.
+async fn recording_remote() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let got = calls.clone();
+    let app = Router::new().route(
+        "/mcp",
+        post(move |headers: HeaderMap, Json(request): Json<Value>| {
+            let got = got.clone();
+            async move {
+                let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+                let result = match request["method"].as_str().unwrap_or_default() {
+                    "initialize" => json!({"protocolVersion": "2025-06-18",
+                        "capabilities": {"tools": {}}, "serverInfo": {"name": "recording", "version": "1"}}),
+                    "tools/list" => {
+                        json!({"tools": [{"name": "meta", "inputSchema": {"type": "object"}}]})
+                    }
+                    "tools/call" => {
+                        got.lock().unwrap().push(json!({
+                            "traceparent": header("traceparent"),
+                            "tracestate": header("tracestate"),
+                            "_meta": request["params"]["_meta"],
+                        }));
+                        json!({"content": [{"type": "text", "text": "recorded"}]})
+                    }
+                    _ => return StatusCode::ACCEPTED.into_response(),
+                };
+                Json(json!({"jsonrpc": "2.0", "id": request["id"], "result": result}))
+                    .into_response()
+            }
+        }),
     );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, calls)
+}
+
+async fn traced_gateway(telemetry: Value) -> TestGateway {
+    gateway_of(json!({"fx": fixture_service(&[])}), telemetry).await
+}
+
+async fn gateway_of(services: Value, telemetry: Value) -> TestGateway {
+    let cfg = config(services, json!({ "telemetry": telemetry }));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
     TestGateway::start_in(dir, &[("OTEL_BSP_SCHEDULE_DELAY", "50")]).await
@@ -186,6 +227,38 @@ async fn over_grpc_the_same_spans_arrive() {
     let (endpoint, spans) = grpc_receiver().await;
     let gw = traced_gateway(json!({"otlp_endpoint": endpoint, "protocol": "grpc"})).await;
     a_rest_call_is_one_trace(&gw, &spans).await;
+}
+
+#[tokio::test]
+async fn a_remote_service_gets_the_calls_context_as_headers_too() {
+    let (endpoint, spans) = receiver().await;
+    let (url, calls) = recording_remote().await;
+    let gw = gateway_of(
+        json!({"far": {"url": url}}),
+        json!({"otlp_endpoint": endpoint}),
+    )
+    .await;
+    let response = gw
+        .http
+        .post(gw.url("/services/far/call"))
+        .bearer_auth(TOKEN)
+        .header("traceparent", format!("00-{TRACE}-{CALLER}-01"))
+        .header("tracestate", "vendor=opaque")
+        .json(&json!({"tool": "meta", "session_id": "far", "arguments": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let trace = trace_of(&spans, TRACE, &[HTTP_CALL, "tools/call meta"]).await;
+    let context = format!("00-{TRACE}-{}-01", named(&trace, "tools/call meta").id);
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let call = &calls[0];
+    assert_eq!(call["traceparent"], context, "the header: {call}");
+    assert_eq!(call["_meta"]["traceparent"], context, "{call}");
+    assert_eq!(call["tracestate"], "vendor=opaque", "{call}");
+    assert_eq!(call["_meta"]["tracestate"], "vendor=opaque", "{call}");
 }
 
 /// A REST call with a caller's `traceparent`, and the trace that `spans` receives of it.
