@@ -79,6 +79,12 @@ pub(crate) fn not_traces<S>() -> impl Filter<S> + Send + Sync {
     tracing_subscriber::filter::filter_fn(|meta| meta.target() != TARGET)
 }
 
+/// The per-layer filter of the trace layer: it sees only [`TARGET`] (whether a request is
+/// traced is [`gate`]'s).
+pub(crate) fn only_traces<S>() -> impl Filter<S> + Send + Sync {
+    tracing_subscriber::filter::filter_fn(|meta| meta.target() == TARGET)
+}
+
 /// The exporter of a running gateway: flushes what is left at [`Telemetry::shutdown`].
 pub(crate) struct Telemetry {
     provider: SdkTracerProvider,
@@ -133,10 +139,7 @@ pub(crate) fn layer(
     let tracer = provider.tracer("mcp-gateway");
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
-        // Only the spans that make traces (whether a request is traced is [`gate`]'s).
-        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-            meta.target() == TARGET
-        }))
+        .with_filter(only_traces())
         .boxed();
     Ok(Some((layer, Telemetry { provider })))
 }

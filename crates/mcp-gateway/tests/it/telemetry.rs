@@ -316,6 +316,23 @@ async fn a_rest_call_is_one_trace(gw: &TestGateway, spans: &Received) {
         format!("00-{TRACE}-{}-01", call.id),
         "{meta}"
     );
+    // The spans that make traces are not log context: what was logged inside them (the
+    // child's start, under `session`) shows only the log's own spans.
+    wait_until(10, "the child's start in the log", || {
+        gw.log().contains("child started service=fx session=traced")
+    })
+    .await;
+    let log = gw.log();
+    for span in [
+        "HTTP{",
+        "auth{",
+        "session{",
+        "spawn{",
+        "initialize{",
+        "tools/call{",
+    ] {
+        assert!(!log.contains(span), "{span} in the log:\n{log}");
+    }
 }
 
 #[tokio::test]
