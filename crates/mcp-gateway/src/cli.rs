@@ -164,12 +164,12 @@ fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     }
     let config = Arc::new(loaded.config);
     check_exposure(&config).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let (traces, telemetry) = crate::telemetry::layer(&config.telemetry)?.unzip();
-    crate::logging::init(&config.logging, traces)?;
-    raise_nofile_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let (traces, telemetry) = crate::telemetry::layer(&config.telemetry, runtime.handle())?.unzip();
+    crate::logging::init(&config.logging, traces)?;
+    raise_nofile_limit();
     let path = path.to_path_buf();
     let reloader = crate::http::Reloader::new(move || check_for_reload(&path));
     let served = runtime.block_on(serve_async(config, reloader));

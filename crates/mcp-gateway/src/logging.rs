@@ -19,16 +19,17 @@ pub(crate) use throttle::Throttle;
 /// Environment variable that overrides `logging.level` with a full `tracing` filter.
 pub(crate) const FILTER_ENV: &str = "MCP_GATEWAY_LOG";
 
-/// Install the log layers (each with the log filter) and `traces`, the OpenTelemetry layer
-/// with a filter of its own (`telemetry`).
+/// Install the log layers and `traces`, the OpenTelemetry layer (`telemetry`), behind ONE
+/// global filter: per-layer filters would be asked about every span and event (and make the
+/// registry build spans that every layer then drops).
 pub(crate) fn init(
     cfg: &LoggingConfig,
     traces: Option<Box<dyn Layer<Registry> + Send + Sync>>,
 ) -> anyhow::Result<()> {
+    use crate::telemetry::TARGET;
     let directive = std::env::var(FILTER_ENV).unwrap_or_else(|_| cfg.filter.clone());
-    // The spans that make traces are not log context (`telemetry::TARGET`).
-    let filter = || {
-        EnvFilter::try_new(format!("{directive},{}=off", crate::telemetry::TARGET))
+    let filter = |traces: &str| {
+        EnvFilter::try_new(format!("{directive},{TARGET}={traces}"))
             .map_err(|e| anyhow::anyhow!("invalid log filter {directive:?}: {e}"))
     };
     let file = match &cfg.file {
@@ -43,21 +44,32 @@ pub(crate) fn init(
         None => None,
     };
     match traces {
-        // Without traces one filter for all: per-layer filters cost every span and event.
         None => tracing_subscriber::registry()
-            .with(filter()?)
+            .with(filter("off")?)
             .with(log_layers(cfg.format, file))
             .try_init()?,
         Some(traces) => {
-            let mut all = log_layers(cfg.format, file)
-                .into_iter()
-                .map(|l| Ok(l.with_filter(filter()?).boxed()))
-                .collect::<anyhow::Result<Vec<Box<dyn Layer<Registry> + Send + Sync>>>>()?;
-            all.push(traces);
-            tracing_subscriber::registry().with(all).try_init()?
+            with_traces(log_layers(cfg.format, file), traces, filter("info")?).try_init()?
         }
     }
     Ok(())
+}
+
+type Layers = Vec<Box<dyn Layer<Registry> + Send + Sync>>;
+
+/// The subscriber while traces are on. The spans that make traces pass `filter` and then the
+/// gate (only in a traced request); below, static filters keep them from the log layers (they
+/// are not log context) and give the trace layer nothing else.
+fn with_traces(
+    logs: Layers,
+    traces: Box<dyn Layer<Registry> + Send + Sync>,
+    filter: EnvFilter,
+) -> impl tracing::Subscriber + Send + Sync {
+    let logs = logs.with_filter(crate::telemetry::not_traces()).boxed();
+    tracing_subscriber::registry()
+        .with(vec![logs, traces])
+        .with(filter)
+        .with(crate::telemetry::gate())
 }
 
 /// The stderr layer and, with `logging.file`, the file's.
@@ -134,5 +146,51 @@ impl<'a> fmt::MakeWriter<'a> for &'static LogFile {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::Context;
+    use tracing_subscriber::{EnvFilter, Layer};
+
+    use crate::telemetry::{self, TARGET};
+
+    /// The names of the spans a layer was given.
+    #[derive(Clone, Default)]
+    struct Seen(Arc<Mutex<Vec<&'static str>>>);
+
+    impl<S: tracing::Subscriber> Layer<S> for Seen {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: Context<'_, S>,
+        ) {
+            self.0.lock().unwrap().push(attrs.metadata().name());
+        }
+    }
+
+    #[tokio::test]
+    async fn spans_of_traces_are_built_only_in_a_traced_request_and_only_for_traces() {
+        let (logs, traces) = (Seen::default(), Seen::default());
+        let subscriber = super::with_traces(
+            vec![logs.clone().boxed()],
+            traces.clone().with_filter(telemetry::only_traces()).boxed(),
+            EnvFilter::new(format!("info,{TARGET}=info")),
+        );
+        let _default = tracing::subscriber::set_default(subscriber);
+        let untraced = tracing::info_span!(target: TARGET, "untraced");
+        assert!(untraced.is_disabled(), "built outside a traced request");
+        let traced = telemetry::in_trace(true, async {
+            let _log = tracing::info_span!("log").entered();
+            tracing::info_span!(target: TARGET, "traced")
+        })
+        .await;
+        assert!(!traced.is_disabled());
+        assert_eq!(*logs.0.lock().unwrap(), ["log"]);
+        assert_eq!(*traces.0.lock().unwrap(), ["traced"]);
     }
 }

@@ -71,12 +71,16 @@ pub enum Advertise {
     Bound(IpAddr),
 }
 
-/// `telemetry`: OpenTelemetry traces to an OTLP/HTTP collector (docs/telemetry.md).
+/// `telemetry`: OpenTelemetry traces to an OTLP collector (docs/telemetry.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TelemetryConfig {
-    /// `telemetry.otlp_endpoint`: the collector's OTLP/HTTP base URL (`http://host:4318`;
-    /// spans are POSTed to `<it>/v1/traces`); unset (the default) = no traces.
+    /// `telemetry.otlp_endpoint`: the collector's base URL (`http://host:4318` for OTLP/HTTP,
+    /// where spans are POSTed to `<it>/v1/traces`; `http://host:4317` for gRPC); unset (the
+    /// default) = no traces.
     pub otlp_endpoint: Option<String>,
+    /// `telemetry.protocol` (default `http/protobuf`): how spans reach the collector, named as
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` names it.
+    pub protocol: OtlpProtocol,
     /// `telemetry.sampling_ratio` (default 1.0): the share of new traces recorded; a request
     /// whose `traceparent` says sampled (or not) follows its caller.
     pub sampling_ratio: f64,
@@ -90,11 +94,21 @@ impl Default for TelemetryConfig {
     fn default() -> Self {
         Self {
             otlp_endpoint: None,
+            protocol: OtlpProtocol::HttpProtobuf,
             sampling_ratio: 1.0,
             service_name: "mcp-gateway".into(),
             export_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// `telemetry.protocol`: the OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// `"http/protobuf"`: protobuf bodies POSTed over HTTP (port 4318).
+    HttpProtobuf,
+    /// `"grpc"`: the OTLP gRPC service (port 4317).
+    Grpc,
 }
 
 /// `audit`: the tamper-evident log of tool calls and sessions (docs/audit.md).

@@ -69,10 +69,12 @@ fn telemetry(mut o: Obj<'_>, d: &mut Diags<'_>) -> TelemetryConfig {
         match url.split_once("://") {
             Some(("http", rest)) if !rest.is_empty() => Ok(url.trim_end_matches('/').to_string()),
             Some(("https", _)) => Err("https is not supported yet: point it at a local collector or agent over http://".into()),
-            Some(("grpc", _)) => Err("only OTLP/HTTP (protobuf) is supported yet: use the collector's HTTP port (4318), http://host:4318".into()),
+            Some(("grpc", _)) => Err("grpc:// is not a scheme of OTLP: for gRPC write http://host:4317 and set telemetry.protocol to \"grpc\"".into()),
             _ => Err(format!("must be an http:// URL, got {}", show(v))),
         }
     });
+    let protocol = [OtlpProtocol::HttpProtobuf, OtlpProtocol::Grpc]
+        [choice(&mut o, d, "protocol", ["http/protobuf", "grpc"])];
     let sampling_ratio = o
         .read(d, "sampling_ratio", |v| {
             v.as_f64()
@@ -98,34 +100,36 @@ fn telemetry(mut o: Obj<'_>, d: &mut Diags<'_>) -> TelemetryConfig {
     o.finish(d);
     TelemetryConfig {
         otlp_endpoint,
+        protocol,
         sampling_ratio,
         service_name,
         export_timeout,
     }
 }
 
+/// Which of two `options` `key` names (0, the default, when absent or wrong).
+fn choice(o: &mut Obj<'_>, d: &mut Diags<'_>, key: &'static str, options: [&str; 2]) -> usize {
+    o.read(d, key, |v| {
+        let value = read_str(v)?;
+        options
+            .iter()
+            .position(|option| value == *option)
+            .ok_or_else(|| {
+                format!(
+                    "unknown value {}: use \"{}\" or \"{}\"",
+                    show(v),
+                    options[0],
+                    options[1]
+                )
+            })
+    })
+    .unwrap_or(0)
+}
+
 fn audit(mut o: Obj<'_>, d: &mut Diags<'_>) -> AuditConfig {
     let file = o.path(d, "file");
-    let choice =
-        |key: &'static str, options: [&'static str; 2], o: &mut Obj<'_>, d: &mut Diags<'_>| {
-            o.read(d, key, |v| {
-                let value = read_str(v)?;
-                options
-                    .iter()
-                    .position(|option| value == *option)
-                    .ok_or_else(|| {
-                        format!(
-                            "unknown value {}: use \"{}\" or \"{}\"",
-                            show(v),
-                            options[0],
-                            options[1]
-                        )
-                    })
-            })
-            .unwrap_or(0)
-        };
-    let full_arguments = choice("arguments", ["digest", "full"], &mut o, d) == 1;
-    let fail_closed = choice("on_failure", ["fail", "degrade"], &mut o, d) == 0;
+    let full_arguments = choice(&mut o, d, "arguments", ["digest", "full"]) == 1;
+    let fail_closed = choice(&mut o, d, "on_failure", ["fail", "degrade"]) == 0;
     let max_bytes = o.uint(d, "max_bytes", 0, 0..=u64::MAX);
     if max_bytes > 0 && max_bytes < 4 * KIB {
         d.error(

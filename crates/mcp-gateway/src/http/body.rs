@@ -26,10 +26,22 @@ use super::state::AppState;
 pub(super) struct BodyTimeout(Duration);
 
 /// The checks in front of every route, in ONE middleware (each `from_fn` layer costs a clone
-/// of the inner router and a boxed future per request): the Host/Origin policy
+/// of the inner router and a boxed future per request): whether the request is traced (then
+/// all that follows runs under its server span, `traces`), the Host/Origin policy
 /// (`origin::refuse`), then the body deadline. If the body ran out of time, whatever the
 /// handler made of the failed read is replaced by a 408 in the route's shape.
 pub(super) async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (traces, ratio) = {
+        let telemetry = &state.sessions.config().telemetry;
+        (telemetry.otlp_endpoint.is_some(), telemetry.sampling_ratio)
+    };
+    if traces && crate::telemetry::sampled(request.headers(), ratio) {
+        return super::traces::traced(request, |request| checks(state, request, next)).await;
+    }
+    checks(state, request, next).await
+}
+
+async fn checks(state: AppState, request: Request, next: Next) -> Response {
     if let Some(refused) = super::origin::refuse(&state, &request) {
         return refused;
     }

@@ -11,7 +11,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use super::state::AppState;
-use super::{admission, auth, body, cluster, console, metrics, oauth, reload, routes, traces};
+use super::{admission, auth, body, cluster, console, metrics, oauth, reload, routes};
 
 /// The whole REST API.
 pub(super) fn router(state: AppState) -> Router {
@@ -96,12 +96,6 @@ pub(super) fn router(state: AppState) -> Router {
             header::STRICT_TRANSPORT_SECURITY,
             "max-age=31536000; includeSubDomains",
         ));
-    }
-    if config.telemetry.otlp_endpoint.is_some() {
-        let ratio = config.telemetry.sampling_ratio;
-        app = app.layer(middleware::from_fn(move |request, next| {
-            traces::server_span(ratio, request, next)
-        }));
     }
     app.layer(
         TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -1,43 +1,44 @@
-//! The server span of each request when `telemetry.otlp_endpoint` is set: the root of its
-//! trace, or a child of the client's `traceparent`.
+//! The server span of each traced request when `telemetry.otlp_endpoint` is set: the root of
+//! its trace, or a child of the client's `traceparent`. Whether a request is traced is decided
+//! in `body::edge`, the one middleware every request passes anyway.
+
+use std::future::Future;
 
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::telemetry;
 
-/// The middleware for `sampling_ratio`.
-pub(super) async fn server_span(ratio: f64, request: Request, next: Next) -> Response {
-    if !telemetry::sampled(request.headers(), ratio) {
-        return next.run(request).await;
-    }
-    telemetry::in_trace(true, traced(request, next)).await
-}
-
-async fn traced(request: Request, next: Next) -> Response {
-    let route = route_of(request.uri().path());
-    let span = tracing::info_span!(
-        target: telemetry::TARGET,
-        "HTTP",
-        otel.name = %format!("{} {route}", request.method()),
-        otel.kind = "server",
-        otel.status_code = Empty,
-        "http.request.method" = %request.method(),
-        "http.route" = route,
-        "url.path" = %request.uri().path(),
-        "http.response.status_code" = Empty,
-    );
-    telemetry::continue_trace(&span, request.headers());
-    let response = next.run(request).instrument(span.clone()).await;
-    let status = response.status();
-    span.record("http.response.status_code", status.as_u16());
-    if status.is_server_error() {
-        span.record("otel.status_code", "ERROR");
-    }
-    response
+/// Run `work` on `request` as a traced request, under its server span.
+pub(super) async fn traced<F>(request: Request, work: impl FnOnce(Request) -> F) -> Response
+where
+    F: Future<Output = Response>,
+{
+    telemetry::in_trace(true, async move {
+        let route = route_of(request.uri().path());
+        let span = tracing::info_span!(
+            target: telemetry::TARGET,
+            "HTTP",
+            otel.name = %format!("{} {route}", request.method()),
+            otel.kind = "server",
+            otel.status_code = Empty,
+            "http.request.method" = %request.method(),
+            "http.route" = route,
+            "url.path" = %request.uri().path(),
+            "http.response.status_code" = Empty,
+        );
+        telemetry::continue_trace(&span, request.headers());
+        let response = work(request).instrument(span.clone()).await;
+        let status = response.status();
+        span.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
+        response
+    })
+    .await
 }
 
 /// The route of a path, without the ids that would make every span name unique.

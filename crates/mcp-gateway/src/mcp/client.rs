@@ -331,15 +331,19 @@ impl McpClient {
         if span.is_disabled() {
             return self.inner.link.request(method, params, timeout).await;
         }
-        // The child continues this trace (SEP-414): its context in `_meta.traceparent`.
-        if let Some(traceparent) = crate::telemetry::traceparent(&span)
+        // The child continues this trace (SEP-414): its context in `_meta.traceparent` (and
+        // `tracestate`); a remote service gets the same as HTTP headers too (remote.rs).
+        let context = crate::telemetry::trace_context(&span);
+        if !context.is_empty()
             && let Some(params) = params.as_object_mut()
         {
             let meta = params
                 .entry("_meta")
                 .or_insert_with(|| Value::Object(Default::default()));
             if let Some(meta) = meta.as_object_mut() {
-                meta.insert("traceparent".into(), Value::String(traceparent));
+                for (key, value) in context {
+                    meta.insert(key.into(), Value::String(value));
+                }
             }
         }
         let answer = self

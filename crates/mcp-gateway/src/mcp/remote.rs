@@ -225,6 +225,18 @@ impl Conn {
         if let Some(version) = self.version.lock().expect("version lock").clone() {
             request = request.header("mcp-protocol-version", version);
         }
+        // A traced call's W3C context (`McpClient::request`), as headers too: for the service's
+        // HTTP layer (a proxy, a traced server), which does not read MCP's `_meta`. A value no
+        // header can carry stays in `_meta` only.
+        if let Some(meta) = message.pointer("/params/_meta") {
+            for key in ["traceparent", "tracestate"] {
+                if let Some(value) = meta.get(key).and_then(Value::as_str)
+                    && let Ok(value) = HeaderValue::from_str(value)
+                {
+                    request = request.header(key, value);
+                }
+            }
+        }
         let mut response = request.send().await.map_err(|e| format!("{e}"))?;
         let status = response.status();
         if let Some(session) = response
