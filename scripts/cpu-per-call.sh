@@ -16,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD=$(realpath "$1"); NEW=$(realpath "$2"); ROUNDS=${3:-3}
 FIX=$(realpath target/release/mcp-fixture)
+[ -x "$FIX" ] || { echo "$0: $FIX is missing: cargo build --release -p mcp-fixture" >&2; exit 2; }
 LUA=$(realpath scripts/bench-peers/call.lua)
 AUTH="Basic $(printf 'bench:bench-pass' | base64)"
 TICK=$(getconf CLK_TCK)

@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 N=600
 if [ "${1:-}" = -n ]; then N=$2; shift 2; fi
 FIX=$(realpath target/release/mcp-fixture)
+[ -x "$FIX" ] || { echo "$0: $FIX is missing: cargo build --release -p mcp-fixture" >&2; exit 2; }
 LOAD=$(realpath scripts/new-sessions.py)
 TICK=$(getconf CLK_TCK)
 
