@@ -2,7 +2,8 @@
 # Run the sandbox integration tests as an unprivileged user (uid/gid 65534) on this machine's
 # own kernel: the path a developer's gateway takes (no delegated cgroup: a user namespace per
 # child bounds its processes). scripts/test.sh runs it after the suite; scripts/vm-test.sh does
-# the same on a cgroup v2 kernel. Arguments replace the default filter `sandbox::`.
+# the same on a cgroup v2 kernel. Arguments replace the default filter: `sandbox::` and the
+# reload load test (children starting and exiting all the time, each in its own namespace).
 # As a normal user already, the suite itself ran that way: nothing to do here.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 0
 fi
 if [ "$#" -eq 0 ]; then
-  set -- sandbox::
+  set -- sandbox:: reload::twenty_reloads_under_rest_and_mcp_load_fail_no_call
 fi
 cargo build --workspace --locked --quiet
 bin=$(cargo test -p mcp-gateway --test it --no-run --locked --message-format=json 2>/dev/null |

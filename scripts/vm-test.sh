@@ -19,7 +19,8 @@
 # files read-only over 9p and writes its results to .test-peers/vm-test/ (git-ignored).
 #
 # Usage (from anywhere; root, as on this project's machines):
-#   bash scripts/vm-test.sh                        # sandbox:: tests and the README example,
+#   bash scripts/vm-test.sh                        # sandbox:: tests, the README example and
+#                                                  # the reload load test,
 #                                                  # modes root container user delegated
 #   VM_TEST_MODES=user bash scripts/vm-test.sh sandbox::a_daemon_does_not_survive_its_session
 #   bash scripts/vm-test.sh sandbox:: hardening::  # arguments replace the default filter
@@ -54,9 +55,11 @@ memory=${VM_TEST_MEMORY:-2G}
 backtrace=${VM_TEST_BACKTRACE:-0}
 bench=${VM_TEST_BENCH:-0}
 if [ "$#" -eq 0 ]; then
-  # The sandbox tests, and the README's first command (the bundled example under the default
-  # High level) on each kind of host.
-  set -- sandbox:: cli::the_bundled_example_serves_its_tools
+  # The sandbox tests, the README's first command (the bundled example under the default
+  # High level), and 20 config reloads under load (children start and exit all the time: as a
+  # normal user it caught a child's cleanup killing another child whose new user namespace
+  # got the freed one's number) on each kind of host.
+  set -- sandbox:: cli::the_bundled_example_serves_its_tools reload::twenty_reloads_under_rest_and_mcp_load_fail_no_call
 fi
 
 # v1pids first: the pids controller moves to a v1 hierarchy only while no v2 cgroup uses it, and

@@ -143,8 +143,11 @@ pub struct SandboxGuard {
     private_dir: Option<PathBuf>,
     cgroup: Option<cgroup::PidsCgroup>,
     uid: Option<uids::Lease>,
-    /// The child's own user namespace (`/proc/<pid>/ns/user` link text).
-    userns: Option<String>,
+    /// The child's own user namespace: its `/proc/<pid>/ns/user` link text (to find what is
+    /// left in it) and an open fd of it. The fd keeps the namespace, and so its inode number,
+    /// from being freed once the child is reaped: else another child's new namespace could get
+    /// the same number before the cleanup runs, and the cleanup would kill that child.
+    userns: Option<(String, std::fs::File)>,
 }
 
 impl SandboxGuard {
@@ -165,10 +168,11 @@ impl SandboxGuard {
             live_groups().remove(&pgid);
         }
         let cgroup_killed = self.cgroup.take().map(cgroup::PidsCgroup::remove).is_some();
-        if let Some(ns) = self.userns.take()
-            && !uids::kill_all(|| in_user_namespace(&ns))
-        {
-            tracing::warn!(userns = %ns, "processes of a child's user namespace survived SIGKILL");
+        if let Some((ns, pinned)) = self.userns.take() {
+            if !uids::kill_all(|| in_user_namespace(&ns)) {
+                tracing::warn!(userns = %ns, "processes of a child's user namespace survived SIGKILL");
+            }
+            drop(pinned);
         }
         match self.uid.take() {
             Some(lease) if cgroup_killed => lease.release_killed(),
@@ -295,9 +299,11 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SandboxError> {
     let child = Child::new(started).map_err(spawn_error)?;
     if plan.bound == Some(plan::ProcessBound::OwnUserNs) {
         // `spawn` returns after the exec, so the hook has entered the namespace by now.
-        guard.userns = std::fs::read_link(format!("/proc/{pid}/ns/user"))
-            .ok()
-            .map(|link| link.display().to_string());
+        let path = format!("/proc/{pid}/ns/user");
+        guard.userns = match (std::fs::File::open(&path), std::fs::read_link(&path)) {
+            (Ok(pinned), Ok(link)) => Some((link.display().to_string(), pinned)),
+            _ => None,
+        };
     }
     Ok(Spawned {
         child,
