@@ -183,19 +183,12 @@ async fn calls_are_refused_while_the_log_cannot_be_written_and_go_on_after() {
 
 #[test]
 fn validate_names_bad_audit_keys() {
-    let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         json!({"fx": fixture_service(&[])}),
         json!({"audit": {"file": "./a.log", "arguments": "some", "on_failure": "ignore", "max_bytes": 10}}),
     );
-    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(["-c", "config.json", "validate"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{text}");
+    let (code, text) = validate("config.json", &cfg);
+    assert_eq!(code, Some(1), "{text}");
     for expected in [
         "audit.arguments: unknown value \"some\": use \"digest\" or \"full\"",
         "audit.on_failure: unknown value \"ignore\": use \"fail\" or \"degrade\"",

@@ -205,14 +205,13 @@ async fn removed_services_take_no_new_sessions_and_credentials_and_limits_apply_
         .await;
     let b_child = gw.child_pid("kept", "b").await;
 
-    let mut next = config(
+    let next = config(
         json!({ "a": fixture_service(&[]) }),
         json!({
             "server": { "auth_token": "rotated-token", "port": 1 },
             "rate_limiting": { "enabled": true, "call_limit": "2 per hour" }
         }),
     );
-    next["server"]["port"] = json!(1);
     rewrite(&gw, &next);
     let (status, report) = gw.post("/reload", &json!({})).await;
     assert_eq!(status, StatusCode::OK, "{report}");

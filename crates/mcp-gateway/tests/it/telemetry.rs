@@ -387,19 +387,12 @@ async fn an_mcp_call_continues_the_trace_and_sampling_zero_records_only_sampled_
 
 #[test]
 fn validate_names_bad_telemetry_keys() {
-    let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         json!({"fx": fixture_service(&[])}),
         json!({"telemetry": {"otlp_endpoint": "grpc://collector:4317", "sampling_ratio": 2, "protocol": "http/json"}}),
     );
-    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(["-c", "config.json", "validate"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{text}");
+    let (code, text) = validate("config.json", &cfg);
+    assert_eq!(code, Some(1), "{text}");
     assert!(
         text.contains(
             r#"telemetry.otlp_endpoint: grpc:// is not a scheme of OTLP: for gRPC write http://host:4317 and set telemetry.protocol to "grpc""#

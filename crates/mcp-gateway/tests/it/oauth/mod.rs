@@ -715,18 +715,6 @@ async fn the_python_and_typescript_sdks_sign_in_with_only_the_url() {
 
 #[test]
 fn validate_describes_oauth_and_names_each_problem() {
-    let gateway = |dir: &std::path::Path| {
-        let out = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-            .args(["validate", "-c", "cfg.json"])
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-        )
-    };
-    let dir = tempfile::tempdir().unwrap();
     let good = json!({
         "server": {"host": "0.0.0.0"},
         "services": {"fx": {"command": [fixture_bin()]}},
@@ -734,8 +722,7 @@ fn validate_describes_oauth_and_names_each_problem() {
             "authorization_servers": ["https://login.example.com/realms/acme"],
             "grants": [{"scope": "mcp:all", "services": "*"}]}}
     });
-    std::fs::write(dir.path().join("cfg.json"), good.to_string()).unwrap();
-    let (code, stdout) = gateway(dir.path());
+    let (code, stdout) = validate("cfg.json", &good);
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
         stdout.contains("OAuth access tokens for https://mcp.example.com from https://login.example.com/realms/acme (1 grants)"),
@@ -748,8 +735,7 @@ fn validate_describes_oauth_and_names_each_problem() {
             "authorization_servers": [{"jwks_uri": "https://k.example.com"}],
             "grants": [{"scope": "two words"}], "relax_audience": true}}
     });
-    std::fs::write(dir.path().join("cfg.json"), bad.to_string()).unwrap();
-    let (code, stdout) = gateway(dir.path());
+    let (code, stdout) = validate("cfg.json", &bad);
     assert_eq!(code, Some(1), "{stdout}");
     for needle in [
         "error: cfg.json: auth.oauth.resource: must use https",
@@ -887,7 +873,6 @@ async fn each_child_gets_its_callers_identity_and_no_token() {
 
 #[test]
 fn identity_env_is_refused_where_it_cannot_work() {
-    let dir = tempfile::tempdir().unwrap();
     let cfg = json!({
         "server": {"host": "127.0.0.1"},
         "services": {
@@ -905,14 +890,8 @@ fn identity_env_is_refused_where_it_cannot_work() {
             }
         }}
     });
-    std::fs::write(dir.path().join("cfg.json"), cfg.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(["validate", "-c", "cfg.json"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout) = validate("cfg.json", &cfg);
+    assert_eq!(code, Some(1), "{stdout}");
     for needle in [
         "auth.oauth.identity_env.pooled: the service has a warm_pool",
         "auth.oauth.identity_env.remote: a remote service has no child environment",

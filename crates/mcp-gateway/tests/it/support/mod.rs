@@ -132,6 +132,22 @@ pub fn config(services: Value, extra: Value) -> Value {
     cfg
 }
 
+/// `mcp-gateway -c FILE validate` of `config`, written as `file` in a temp dir it runs in: the
+/// exit code and stdout (each problem as `error: FILE: key: message`).
+pub fn validate(file: &str, config: &Value) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(file), config.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["-c", file, "validate"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run mcp-gateway validate");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 pub struct TestGateway {
     pub process: Child,
     pub base: String,

@@ -5,7 +5,6 @@
 mod keys;
 mod redis;
 
-use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -395,7 +394,6 @@ async fn wait_for_calls(gw: &TestGateway, id: &str, n: u64) {
 
 #[test]
 fn malformed_limits_fail_validation_naming_the_key() {
-    let dir = tempfile::tempdir().unwrap();
     let cfg = json!({
         "server": {"auth_token": TOKEN, "trusted_proxies": ["not-an-ip"]},
         "services": {"s": {"command": ["s"], "call_limit": "5 per fortnight"}},
@@ -403,14 +401,8 @@ fn malformed_limits_fail_validation_naming_the_key() {
                           "storage_uri": "memcached://x"},
         "auth": {"keys": [{"name": "k", "secret_sha256": "xyz"}]}
     });
-    std::fs::write(dir.path().join("cfg.json"), cfg.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(["validate", "-c", "cfg.json"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout) = validate("cfg.json", &cfg);
+    assert_eq!(code, Some(1), "{stdout}");
     for key in [
         "server.trusted_proxies[0]:",
         "services.s.call_limit:",
