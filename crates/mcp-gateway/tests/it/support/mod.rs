@@ -237,8 +237,13 @@ impl TestGateway {
                 panic!("gateway did not start; log:\n{}", log.lock().unwrap());
             }
         };
+        // A pooled connection is dropped after 5 s idle, before the gateway closes it (its
+        // keep-alive is `server.header_read_timeout`, 10 s by default): reusing one at the
+        // moment the gateway closes it fails the request with "connection closed before
+        // message completed" (seen under emulation in the VM, where requests are slow).
         let http = reqwest::Client::builder()
             .timeout(scaled(60))
+            .pool_idle_timeout(Duration::from_secs(5))
             .build()
             .unwrap();
         Self {
